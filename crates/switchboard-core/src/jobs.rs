@@ -1,0 +1,231 @@
+//! The persistent job queue's typed jobs and the worker that runs them.
+//!
+//! Jobs live in the database, so they survive restarts: a claimed job is leased, and a lease that
+//! runs out (the worker died) makes it claimable again. Failures retry with exponential backoff
+//! until `max_attempts`, then stay `failed` for an operator to inspect.
+
+use crate::error::{CoreError, CoreResult};
+use crate::Core;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_store::model::{Job, NewJob};
+use switchboard_store::Access;
+use switchboard_types::TenantId;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Every kind of background work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum JobKind {
+    /// Delete every row of a deleted tenant.
+    #[serde(rename = "tenant.purge")]
+    TenantPurge { tenant_id: TenantId },
+}
+
+impl JobKind {
+    /// The stored job for this work, due now.
+    pub fn into_new_job(self, now: i64) -> NewJob {
+        let value = serde_json::to_value(&self).unwrap_or_default();
+        NewJob {
+            kind: value
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            payload: value.get("payload").cloned().unwrap_or_default(),
+            run_at: now,
+            max_attempts: 10,
+        }
+    }
+
+    /// Reads a stored job back into its typed form.
+    pub fn from_job(job: &Job) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "kind": job.kind, "payload": job.payload }))
+    }
+}
+
+/// Delay before retry `attempt` (1-based): 1 s, 2 s, 4 s … capped at one hour.
+pub fn backoff_ms(attempt: i64) -> i64 {
+    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 12)).unwrap_or(12);
+    (1000_i64 << exp).min(3_600_000)
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub id: String,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long a claimed job is ours before another worker may take it over.
+    pub lease_ms: i64,
+    /// Pause between polls when the queue is empty.
+    pub idle_poll: Duration,
+    /// On shutdown, how long running jobs get to finish.
+    pub drain_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            id: format!(
+                "worker-{}",
+                crate::secrets::random_token().get(..8).unwrap_or("0")
+            ),
+            concurrency: 4,
+            lease_ms: 5 * 60 * 1000,
+            idle_poll: Duration::from_millis(500),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Core {
+    /// Runs one claimed job to completion and records the outcome.
+    pub async fn run_job(&self, job: Job, worker: &str) -> CoreResult<()> {
+        let now = self.now();
+        let result = if job.attempts > job.max_attempts {
+            Err(CoreError::Internal("lease expired too many times".into()))
+        } else {
+            match JobKind::from_job(&job) {
+                Ok(JobKind::TenantPurge { tenant_id }) => {
+                    self.purge_tenant(&tenant_id).await.map(|_| ())
+                }
+                Err(e) => Err(CoreError::Internal(format!("unknown job: {e}"))),
+            }
+        };
+        let mut tx = self.store.control(Access::Write).await?;
+        match result {
+            Ok(()) => {
+                tx.complete_job(&job.id, worker, self.now()).await?;
+                tracing::info!(job = %job.id, kind = %job.kind, "job succeeded");
+            }
+            Err(e) => {
+                let retry_at =
+                    (job.attempts < job.max_attempts).then(|| now + backoff_ms(job.attempts));
+                tx.fail_job(&job.id, worker, &e.to_string(), retry_at, self.now())
+                    .await?;
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, retry = retry_at.is_some(), "job failed");
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims and runs one due job; `false` when none was due.
+    pub async fn run_one_job(&self, worker: &str, lease_ms: i64) -> CoreResult<bool> {
+        let now = self.now();
+        let job = {
+            let mut tx = self.store.control(Access::Write).await?;
+            let job = tx.claim_job(worker, now, now + lease_ms).await?;
+            tx.commit().await?;
+            job
+        };
+        match job {
+            Some(job) => {
+                self.run_job(job, worker).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Runs jobs until `shutdown` fires, then waits (up to the drain timeout) for running ones.
+pub async fn run_worker(core: Arc<Core>, cfg: WorkerConfig, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    tracing::info!(worker = %cfg.id, concurrency = cfg.concurrency, "job worker started");
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let now = core.clock().now_ms();
+        let claimed = async {
+            let mut tx = core.store().control(Access::Write).await?;
+            let job = tx.claim_job(&cfg.id, now, now + cfg.lease_ms).await?;
+            tx.commit().await?;
+            Ok::<_, CoreError>(job)
+        }
+        .await;
+        match claimed {
+            Ok(Some(job)) => {
+                let core = core.clone();
+                let worker = cfg.id.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = core.run_job(job, &worker).await {
+                        tracing::error!(error = %e, "recording a job outcome failed");
+                    }
+                    drop(permit);
+                });
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(cfg.idle_poll) => {}
+                }
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::warn!(error = %e, "claiming a job failed; backing off");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(cfg.idle_poll * 4) => {}
+                }
+            }
+        }
+    }
+    // Drain: every permit back means every running job finished.
+    let all = u32::try_from(cfg.concurrency.max(1)).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(cfg.drain_timeout, permits.acquire_many(all)).await;
+    match drained {
+        Ok(_) => tracing::info!(worker = %cfg.id, "job worker drained"),
+        Err(_) => {
+            tracing::warn!(worker = %cfg.id, "drain timed out; leases will expire and jobs rerun")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_ms(1), 1000);
+        assert_eq!(backoff_ms(2), 2000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(40), 3_600_000);
+        assert_eq!(backoff_ms(0), 1000);
+    }
+
+    #[test]
+    fn job_kinds_round_trip_through_storage_form() {
+        let tenant = TenantId::generate();
+        let new = JobKind::TenantPurge {
+            tenant_id: tenant.clone(),
+        }
+        .into_new_job(5);
+        assert_eq!(new.kind, "tenant.purge");
+        let job = Job {
+            id: switchboard_types::JobId::generate(),
+            kind: new.kind,
+            payload: new.payload,
+            status: switchboard_store::model::JobStatus::Queued,
+            attempts: 0,
+            max_attempts: 10,
+            run_at: 5,
+            locked_by: None,
+            locked_until: None,
+            last_error: None,
+            created_at: 5,
+            updated_at: 5,
+        };
+        assert_eq!(
+            JobKind::from_job(&job).unwrap(),
+            JobKind::TenantPurge { tenant_id: tenant }
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! Switchboard's use cases, over the [`Store`] and [`Clock`] traits: no HTTP and no SQL here.
+//!
+//! Every change writes its audit entry (and, for tenant data, its outbox event) in the same
+//! transaction as the change itself.
+
+pub mod apikeys;
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod identity;
+pub mod jobs;
+pub mod members;
+pub mod password;
+pub mod ratelimit;
+pub mod secrets;
+pub mod tenants;
+pub mod totp;
+pub mod validate;
+
+use std::sync::Arc;
+use switchboard_store::Store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{CoreError, CoreResult, FieldError};
+pub use identity::{Principal, TenantAccess};
+
+/// Settings the use cases need; loaded and validated by the binary.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub password_cost: password::PasswordCost,
+    pub access_token_ttl_ms: i64,
+    pub refresh_token_ttl_ms: i64,
+    pub console_session_ttl_ms: i64,
+    /// Failed sign-ins in a row that lock an account.
+    pub lockout_threshold: i64,
+    pub lockout_duration_ms: i64,
+    /// Failed sign-ins allowed per IP address.
+    pub signin_failures_per_ip: ratelimit::Rate,
+    /// Region of the local cell, where tenants go unless placed elsewhere.
+    pub default_region: String,
+    /// Name shown in authenticator apps.
+    pub issuer: String,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            password_cost: password::PasswordCost::default(),
+            access_token_ttl_ms: 15 * 60 * 1000,
+            refresh_token_ttl_ms: 30 * 24 * 3600 * 1000,
+            console_session_ttl_ms: 12 * 3600 * 1000,
+            lockout_threshold: 5,
+            lockout_duration_ms: 15 * 60 * 1000,
+            signin_failures_per_ip: ratelimit::Rate {
+                per_second: 20.0 / 900.0,
+                burst: 20.0,
+            },
+            default_region: "local".to_owned(),
+            issuer: "Switchboard".to_owned(),
+        }
+    }
+}
+
+/// The use-case layer: one per process, shared by the API, the workers and the CLI.
+#[derive(Debug)]
+pub struct Core {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<dyn ratelimit::RateLimiter>,
+    passwords: password::PasswordHasherArgon,
+    cfg: CoreConfig,
+}
+
+impl Core {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limiter: Arc<dyn ratelimit::RateLimiter>,
+        cfg: CoreConfig,
+    ) -> CoreResult<Self> {
+        let passwords = password::PasswordHasherArgon::new(cfg.password_cost)
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(Self {
+            store,
+            clock,
+            limiter,
+            passwords,
+            cfg,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn limiter(&self) -> &Arc<dyn ratelimit::RateLimiter> {
+        &self.limiter
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Hashes a password off the async executor (Argon2 is deliberately slow).
+    async fn hash_password(&self, password: String) -> CoreResult<String> {
+        let hasher = self.passwords.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .map_err(|e| CoreError::Internal(e.to_string()))
+    }
+
+    async fn verify_password(&self, password: String, stored: Option<String>) -> CoreResult<bool> {
+        let hasher = self.passwords.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, stored.as_deref()))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))
+    }
+}

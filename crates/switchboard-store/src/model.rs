@@ -1,0 +1,298 @@
+//! Rows as the rest of the code sees them. Timestamps are Unix milliseconds (UTC) everywhere in
+//! storage; the API renders RFC 3339.
+
+use serde::{Deserialize, Serialize};
+use switchboard_types::{
+    Actor, ApiKeyId, AuditEventId, CellId, EventId, JobId, PartnerId, Plan, SessionId, TenantId,
+    TenantRole, TenantStatus, UserId,
+};
+
+/// A database in a region that hosts tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub id: CellId,
+    pub region: String,
+    /// A name for the database (never its credentials).
+    pub database: String,
+    pub created_at: i64,
+}
+
+/// A reseller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub slug: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// A business using Switchboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub plan: Plan,
+    pub status: TenantStatus,
+    pub region: String,
+    pub cell_id: CellId,
+    pub partner_id: Option<PartnerId>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which tenants to list.
+#[derive(Debug, Clone, Default)]
+pub struct TenantFilter {
+    pub partner_id: Option<PartnerId>,
+    pub status: Option<TenantStatus>,
+    pub page: PageRequest,
+}
+
+/// A person who can sign in, across tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// Lower-cased; unique across the platform.
+    pub email: String,
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: Option<String>,
+    pub is_platform_admin: bool,
+    /// Base32 TOTP secret; `totp_enabled` only after the first code was confirmed.
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A person's membership of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub role: TenantRole,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A member as listed inside a tenant: the membership joined with the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: TenantRole,
+    pub created_at: i64,
+}
+
+/// A partner user's role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerMembership {
+    pub partner_id: PartnerId,
+    pub user_id: UserId,
+    pub role: switchboard_types::PartnerRole,
+}
+
+/// An API key. Only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    /// The first characters of the key, to recognise it in lists.
+    pub prefix: String,
+    pub key_hash: String,
+    pub scopes: Vec<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a session row stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A console cookie session, with a CSRF token.
+    Console,
+    /// A short-lived bearer access token.
+    Access,
+    /// A long-lived refresh token, exchanged (and rotated) for a new pair.
+    Refresh,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Console => "console",
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "console" => Self::Console,
+            "access" => Self::Access,
+            "refresh" => Self::Refresh,
+            _ => return None,
+        })
+    }
+}
+
+/// A signed-in session or token. Tokens are stored as SHA-256 hashes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub kind: SessionKind,
+    pub token_hash: String,
+    pub csrf_hash: Option<String>,
+    /// Access and refresh tokens issued together share a family; revoking one revokes both.
+    pub family: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The tip of an audit chain: the last sequence number and its hash (empty before the first entry).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// One audit entry, as chained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub id: AuditEventId,
+    pub occurred_at: i64,
+    pub actor: Actor,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor_id: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Return entries with `seq` below this (newest first).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// A domain event written in the same transaction as the change it describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub id: EventId,
+    pub event_type: String,
+    pub version: i64,
+    pub occurred_at: i64,
+    pub actor: Actor,
+    pub payload: serde_json::Value,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    /// Exhausted its attempts.
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A background job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub status: JobStatus,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: i64,
+    pub max_attempts: i64,
+}
+
+/// A stored outcome of a POST carrying an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+    /// `None` while the first request is still running.
+    pub status: Option<i64>,
+    pub body: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Keyset pagination: items after `after` (an id), at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+impl PageRequest {
+    /// Limits are clamped to 1..=200; zero means the default of 50.
+    pub fn clamped_limit(&self) -> i64 {
+        match self.limit {
+            0 => 50,
+            n => n.clamp(1, 200),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Audit-chain storage shared by the tenant chains and the platform chain. The chain head row is
+//! updated in the same transaction as the appended entry; updating it first takes a row lock
+//! (PostgreSQL) or the write lock (SQLite), which serialises appends to one chain.
+
+use super::{rows, Bind, Filters};
+use crate::model::{AuditFilter, AuditHead, AuditRecord};
+use crate::StoreError;
+use sqlx::{Any, Row, Transaction};
+use switchboard_types::TenantId;
+
+/// Which chain an operation addresses.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Chain<'a> {
+    Tenant(&'a TenantId),
+    Platform,
+}
+
+impl Chain<'_> {
+    /// `(events table, head table, head key column)`
+    fn tables(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Chain::Tenant(_) => ("audit_events", "audit_heads", "tenant_id"),
+            Chain::Platform => ("platform_audit_events", "platform_audit_head", "id"),
+        }
+    }
+
+    fn head_key(self) -> Bind {
+        match self {
+            Chain::Tenant(t) => Bind::Text(t.as_str().to_owned()),
+            Chain::Platform => Bind::Int(1),
+        }
+    }
+
+    fn bind_head_key<'q>(
+        self,
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        match self.head_key() {
+            Bind::Text(s) => q.bind(s),
+            Bind::Int(i) => q.bind(i),
+        }
+    }
+
+    /// Filters for "this chain's entries" (tenant chains share one table).
+    fn base_filters(self) -> Filters {
+        let mut f = Filters::default();
+        if let Chain::Tenant(t) = self {
+            f.push("tenant_id = {}", Bind::Text(t.as_str().to_owned()));
+        }
+        f
+    }
+}
+
+pub(super) async fn lock_head(
+    tx: &mut Transaction<'static, Any>,
+    chain: Chain<'_>,
+) -> Result<AuditHead, StoreError> {
+    let (_, heads, key) = chain.tables();
+    let sql = format!("UPDATE {heads} SET seq = seq WHERE {key} = $1 RETURNING seq, hash");
+    if let Some(row) = chain
+        .bind_head_key(sqlx::query(&sql))
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        return Ok(AuditHead {
+            seq: row.try_get("seq")?,
+            hash: row.try_get("hash")?,
+        });
+    }
+    let insert = format!("INSERT INTO {heads} ({key}, seq, hash) VALUES ($1, 0, '')");
+    chain
+        .bind_head_key(sqlx::query(&insert))
+        .execute(&mut **tx)
+        .await?;
+    Ok(AuditHead::default())
+}
+
+pub(super) async fn read_head(
+    tx: &mut Transaction<'static, Any>,
+    chain: Chain<'_>,
+) -> Result<AuditHead, StoreError> {
+    let (_, heads, key) = chain.tables();
+    let sql = format!("SELECT seq, hash FROM {heads} WHERE {key} = $1");
+    Ok(
+        match chain
+            .bind_head_key(sqlx::query(&sql))
+            .fetch_optional(&mut **tx)
+            .await?
+        {
+            Some(row) => AuditHead {
+                seq: row.try_get("seq")?,
+                hash: row.try_get("hash")?,
+            },
+            None => AuditHead::default(),
+        },
+    )
+}
+
+pub(super) async fn set_head(
+    tx: &mut Transaction<'static, Any>,
+    chain: Chain<'_>,
+    head: &AuditHead,
+) -> Result<(), StoreError> {
+    let (_, heads, key) = chain.tables();
+    let sql = format!("UPDATE {heads} SET seq = $1, hash = $2 WHERE {key} = $3");
+    let q = sqlx::query(&sql).bind(head.seq).bind(head.hash.as_str());
+    chain.bind_head_key(q).execute(&mut **tx).await?;
+    Ok(())
+}
+
+pub(super) async fn insert(
+    tx: &mut Transaction<'static, Any>,
+    chain: Chain<'_>,
+    r: &AuditRecord,
+) -> Result<(), StoreError> {
+    let details = r.details.to_string();
+    let q = match chain {
+        Chain::Tenant(t) => sqlx::query(
+            "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, actor_type, actor_id, action, \
+             target_type, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(t.as_str()),
+        Chain::Platform => sqlx::query(
+            "INSERT INTO platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action, \
+             target_type, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        ),
+    };
+    q.bind(r.seq)
+        .bind(r.id.as_str())
+        .bind(r.occurred_at)
+        .bind(r.actor.kind.as_str())
+        .bind(r.actor.id.as_str())
+        .bind(r.action.as_str())
+        .bind(r.target_type.as_str())
+        .bind(r.target_id.as_deref())
+        .bind(r.outcome.as_str())
+        .bind(r.ip.as_deref())
+        .bind(r.user_agent.as_deref())
+        .bind(r.request_id.as_deref())
+        .bind(details)
+        .bind(r.prev_hash.as_str())
+        .bind(r.hash.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn chain_page(
+    tx: &mut Transaction<'static, Any>,
+    chain: Chain<'_>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let (events, _, _) = chain.tables();
+    let mut f = chain.base_filters();
+    f.push("seq > {}", Bind::Int(after_seq));
+    let sql = format!(
+        "SELECT {cols} FROM {events}{w} ORDER BY seq ASC LIMIT {lim}",
+        cols = rows::AUDIT_COLS,
+        w = f.where_sql(),
+        lim = f.next_placeholder()
+    );
+    let rows = f
+        .bind_all(sqlx::query(&sql))
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(rows::audit).collect()
+}
+
+pub(super) async fn list(
+    tx: &mut Transaction<'static, Any>,
+    chain: Chain<'_>,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let (events, _, _) = chain.tables();
+    let mut f = chain.base_filters();
+    let text = |s: &String| Bind::Text(s.clone());
+    if let Some(v) = &filter.action {
+        f.push("action = {}", text(v));
+    }
+    if let Some(v) = &filter.actor_id {
+        f.push("actor_id = {}", text(v));
+    }
+    if let Some(v) = &filter.target_id {
+        f.push("target_id = {}", text(v));
+    }
+    if let Some(v) = &filter.outcome {
+        f.push("outcome = {}", text(v));
+    }
+    if let Some(v) = filter.since {
+        f.push("occurred_at >= {}", Bind::Int(v));
+    }
+    if let Some(v) = filter.until {
+        f.push("occurred_at < {}", Bind::Int(v));
+    }
+    if let Some(v) = filter.before_seq {
+        f.push("seq < {}", Bind::Int(v));
+    }
+    let sql = format!(
+        "SELECT {cols} FROM {events}{w} ORDER BY seq DESC LIMIT {lim}",
+        cols = rows::AUDIT_COLS,
+        w = f.where_sql(),
+        lim = f.next_placeholder()
+    );
+    let rows = f
+        .bind_all(sqlx::query(&sql))
+        .bind(filter.limit.clamp(1, 1000))
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(rows::audit).collect()
+}

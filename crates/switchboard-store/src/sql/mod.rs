@@ -1,0 +1,155 @@
+//! The portable SQL implementation of the store, over sqlx's `Any` driver.
+//!
+//! Queries use `$n` placeholders, TEXT ids, BIGINT/INTEGER Unix-millisecond timestamps and JSON as
+//! text, which both SQLite and PostgreSQL understand. [`Dialect`] carries the few differences: how a
+//! transaction learns its tenant (PostgreSQL row-level security), job claiming, and catalog reads.
+
+mod audit;
+mod control;
+mod introspect;
+mod rows;
+mod tenant;
+
+use crate::traits::{Access, Backend, ControlTx, Store, TenantTx};
+use crate::{StoreError, TenantCtx};
+use async_trait::async_trait;
+use sqlx::AnyPool;
+use sqlx::{Any, Transaction};
+
+pub use introspect::introspect_schema;
+
+/// The SQL dialect differences the portable implementation needs to know about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A store over one database, reached through a writer pool and a reader pool (the same pool on
+/// PostgreSQL; on SQLite a single-connection writer and several read-only readers).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    writer: AnyPool,
+    reader: AnyPool,
+    dialect: Dialect,
+}
+
+impl SqlStore {
+    /// Wraps connected pools. Backends call this after migrating and checking their role.
+    pub fn new(writer: AnyPool, reader: AnyPool, dialect: Dialect) -> Self {
+        Self {
+            writer,
+            reader,
+            dialect,
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The writer pool, for backend-specific maintenance (migrations, tests that must bypass the
+    /// store on purpose, such as the audit-tampering test).
+    pub fn writer_pool(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    async fn begin(&self, access: Access) -> Result<Transaction<'static, Any>, StoreError> {
+        let pool = match access {
+            Access::Read => &self.reader,
+            Access::Write => &self.writer,
+        };
+        Ok(pool.begin().await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        match self.dialect {
+            Dialect::Sqlite => Backend::Sqlite,
+            Dialect::Postgres => Backend::Postgres,
+        }
+    }
+
+    #[tracing::instrument(level = "trace", skip_all, fields(tenant = %ctx.tenant()))]
+    async fn tenant(
+        &self,
+        ctx: &TenantCtx,
+        access: Access,
+    ) -> Result<Box<dyn TenantTx>, StoreError> {
+        let mut tx = self.begin(access).await?;
+        if self.dialect == Dialect::Postgres {
+            // Transaction-local: the setting dies with the transaction, so a pooled connection
+            // never carries one tenant's context into another's work.
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(ctx.tenant().as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Box::new(tenant::SqlTenantTx::new(tx, ctx.clone())))
+    }
+
+    async fn control(&self, access: Access) -> Result<Box<dyn ControlTx>, StoreError> {
+        let tx = self.begin(access).await?;
+        Ok(Box::new(control::SqlControlTx::new(tx, self.dialect)))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// A value bound to a dynamically built query.
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Builds `WHERE` clauses with numbered placeholders for optional filters.
+#[derive(Debug, Default)]
+struct Filters {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filters {
+    fn push(&mut self, clause_with_placeholder: &str, bind: Bind) {
+        self.binds.push(bind);
+        let n = self.binds.len();
+        self.clauses
+            .push(clause_with_placeholder.replace("{}", &format!("${n}")));
+    }
+
+    fn next_placeholder(&self) -> String {
+        format!("${}", self.binds.len() + 1)
+    }
+
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn bind_all<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.as_str()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}

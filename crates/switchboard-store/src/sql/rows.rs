@@ -1,0 +1,260 @@
+//! Decoding rows into models. Column lists live next to their decoder so they cannot drift apart.
+
+use crate::model::*;
+use crate::StoreError;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use switchboard_types::{
+    Actor, ActorKind, ApiKeyId, AuditEventId, CellId, EventId, JobId, PartnerId, PartnerRole, Plan,
+    SessionId, TenantId, TenantRole, TenantStatus, UserId,
+};
+
+fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+fn json(row: &AnyRow, col: &str) -> Result<serde_json::Value, StoreError> {
+    let raw = text(row, col)?;
+    serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("{col}: {e}")))
+}
+
+fn invalid(what: &str, value: &str) -> StoreError {
+    StoreError::Invalid(format!("unknown {what} {value:?}"))
+}
+
+fn actor(row: &AnyRow, kind_col: &str, id_col: &str) -> Result<Actor, StoreError> {
+    let kind = text(row, kind_col)?;
+    Ok(Actor {
+        kind: ActorKind::parse(&kind).ok_or_else(|| invalid("actor kind", &kind))?,
+        id: text(row, id_col)?,
+    })
+}
+
+pub(super) const CELL_COLS: &str = "id, region, database_name, created_at";
+
+pub(super) fn cell(row: &AnyRow) -> Result<Cell, StoreError> {
+    Ok(Cell {
+        id: CellId::from_trusted(text(row, "id")?),
+        region: text(row, "region")?,
+        database: text(row, "database_name")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const PARTNER_COLS: &str = "id, slug, name, created_at";
+
+pub(super) fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
+    Ok(Partner {
+        id: PartnerId::from_trusted(text(row, "id")?),
+        slug: text(row, "slug")?,
+        name: text(row, "name")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const TENANT_COLS: &str =
+    "id, slug, name, plan, status, region, cell_id, partner_id, created_at, updated_at";
+
+pub(super) fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
+    let plan = text(row, "plan")?;
+    let status = text(row, "status")?;
+    Ok(Tenant {
+        id: TenantId::from_trusted(text(row, "id")?),
+        slug: text(row, "slug")?,
+        name: text(row, "name")?,
+        plan: Plan::parse(&plan).ok_or_else(|| invalid("plan", &plan))?,
+        status: TenantStatus::parse(&status).ok_or_else(|| invalid("status", &status))?,
+        region: text(row, "region")?,
+        cell_id: CellId::from_trusted(text(row, "cell_id")?),
+        partner_id: opt_text(row, "partner_id")?.map(PartnerId::from_trusted),
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const USER_COLS: &str = "id, email, display_name, password_hash, is_platform_admin, \
+    totp_secret, totp_enabled, failed_logins, locked_until, created_at, updated_at";
+
+pub(super) fn user(row: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId::from_trusted(text(row, "id")?),
+        email: text(row, "email")?,
+        display_name: text(row, "display_name")?,
+        password_hash: opt_text(row, "password_hash")?,
+        is_platform_admin: int(row, "is_platform_admin")? != 0,
+        totp_secret: opt_text(row, "totp_secret")?,
+        totp_enabled: int(row, "totp_enabled")? != 0,
+        failed_logins: int(row, "failed_logins")?,
+        locked_until: opt_int(row, "locked_until")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+fn role(row: &AnyRow) -> Result<TenantRole, StoreError> {
+    let r = text(row, "role")?;
+    TenantRole::parse(&r).ok_or_else(|| invalid("role", &r))
+}
+
+pub(super) const MEMBERSHIP_COLS: &str = "tenant_id, user_id, role, created_at, updated_at";
+
+pub(super) fn membership(row: &AnyRow) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        tenant_id: TenantId::from_trusted(text(row, "tenant_id")?),
+        user_id: UserId::from_trusted(text(row, "user_id")?),
+        role: role(row)?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const MEMBER_COLS: &str =
+    "m.user_id AS user_id, u.email AS email, u.display_name AS display_name, m.role AS role, \
+     m.created_at AS created_at";
+
+pub(super) fn member(row: &AnyRow) -> Result<Member, StoreError> {
+    Ok(Member {
+        user_id: UserId::from_trusted(text(row, "user_id")?),
+        email: text(row, "email")?,
+        display_name: text(row, "display_name")?,
+        role: role(row)?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) fn partner_membership(row: &AnyRow) -> Result<PartnerMembership, StoreError> {
+    let r = text(row, "role")?;
+    Ok(PartnerMembership {
+        partner_id: PartnerId::from_trusted(text(row, "partner_id")?),
+        user_id: UserId::from_trusted(text(row, "user_id")?),
+        role: PartnerRole::parse(&r).ok_or_else(|| invalid("partner role", &r))?,
+    })
+}
+
+pub(super) const API_KEY_COLS: &str = "tenant_id, id, name, prefix, key_hash, scopes, created_by, \
+    created_at, expires_at, last_used_at, revoked_at";
+
+pub(super) fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
+    let scopes: Vec<String> = serde_json::from_value(json(row, "scopes")?)
+        .map_err(|e| StoreError::Invalid(format!("scopes: {e}")))?;
+    Ok(ApiKey {
+        id: ApiKeyId::from_trusted(text(row, "id")?),
+        tenant_id: TenantId::from_trusted(text(row, "tenant_id")?),
+        name: text(row, "name")?,
+        prefix: text(row, "prefix")?,
+        key_hash: text(row, "key_hash")?,
+        scopes,
+        created_by: text(row, "created_by")?,
+        created_at: int(row, "created_at")?,
+        expires_at: opt_int(row, "expires_at")?,
+        last_used_at: opt_int(row, "last_used_at")?,
+        revoked_at: opt_int(row, "revoked_at")?,
+    })
+}
+
+pub(super) const SESSION_COLS: &str =
+    "id, user_id, kind, token_hash, csrf_hash, family, created_at, expires_at, ip, user_agent";
+
+pub(super) fn session(row: &AnyRow) -> Result<Session, StoreError> {
+    let kind = text(row, "kind")?;
+    Ok(Session {
+        id: SessionId::from_trusted(text(row, "id")?),
+        user_id: UserId::from_trusted(text(row, "user_id")?),
+        kind: SessionKind::parse(&kind).ok_or_else(|| invalid("session kind", &kind))?,
+        token_hash: text(row, "token_hash")?,
+        csrf_hash: opt_text(row, "csrf_hash")?,
+        family: text(row, "family")?,
+        created_at: int(row, "created_at")?,
+        expires_at: int(row, "expires_at")?,
+        ip: opt_text(row, "ip")?,
+        user_agent: opt_text(row, "user_agent")?,
+    })
+}
+
+pub(super) const AUDIT_COLS: &str = "seq, id, occurred_at, actor_type, actor_id, action, \
+    target_type, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash";
+
+pub(super) fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: int(row, "seq")?,
+        id: AuditEventId::from_trusted(text(row, "id")?),
+        occurred_at: int(row, "occurred_at")?,
+        actor: actor(row, "actor_type", "actor_id")?,
+        action: text(row, "action")?,
+        target_type: text(row, "target_type")?,
+        target_id: opt_text(row, "target_id")?,
+        outcome: text(row, "outcome")?,
+        ip: opt_text(row, "ip")?,
+        user_agent: opt_text(row, "user_agent")?,
+        request_id: opt_text(row, "request_id")?,
+        details: json(row, "details")?,
+        prev_hash: text(row, "prev_hash")?,
+        hash: text(row, "hash")?,
+    })
+}
+
+pub(super) const OUTBOX_COLS: &str =
+    "id, event_type, version, occurred_at, actor_type, actor_id, payload";
+
+pub(super) fn outbox(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
+    Ok(OutboxEvent {
+        id: EventId::from_trusted(text(row, "id")?),
+        event_type: text(row, "event_type")?,
+        version: int(row, "version")?,
+        occurred_at: int(row, "occurred_at")?,
+        actor: actor(row, "actor_type", "actor_id")?,
+        payload: json(row, "payload")?,
+    })
+}
+
+pub(super) const JOB_COLS: &str = "id, kind, payload, status, attempts, max_attempts, run_at, \
+    locked_by, locked_until, last_error, created_at, updated_at";
+
+pub(super) fn job(row: &AnyRow) -> Result<Job, StoreError> {
+    let status = text(row, "status")?;
+    Ok(Job {
+        id: JobId::from_trusted(text(row, "id")?),
+        kind: text(row, "kind")?,
+        payload: json(row, "payload")?,
+        status: JobStatus::parse(&status).ok_or_else(|| invalid("job status", &status))?,
+        attempts: int(row, "attempts")?,
+        max_attempts: int(row, "max_attempts")?,
+        run_at: int(row, "run_at")?,
+        locked_by: opt_text(row, "locked_by")?,
+        locked_until: opt_int(row, "locked_until")?,
+        last_error: opt_text(row, "last_error")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const IDEMPOTENCY_COLS: &str =
+    "scope, idem_key, request_hash, status, body, created_at, expires_at";
+
+pub(super) fn idempotency(row: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
+    Ok(IdempotencyRecord {
+        scope: text(row, "scope")?,
+        key: text(row, "idem_key")?,
+        request_hash: text(row, "request_hash")?,
+        status: opt_int(row, "status")?,
+        body: opt_text(row, "body")?,
+        created_at: int(row, "created_at")?,
+        expires_at: int(row, "expires_at")?,
+    })
+}
+
+pub(super) fn count(row: &AnyRow) -> Result<i64, StoreError> {
+    Ok(row.try_get::<i64, _>(0)?)
+}

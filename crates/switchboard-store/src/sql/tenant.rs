@@ -1,0 +1,316 @@
+//! Tenant-scoped transactions. Every statement filters on the context's tenant explicitly; on
+//! PostgreSQL row-level security enforces the same filter again.
+
+use super::audit::{self, Chain};
+use super::rows;
+use crate::model::*;
+use crate::schema::TENANT_TABLES;
+use crate::traits::{AuditWriter, TenantTx};
+use crate::{StoreError, TenantCtx};
+use async_trait::async_trait;
+use sqlx::{Any, Transaction};
+use std::collections::BTreeMap;
+use switchboard_types::{ApiKeyId, TenantRole, UserId};
+
+pub(super) struct SqlTenantTx {
+    tx: Transaction<'static, Any>,
+    ctx: TenantCtx,
+}
+
+impl std::fmt::Debug for SqlTenantTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlTenantTx")
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlTenantTx {
+    pub(super) fn new(tx: Transaction<'static, Any>, ctx: TenantCtx) -> Self {
+        Self { tx, ctx }
+    }
+
+    fn tenant(&self) -> &str {
+        self.ctx.tenant().as_str()
+    }
+}
+
+#[async_trait]
+impl AuditWriter for SqlTenantTx {
+    async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
+        let t = self.ctx.tenant().clone();
+        audit::lock_head(&mut self.tx, Chain::Tenant(&t)).await
+    }
+
+    async fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        let t = self.ctx.tenant().clone();
+        audit::insert(&mut self.tx, Chain::Tenant(&t), record).await
+    }
+
+    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<(), StoreError> {
+        let t = self.ctx.tenant().clone();
+        audit::set_head(&mut self.tx, Chain::Tenant(&t), head).await
+    }
+
+    async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {
+        let t = self.ctx.tenant().clone();
+        audit::read_head(&mut self.tx, Chain::Tenant(&t)).await
+    }
+
+    async fn audit_chain(
+        &mut self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let t = self.ctx.tenant().clone();
+        audit::chain_page(&mut self.tx, Chain::Tenant(&t), after_seq, limit).await
+    }
+
+    async fn list_audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let t = self.ctx.tenant().clone();
+        audit::list(&mut self.tx, Chain::Tenant(&t), filter).await
+    }
+}
+
+#[async_trait]
+impl TenantTx for SqlTenantTx {
+    fn ctx(&self) -> &TenantCtx {
+        &self.ctx
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_membership(&mut self, m: &Membership) -> Result<(), StoreError> {
+        if &m.tenant_id != self.ctx.tenant() {
+            return Err(StoreError::Invalid("membership for another tenant".into()));
+        }
+        sqlx::query(
+            "INSERT INTO memberships (tenant_id, user_id, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(m.user_id.as_str())
+        .bind(m.role.as_str())
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_member(&mut self, user: &UserId) -> Result<Option<Member>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.tenant_id = $1 AND m.user_id = $2",
+            rows::MEMBER_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(user.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::member).transpose()
+    }
+
+    async fn list_members(&mut self, page: &PageRequest) -> Result<Vec<Member>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.tenant_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3",
+            rows::MEMBER_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::member).collect()
+    }
+
+    async fn update_member_role(
+        &mut self,
+        user: &UserId,
+        role: TenantRole,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE memberships SET role = $1, updated_at = $2 WHERE tenant_id = $3 AND user_id = $4",
+        )
+        .bind(role.as_str())
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_membership(&mut self, user: &UserId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_owners(&mut self) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'")
+                .bind(self.tenant().to_owned())
+                .fetch_one(&mut *self.tx)
+                .await?;
+        rows::count(&row)
+    }
+
+    async fn insert_api_key(&mut self, k: &ApiKey) -> Result<(), StoreError> {
+        if &k.tenant_id != self.ctx.tenant() {
+            return Err(StoreError::Invalid("api key for another tenant".into()));
+        }
+        let scopes =
+            serde_json::to_string(&k.scopes).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, scopes, created_by, \
+             created_at, expires_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(k.id.as_str())
+        .bind(k.name.as_str())
+        .bind(k.prefix.as_str())
+        .bind(k.key_hash.as_str())
+        .bind(scopes)
+        .bind(k.created_by.as_str())
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.last_used_at)
+        .bind(k.revoked_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_api_key(&mut self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM api_keys WHERE tenant_id = $1 AND id = $2",
+            rows::API_KEY_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::api_key).transpose()
+    }
+
+    async fn find_api_key_by_hash(&mut self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM api_keys WHERE tenant_id = $1 AND key_hash = $2",
+            rows::API_KEY_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(key_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::api_key).transpose()
+    }
+
+    async fn list_api_keys(&mut self, page: &PageRequest) -> Result<Vec<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            rows::API_KEY_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::api_key).collect()
+    }
+
+    async fn revoke_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(now)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_outbox(&mut self, e: &OutboxEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox_events (tenant_id, id, event_type, version, occurred_at, actor_type, \
+             actor_id, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(e.id.as_str())
+        .bind(e.event_type.as_str())
+        .bind(e.version)
+        .bind(e.occurred_at)
+        .bind(e.actor.kind.as_str())
+        .bind(e.actor.id.as_str())
+        .bind(e.payload.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_outbox(&mut self, page: &PageRequest) -> Result<Vec<OutboxEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM outbox_events WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            rows::OUTBOX_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::outbox).collect()
+    }
+
+    async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let mut out = BTreeMap::new();
+        for table in TENANT_TABLES {
+            // Table names come from our own constant list, never from input.
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1");
+            let row = sqlx::query(&sql)
+                .bind(self.tenant().to_owned())
+                .fetch_one(&mut *self.tx)
+                .await?;
+            out.insert((*table).to_owned(), rows::count(&row)?);
+        }
+        Ok(out)
+    }
+
+    async fn purge_rows(&mut self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for table in TENANT_TABLES {
+            let sql = format!("DELETE FROM {table} WHERE tenant_id = $1");
+            let done = sqlx::query(&sql)
+                .bind(self.tenant().to_owned())
+                .execute(&mut *self.tx)
+                .await?;
+            total += done.rows_affected();
+        }
+        Ok(total)
+    }
+}

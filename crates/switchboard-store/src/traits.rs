@@ -1,0 +1,210 @@
+//! The storage contract both backends fulfil (checked by the conformance suite).
+
+use crate::model::*;
+use crate::{StoreError, TenantCtx};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use switchboard_types::{
+    ApiKeyId, CellId, JobId, PartnerId, SessionId, TenantId, TenantRole, TenantStatus, UserId,
+};
+
+/// Which database engine is behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether a unit of work writes. SQLite routes writes to its single writer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// A database holding the control plane and tenant data.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    fn backend(&self) -> Backend;
+
+    /// Starts a transaction scoped to one tenant. On PostgreSQL this also sets the tenant for
+    /// row-level security, transaction-locally.
+    async fn tenant(
+        &self,
+        ctx: &TenantCtx,
+        access: Access,
+    ) -> Result<Box<dyn TenantTx>, StoreError>;
+
+    /// Starts a transaction on the control plane.
+    async fn control(&self, access: Access) -> Result<Box<dyn ControlTx>, StoreError>;
+
+    /// Answers when the database is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection (graceful shutdown).
+    async fn close(&self);
+}
+
+/// Appends to and reads an audit chain (a tenant's, or the platform's).
+#[async_trait]
+pub trait AuditWriter: Send {
+    /// Reads the chain head and locks it until commit, serialising appends to the chain.
+    async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError>;
+    async fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
+    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<(), StoreError>;
+    /// The stored head without locking it.
+    async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError>;
+    /// Entries in chain order with `seq > after_seq`, for verification and export.
+    async fn audit_chain(
+        &mut self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Entries matching a filter, newest first.
+    async fn list_audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// A transaction over one tenant's data. Dropping it without `commit` rolls back.
+#[async_trait]
+pub trait TenantTx: AuditWriter + Send {
+    fn ctx(&self) -> &TenantCtx;
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    async fn insert_membership(&mut self, membership: &Membership) -> Result<(), StoreError>;
+    async fn get_member(&mut self, user: &UserId) -> Result<Option<Member>, StoreError>;
+    async fn list_members(&mut self, page: &PageRequest) -> Result<Vec<Member>, StoreError>;
+    async fn update_member_role(
+        &mut self,
+        user: &UserId,
+        role: TenantRole,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn delete_membership(&mut self, user: &UserId) -> Result<bool, StoreError>;
+    async fn count_owners(&mut self) -> Result<i64, StoreError>;
+
+    async fn insert_api_key(&mut self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn get_api_key(&mut self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+    async fn find_api_key_by_hash(&mut self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    async fn list_api_keys(&mut self, page: &PageRequest) -> Result<Vec<ApiKey>, StoreError>;
+    async fn revoke_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError>;
+    async fn touch_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<(), StoreError>;
+
+    async fn insert_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
+    async fn list_outbox(&mut self, page: &PageRequest) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// Rows per tenant-owned table (used by deletion reports and tests).
+    async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError>;
+    /// Deletes every tenant-owned row of this tenant; returns how many.
+    async fn purge_rows(&mut self) -> Result<u64, StoreError>;
+}
+
+/// A transaction over the control plane.
+#[async_trait]
+pub trait ControlTx: AuditWriter + Send {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// Continues this same transaction as one tenant's (one commit for both), for changes that
+    /// span the control plane and a tenant, such as provisioning.
+    async fn enter_tenant(
+        self: Box<Self>,
+        ctx: &TenantCtx,
+    ) -> Result<Box<dyn TenantTx>, StoreError>;
+
+    async fn upsert_cell(&mut self, cell: &Cell) -> Result<(), StoreError>;
+    async fn get_cell(&mut self, id: &CellId) -> Result<Option<Cell>, StoreError>;
+    async fn list_cells(&mut self) -> Result<Vec<Cell>, StoreError>;
+
+    async fn insert_partner(&mut self, partner: &Partner) -> Result<(), StoreError>;
+    async fn get_partner(&mut self, id: &PartnerId) -> Result<Option<Partner>, StoreError>;
+    async fn list_partners(&mut self, page: &PageRequest) -> Result<Vec<Partner>, StoreError>;
+    async fn insert_partner_membership(&mut self, m: &PartnerMembership) -> Result<(), StoreError>;
+    async fn partner_memberships_of(
+        &mut self,
+        user: &UserId,
+    ) -> Result<Vec<PartnerMembership>, StoreError>;
+
+    async fn insert_tenant(&mut self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn get_tenant(&mut self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    async fn get_tenant_by_slug(&mut self, slug: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn list_tenants(&mut self, filter: &TenantFilter) -> Result<Vec<Tenant>, StoreError>;
+    async fn set_tenant_status(
+        &mut self,
+        id: &TenantId,
+        status: TenantStatus,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_user(&mut self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&mut self, id: &UserId) -> Result<Option<User>, StoreError>;
+    async fn get_user_by_email(&mut self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn count_platform_admins(&mut self) -> Result<i64, StoreError>;
+    /// Records a failed sign-in; locks the account until `lock_until` when given.
+    async fn record_failed_login(
+        &mut self,
+        id: &UserId,
+        lock_until: Option<i64>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn record_successful_login(&mut self, id: &UserId, now: i64) -> Result<(), StoreError>;
+    async fn set_totp(
+        &mut self,
+        id: &UserId,
+        secret: Option<&str>,
+        enabled: bool,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The tenants a user belongs to, across tenants (row-level security admits a user's own
+    /// memberships through a second policy keyed on the user).
+    async fn memberships_of(&mut self, user: &UserId) -> Result<Vec<Membership>, StoreError>;
+
+    async fn insert_session(&mut self, session: &Session) -> Result<(), StoreError>;
+    async fn find_session(&mut self, token_hash: &str) -> Result<Option<Session>, StoreError>;
+    async fn delete_session_family(&mut self, family: &str) -> Result<u64, StoreError>;
+    async fn delete_session(&mut self, id: &SessionId) -> Result<bool, StoreError>;
+    async fn delete_user_sessions(&mut self, user: &UserId) -> Result<u64, StoreError>;
+    async fn delete_expired_sessions(&mut self, now: i64) -> Result<u64, StoreError>;
+
+    async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError>;
+    /// Claims the next due job (or one whose lease expired), leasing it to `worker` until
+    /// `lease_until`. Concurrent claimers never receive the same job.
+    async fn claim_job(
+        &mut self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Job>, StoreError>;
+    async fn complete_job(
+        &mut self,
+        id: &JobId,
+        worker: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Records a failure: requeues at `retry_at`, or marks failed when `retry_at` is `None`.
+    async fn fail_job(
+        &mut self,
+        id: &JobId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn get_job(&mut self, id: &JobId) -> Result<Option<Job>, StoreError>;
+
+    async fn get_idempotency(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Reserves a key; `Conflict` when it exists.
+    async fn insert_idempotency(&mut self, record: &IdempotencyRecord) -> Result<(), StoreError>;
+    async fn finish_idempotency(
+        &mut self,
+        scope: &str,
+        key: &str,
+        status: i64,
+        body: &str,
+    ) -> Result<(), StoreError>;
+    async fn delete_idempotency(&mut self, scope: &str, key: &str) -> Result<(), StoreError>;
+    async fn delete_expired_idempotency(&mut self, now: i64) -> Result<u64, StoreError>;
+    async fn delete_idempotency_scope_prefix(&mut self, prefix: &str) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,19 @@
+//! Vocabulary shared by every Switchboard crate: prefixed identifiers, roles, actors, stable error
+//! codes and the event envelope. Serde only (OpenAPI schemas behind the `openapi` feature), so the
+//! ML, voice and analytics libraries can depend on it without pulling in the server.
+
+pub mod actor;
+pub mod error_code;
+pub mod event;
+pub mod id;
+pub mod role;
+pub mod tenant;
+
+pub use actor::{Actor, ActorKind};
+pub use error_code::ErrorCode;
+pub use event::EventEnvelope;
+pub use id::{
+    ApiKeyId, AuditEventId, CellId, EventId, IdError, JobId, PartnerId, SessionId, TenantId, UserId,
+};
+pub use role::{PartnerRole, TenantRole};
+pub use tenant::{Plan, TenantStatus};
