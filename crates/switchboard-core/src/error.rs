@@ -32,8 +32,8 @@ pub enum CoreError {
     Unauthenticated,
     #[error("a one-time code is required")]
     MfaRequired,
-    #[error("account locked until {until_ms}")]
-    Locked { until_ms: i64 },
+    #[error("account locked")]
+    Locked { retry_after_ms: i64 },
     #[error("rate limited")]
     RateLimited { retry_after_ms: i64 },
     #[error("tenant suspended")]

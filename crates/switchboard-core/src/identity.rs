@@ -171,7 +171,7 @@ impl Core {
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
             self.audit_signin(Some(&user), &email, "locked", Outcome::Denied, meta)
                 .await?;
-            return Err(CoreError::Locked { until_ms: until });
+            return Err(CoreError::Locked { retry_after_ms: until - now });
         }
         if !ok {
             self.limiter.acquire(&ip_key, ip_rate, 1.0);

@@ -526,3 +526,69 @@ pub(crate) fn conflict(e: switchboard_store::StoreError, what: &'static str) -> 
         other => CoreError::Store(other),
     }
 }
+
+impl Core {
+    /// Creates the platform administrator on the very first start and returns its one-time
+    /// password; `None` once one exists (also when another process won the race).
+    pub async fn ensure_platform_admin(&self, email: &str) -> CoreResult<Option<String>> {
+        {
+            let mut tx = self.store.control(Access::Read).await?;
+            if tx.count_platform_admins().await? > 0 {
+                return Ok(None);
+            }
+        }
+        let password = crate::secrets::random_token();
+        let hash = self.hash_password(password.clone()).await?;
+        let now = self.now();
+        let mut tx = self.store.control(Access::Write).await?;
+        if tx.count_platform_admins().await? > 0 {
+            return Ok(None);
+        }
+        let user = User {
+            id: UserId::generate(),
+            email: email.to_owned(),
+            display_name: "Platform administrator".into(),
+            password_hash: Some(hash),
+            is_platform_admin: true,
+            totp_secret: None,
+            totp_enabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match tx.insert_user(&user).await {
+            Ok(()) => {}
+            Err(switchboard_store::StoreError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let draft = AuditDraft::success("platform.admin_bootstrapped", "user", user.id.to_string());
+        audit::append(&mut *tx, &Actor::system("bootstrap"), &RequestMeta::default(), draft, now).await?;
+        tx.commit().await?;
+        Ok(Some(password))
+    }
+
+    /// Verifies the platform audit chain.
+    pub async fn verify_platform_audit(&self) -> CoreResult<audit::VerifyReport> {
+        let mut tx = self.store.control(Access::Read).await?;
+        Ok(audit::verify(&mut *tx).await?)
+    }
+
+    /// Verifies one tenant's audit chain (operators' `audit verify`).
+    pub async fn verify_tenant_audit(&self, tenant: &Tenant) -> CoreResult<audit::VerifyReport> {
+        #[allow(clippy::disallowed_methods)] // operator command acting as the system
+        let ctx = TenantCtx::assume(tenant.id.clone(), Actor::system("audit-verify"), tenant.region.clone());
+        let mut tx = self.store.tenant(&ctx, Access::Read).await?;
+        Ok(audit::verify(&mut *tx).await?)
+    }
+
+    /// An owner-level view of a tenant for operator commands (CLI `user create`, `apikey create`).
+    pub async fn operator_access(&self, tenant: &Tenant) -> CoreResult<crate::TenantAccess> {
+        if tenant.status == TenantStatus::Deleted {
+            return Err(CoreError::NotFound);
+        }
+        #[allow(clippy::disallowed_methods)] // operator command acting as the system
+        let ctx = TenantCtx::assume(tenant.id.clone(), Actor::system("cli"), tenant.region.clone());
+        Ok(crate::TenantAccess { tenant: tenant.clone(), role: TenantRole::Owner, ctx })
+    }
+}

@@ -288,11 +288,12 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// Limits are clamped to 1..=200; zero means the default of 50.
+    /// Limits are clamped to 1..=1000; zero means the default of 50. (The API offers up to
+    /// 200 and asks for one more to learn whether another page exists.)
     pub fn clamped_limit(&self) -> i64 {
         match self.limit {
             0 => 50,
-            n => n.clamp(1, 200),
+            n => n.clamp(1, 1000),
         }
     }
 }

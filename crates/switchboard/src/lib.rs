@@ -1,1 +1,122 @@
-//! placeholder
+//! Wiring: configuration → store → core → HTTP server and workers, with graceful shutdown.
+//! `main.rs` is only the command line on top of this, so tests and benchmarks boot the very same
+//! application on port 0.
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod telemetry;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use switchboard_api::AppState;
+use switchboard_core::jobs::{run_worker, WorkerConfig};
+use switchboard_core::ratelimit::InMemoryRateLimiter;
+use switchboard_core::{Clock, Core};
+use switchboard_store::sql::SqlStore;
+use switchboard_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, Overrides};
+
+/// Email of the platform administrator created on first start.
+pub const PLATFORM_ADMIN_EMAIL: &str = "admin@switchboard.local";
+
+/// Opens (and migrates) the configured database.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<SqlStore> {
+    let url = cfg.database.url.expose();
+    if url.is_empty() {
+        std::fs::create_dir_all(&cfg.server.data_dir)
+            .with_context(|| format!("creating data directory {}", cfg.server.data_dir.display()))?;
+        let mut settings = switchboard_store_sqlite::SqliteSettings::new(switchboard_store_sqlite::database_path(&cfg.server.data_dir));
+        settings.readers = cfg.database.sqlite_readers;
+        Ok(switchboard_store_sqlite::open(&settings).await?)
+    } else {
+        let mut settings = switchboard_store_postgres::PgSettings::new(url);
+        let migrate = cfg.database.migrate_url.expose();
+        settings.migrate_url = (!migrate.is_empty()).then(|| migrate.to_owned());
+        settings.max_connections = cfg.database.max_connections;
+        Ok(switchboard_store_postgres::open(&settings).await?)
+    }
+}
+
+/// Applies migrations only (`switchboard migrate`).
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    open_store(cfg).await?.close().await;
+    Ok(())
+}
+
+/// The use-case layer over an open store.
+pub async fn build_core(cfg: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Core>> {
+    let limiter = Arc::new(InMemoryRateLimiter::new(clock.clone()));
+    let core = Arc::new(Core::new(store, clock, limiter, cfg.core())?);
+    core.ensure_local_cell().await?;
+    Ok(core)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub core: Arc<Core>,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Serves the API (and, unless disabled, the job worker) on `listener` until `shutdown` fires,
+/// then drains in-flight requests and jobs.
+pub async fn start(cfg: &Config, core: Arc<Core>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let state = AppState { core: core.clone(), cfg: Arc::new(cfg.api()), metrics: Arc::default() };
+    let app = switchboard_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let worker = (cfg.jobs.concurrency > 0).then(|| {
+        let wcfg = WorkerConfig { concurrency: cfg.jobs.concurrency, lease_ms: cfg.jobs.lease_secs * 1000, ..Default::default() };
+        tokio::spawn(run_worker(core.clone(), wcfg, shutdown.clone()))
+    });
+    let stop = shutdown.clone();
+    let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let store = core.store().clone();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let serving = tokio::spawn(async move { server.await });
+        stop.cancelled().await;
+        match tokio::time::timeout(grace, serving).await {
+            Ok(result) => result??,
+            Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
+        }
+        if let Some(w) = worker {
+            w.await?;
+        }
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    });
+    tracing::info!(%addr, "listening");
+    Ok(Running { addr, core, shutdown, task })
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn shutdown_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}

@@ -1,1 +1,379 @@
-fn main() {}
+//! The `switchboard` command line.
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchboard::{bench, config::Config, demo, Overrides};
+use switchboard_core::apikeys::NewApiKey;
+use switchboard_core::audit::RequestMeta;
+use switchboard_core::members::NewMember;
+use switchboard_core::tenants::NewTenant;
+use switchboard_core::{Core, SystemClock};
+use switchboard_types::{Plan, TenantRole, TenantStatus};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Multi-tenant, AI-first customer service platform")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// A TOML file layered over the embedded defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the SQLite database and local files.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of SQLite.
+    #[arg(long, global = true, value_name = "URL", env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Print JSON (on the last line of standard output).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API, the console and the background workers.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Also provision a demo tenant with sample data and print how to use it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run only the background workers.
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage a tenant's people.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage a tenant's API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCmd),
+    /// Audit-log tools.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCmd {
+    /// Provision a tenant with its first admin and an admin API key (printed once).
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "starter", value_parser = parse_plan)]
+        plan: Plan,
+        #[arg(long)]
+        region: Option<String>,
+        /// The first administrator (owner); defaults to admin@<slug>.switchboard.local.
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Suspend a tenant (id or slug).
+    Suspend { tenant: String },
+    /// Resume a suspended tenant.
+    Resume { tenant: String },
+    /// Delete a tenant; its data is purged by a background job.
+    Delete { tenant: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Add a person to a tenant (creating the account if needed).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: TenantRole,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApikeyCmd {
+    /// Create an API key (printed once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated: admin, agent, viewer, auditor.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        scopes: Vec<String>,
+        #[arg(long, default_value = "CLI key")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Verify a hash chain; exits non-zero naming the first bad entry.
+    Verify {
+        /// Tenant id or slug.
+        #[arg(long, required_unless_present = "platform")]
+        tenant: Option<String>,
+        /// Verify the platform chain instead.
+        #[arg(long)]
+        platform: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Authenticated GET and POST throughput and latency.
+    Api {
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The schema owner's URL when --database-url is PostgreSQL.
+        #[arg(long)]
+        migrate_url: Option<String>,
+    },
+}
+
+fn parse_plan(s: &str) -> Result<Plan, String> {
+    Plan::parse(s).ok_or_else(|| format!("unknown plan `{s}`: starter, professional, enterprise, white_label, enterprise_plus"))
+}
+
+fn parse_role(s: &str) -> Result<TenantRole, String> {
+    TenantRole::parse(s).ok_or_else(|| format!("unknown role `{s}`: owner, admin, agent, viewer, auditor"))
+}
+
+/// Writes results: text for people, JSON (one line, last) with --json.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn emit(&self, text: &str, value: serde_json::Value) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            writeln!(out, "{value}")?;
+        } else {
+            writeln!(out, "{text}")?;
+        }
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            drop(writeln!(std::io::stderr(), "error: cannot start the runtime: {e}"));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            drop(writeln!(std::io::stderr(), "error: {e:#}"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { listen, data_dir: cli.global.data_dir.clone(), database_url: cli.global.database_url.clone() };
+    let cfg = Config::load(cli.global.config.as_deref(), &overrides)?;
+    switchboard::telemetry::init(&cfg.telemetry.log, &cfg.telemetry.format);
+    let out = Out { json: cli.global.json };
+
+    match cli.command {
+        Command::Openapi => {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", switchboard_api::openapi_json())?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Migrate => {
+            switchboard::migrate(&cfg).await?;
+            out.emit("migrations applied", json!({"migrated": true}))?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCmd::Api { clients, seconds, migrate_url }) => {
+            let opts = bench::BenchOptions {
+                clients,
+                duration: std::time::Duration::from_secs(seconds),
+                database_url: cli.global.database_url.clone(),
+                migrate_url,
+            };
+            let r = bench::api(&cfg, opts).await?;
+            let text = format!(
+                "backend {} · {} clients · {} s per phase\nGET  {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}\nPOST {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                r.backend, r.clients, r.seconds, r.get.per_second, r.get.p50_ms, r.get.p99_ms, r.get.errors,
+                r.post.per_second, r.post.p50_ms, r.post.p99_ms, r.post.errors
+            );
+            out.emit(&text, serde_json::to_value(&r)?)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+
+    let store = Arc::new(switchboard::open_store(&cfg).await?);
+    let core = switchboard::build_core(&cfg, store, Arc::new(SystemClock)).await?;
+    let meta = RequestMeta { request_id: Some("cli".into()), ..Default::default() };
+
+    match cli.command {
+        Command::Serve { demo: with_demo, .. } => serve(&cfg, core, with_demo, &out).await?,
+        Command::Worker => {
+            let token = CancellationToken::new();
+            switchboard::shutdown_on_signals(token.clone());
+            let wcfg = switchboard_core::jobs::WorkerConfig {
+                concurrency: cfg.jobs.concurrency.max(1),
+                lease_ms: cfg.jobs.lease_secs * 1000,
+                ..Default::default()
+            };
+            switchboard_core::jobs::run_worker(core.clone(), wcfg, token).await;
+            core.store().close().await;
+        }
+        Command::Tenant(cmd) => return tenant(cmd, &core, &meta, &out).await,
+        Command::User(UserCmd::Create { tenant, email, role, name }) => {
+            let t = core.find_tenant(&tenant).await?;
+            let access = core.operator_access(&t).await?;
+            let (member, password) = core.add_member(&access, NewMember { email, display_name: name, password: None, role }, &meta).await?;
+            let text = match &password {
+                Some(p) => format!("added {} ({}) as {}\none-time password: {p}", member.email, member.user_id, member.role.as_str()),
+                None => format!("added existing account {} ({}) as {}", member.email, member.user_id, member.role.as_str()),
+            };
+            out.emit(&text, json!({"user_id": member.user_id, "email": member.email, "role": member.role, "password": password}))?;
+        }
+        Command::Apikey(ApikeyCmd::Create { tenant, scopes, name }) => {
+            let t = core.find_tenant(&tenant).await?;
+            let access = core.operator_access(&t).await?;
+            let (key, secret) = core.create_api_key(&access, NewApiKey { name, scopes, expires_at: None }, &meta).await?;
+            out.emit(&format!("api key {} (shown once): {secret}", key.id), json!({"id": key.id, "tenant_id": t.id, "api_key": secret, "scopes": key.scopes}))?;
+        }
+        Command::Audit(AuditCmd::Verify { tenant, platform }) => {
+            let (label, report) = if platform {
+                ("platform".to_owned(), core.verify_platform_audit().await?)
+            } else {
+                let selector = tenant.context("--tenant or --platform")?;
+                let t = core.find_tenant(&selector).await?;
+                (t.slug.clone(), core.verify_tenant_audit(&t).await?)
+            };
+            let value = serde_json::to_value(&report)?;
+            return Ok(match &report.first_bad {
+                None => {
+                    out.emit(&format!("audit chain of {label}: {} entries, intact", report.entries), value)?;
+                    std::process::ExitCode::SUCCESS
+                }
+                Some(bad) => {
+                    out.emit(&format!("audit chain of {label} is BROKEN at entry {} ({}): {}", bad.seq, bad.id.as_deref().unwrap_or("-"), bad.reason), value)?;
+                    std::process::ExitCode::from(2)
+                }
+            });
+        }
+        Command::Openapi | Command::Migrate | Command::Bench(_) => {}
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn tenant(cmd: TenantCmd, core: &Core, meta: &RequestMeta, out: &Out) -> anyhow::Result<std::process::ExitCode> {
+    match cmd {
+        TenantCmd::Create { slug, name, plan, region, admin_email } => {
+            let admin_email = admin_email.unwrap_or_else(|| format!("admin@{slug}.switchboard.local"));
+            let done = core
+                .provision_tenant_as_system(
+                    NewTenant { slug, name, plan, region, partner_id: None, admin_email, admin_name: None, admin_password: None },
+                    meta,
+                )
+                .await?;
+            let mut text = format!("tenant {} ({})\nadmin API key (shown once): {}\nadmin: {}", done.tenant.slug, done.tenant.id, done.api_key, done.admin_email);
+            if let Some(p) = &done.admin_password {
+                text.push_str(&format!("\nadmin one-time password: {p}"));
+            }
+            out.emit(&text, json!({"tenant_id": done.tenant.id, "slug": done.tenant.slug, "api_key": done.api_key, "admin_email": done.admin_email, "admin_password": done.admin_password}))?;
+        }
+        TenantCmd::List => {
+            let mut all = Vec::new();
+            let mut after = None;
+            loop {
+                let page = core
+                    .store()
+                    .control(switchboard_store::Access::Read)
+                    .await?
+                    .list_tenants(&switchboard_store::model::TenantFilter { page: switchboard_store::model::PageRequest { after: after.clone(), limit: 500 }, ..Default::default() })
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.to_string());
+                all.extend(page);
+            }
+            let text = all.iter().map(|t| format!("{}\t{}\t{}\t{}\t{}", t.id, t.slug, t.status.as_str(), t.plan.as_str(), t.name)).collect::<Vec<_>>().join("\n");
+            let value = json!(all.iter().map(|t| json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "plan": t.plan, "region": t.region})).collect::<Vec<_>>());
+            out.emit(if text.is_empty() { "no tenants" } else { &text }, value)?;
+        }
+        TenantCmd::Suspend { tenant } | TenantCmd::Resume { tenant } | TenantCmd::Delete { tenant } if tenant.is_empty() => bail!("name a tenant"),
+        TenantCmd::Suspend { tenant } => status(core, &tenant, TenantStatus::Suspended, meta, out).await?,
+        TenantCmd::Resume { tenant } => status(core, &tenant, TenantStatus::Active, meta, out).await?,
+        TenantCmd::Delete { tenant } => status(core, &tenant, TenantStatus::Deleted, meta, out).await?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn status(core: &Core, selector: &str, target: TenantStatus, meta: &RequestMeta, out: &Out) -> anyhow::Result<()> {
+    let t = core.find_tenant(selector).await?;
+    let t = core.set_tenant_status(None, &t.id, target, meta).await?;
+    let note = if target == TenantStatus::Deleted { " (data purge queued)" } else { "" };
+    out.emit(&format!("tenant {} is now {}{note}", t.slug, t.status.as_str()), json!({"tenant_id": t.id, "status": t.status}))
+}
+
+async fn serve(cfg: &Config, core: Arc<Core>, with_demo: bool, out: &Out) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen_addr()).await.with_context(|| format!("binding {}", cfg.server.listen))?;
+    let public = cfg.public_url();
+    // One-time credentials go to standard output only, never to the log.
+    if let Some(password) = core.ensure_platform_admin(switchboard::PLATFORM_ADMIN_EMAIL).await? {
+        let text = format!(
+            "\n  Platform administrator created (shown once, never again):\n    email:    {}\n    password: {password}\n  Sign in:  curl -s {public}/v1/auth/token -H 'content-type: application/json' \\\n              -d '{{\"email\":\"{}\",\"password\":\"{password}\"}}'\n",
+            switchboard::PLATFORM_ADMIN_EMAIL, switchboard::PLATFORM_ADMIN_EMAIL
+        );
+        out.emit(&text, json!({"platform_admin": {"email": switchboard::PLATFORM_ADMIN_EMAIL, "password": password}}))?;
+    }
+    if with_demo {
+        match demo::provision(&core).await? {
+            Some(d) => {
+                let text = format!(
+                    "\n  Demo tenant `{}` ({}) is ready. Shown once:\n    owner:         {} / {}\n    admin API key: {}\n    agent API key: {}\n  Try:  curl -s {public}/v1/users -H 'authorization: Bearer {}'\n  API reference: {public}/docs\n",
+                    d.tenant_slug, d.tenant_id, d.owner_email, d.owner_password.as_deref().unwrap_or("(existing account)"), d.api_key, d.agent_api_key, d.api_key
+                );
+                out.emit(&text, serde_json::to_value(&d)?)?;
+            }
+            None => out.emit("\n  Demo tenant `demo` exists already; its credentials were shown when it was created.\n", json!({"demo": "exists"}))?,
+        }
+    }
+    out.emit(&format!("  Switchboard is listening on http://{} · API reference {public}/docs", listener.local_addr()?), json!({"listening": listener.local_addr()?.to_string()}))?;
+    let token = CancellationToken::new();
+    switchboard::shutdown_on_signals(token.clone());
+    let running = switchboard::start(cfg, core, listener, token).await?;
+    running.task.await??;
+    Ok(())
+}

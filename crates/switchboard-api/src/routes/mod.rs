@@ -1,0 +1,38 @@
+//! Routers per area. Each module owns its DTOs and handlers; handlers stay thin and delegate to
+//! `switchboard_core`.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod me;
+pub mod partners;
+pub mod system;
+pub mod tenants;
+pub mod users;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A page of results; pass `next_cursor` as `after` to continue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub data: Vec<T>,
+    /// Absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Page<T> {
+    /// Builds a page from `size + 1` fetched items, deriving the cursor from the last kept one.
+    pub fn from_overfetch<S>(mut items: Vec<S>, size: i64, cursor: impl Fn(&S) -> String, map: impl Fn(S) -> T) -> Self {
+        let size = usize::try_from(size).unwrap_or(50);
+        let more = items.len() > size;
+        items.truncate(size);
+        let next_cursor = if more { items.last().map(&cursor) } else { None };
+        Self { data: items.into_iter().map(map).collect(), next_cursor }
+    }
+}
+
+/// RFC 3339 rendering of stored milliseconds.
+pub fn ts(ms: i64) -> String {
+    switchboard_core::clock::rfc3339(ms)
+}

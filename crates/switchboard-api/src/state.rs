@@ -1,0 +1,44 @@
+//! What every handler can reach.
+
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use switchboard_core::ratelimit::Rate;
+use switchboard_core::Core;
+
+/// HTTP-layer settings, validated by the binary at start.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Requests per second (with burst) for each API key or signed-in user.
+    pub rate_per_principal: Rate,
+    /// Requests per second (with burst) for each client IP, before authentication.
+    pub rate_per_ip: Rate,
+    /// Trust the first `X-Forwarded-For` address (only behind a reverse proxy you run).
+    pub trust_forwarded_for: bool,
+    /// Mark cookies `Secure` (when served over TLS, directly or behind a proxy).
+    pub secure_cookies: bool,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl_ms: i64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            rate_per_principal: Rate { per_second: 100.0, burst: 200.0 },
+            rate_per_ip: Rate { per_second: 200.0, burst: 400.0 },
+            trust_forwarded_for: false,
+            secure_cookies: false,
+            idempotency_ttl_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Shared state: no globals, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub cfg: Arc<ApiConfig>,
+    pub metrics: Arc<Metrics>,
+}

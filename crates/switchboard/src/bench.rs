@@ -1,0 +1,181 @@
+//! `switchboard bench api`: authenticated GET and POST throughput and latency against a real
+//! server started in-process on a loopback port, with N concurrent keep-alive clients.
+
+use crate::config::{Config, Secret};
+use anyhow::Context;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::audit::RequestMeta;
+use switchboard_core::tenants::NewTenant;
+use switchboard_core::SystemClock;
+use switchboard_types::Plan;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub clients: usize,
+    pub duration: Duration,
+    /// PostgreSQL (app role) URL; SQLite in a temporary directory when absent.
+    pub database_url: Option<String>,
+    pub migrate_url: Option<String>,
+}
+
+/// One phase's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub requests: u64,
+    pub errors: u64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub backend: &'static str,
+    pub clients: usize,
+    pub seconds: f64,
+    pub get: PhaseReport,
+    pub post: PhaseReport,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+async fn phase(
+    clients: usize,
+    duration: Duration,
+    make: Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>,
+    expect: u16,
+) -> PhaseReport {
+    let mut tasks = Vec::new();
+    #[allow(clippy::disallowed_methods)] // measuring wall time is the point of a benchmark
+    let started = std::time::Instant::now();
+    for c in 0..clients {
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap_or_default();
+            let mut lat = Vec::with_capacity(4096);
+            let mut errors = 0u64;
+            let mut n = 0u64;
+            while started.elapsed() < duration {
+                #[allow(clippy::disallowed_methods)]
+                let t = std::time::Instant::now();
+                let ok = match make(&client, (c as u64) << 32 | n).send().await {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let _ = res.bytes().await;
+                        status == expect
+                    }
+                    Err(_) => false,
+                };
+                n += 1;
+                if ok {
+                    lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((lat, e)) = t.await {
+            all.extend(lat);
+            errors += e;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    PhaseReport {
+        requests: all.len() as u64,
+        errors,
+        per_second: all.len() as f64 / secs,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+    }
+}
+
+/// Runs the API benchmark and returns its figures.
+pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchReport> {
+    let dir = tempfile_dir()?;
+    let mut cfg = base.clone();
+    cfg.server.data_dir = dir.clone();
+    cfg.database.url = Secret::new(opts.database_url.clone().unwrap_or_default());
+    cfg.database.migrate_url = Secret::new(opts.migrate_url.clone().unwrap_or_default());
+    cfg.database.max_connections = cfg.database.max_connections.max(16);
+    cfg.jobs.concurrency = 0;
+    cfg.rate_limit.per_principal_per_sec = 1e9;
+    cfg.rate_limit.per_principal_burst = 1e9;
+    cfg.rate_limit.per_ip_per_sec = 1e9;
+    cfg.rate_limit.per_ip_burst = 1e9;
+    let backend = if opts.database_url.is_some() { "postgres" } else { "sqlite" };
+
+    let store = Arc::new(crate::open_store(&cfg).await?);
+    let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
+    let slug = format!("bench-{}", &switchboard_core::secrets::random_token()[..8].to_ascii_lowercase().replace(['-', '_'], "x"));
+    let done = core
+        .provision_tenant_as_system(
+            NewTenant {
+                slug,
+                name: "Benchmark".into(),
+                plan: Plan::Enterprise,
+                region: None,
+                partner_id: None,
+                admin_email: format!("bench-{}@bench.switchboard.local", &switchboard_core::secrets::random_token()[..6].to_ascii_lowercase()),
+                admin_name: None,
+                admin_password: None,
+            },
+            &RequestMeta::default(),
+        )
+        .await?;
+    let access = core.operator_access(&done.tenant).await?;
+    let (key, _) = core
+        .create_api_key(&access, switchboard_core::apikeys::NewApiKey { name: "read target".into(), scopes: vec!["viewer".into()], expires_at: None }, &RequestMeta::default())
+        .await?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let shutdown = CancellationToken::new();
+    let running = crate::start(&cfg, core, listener, shutdown.clone()).await?;
+    let base_url = format!("http://{}", running.addr);
+    let auth = format!("Bearer {}", done.api_key);
+
+    let get_url = format!("{base_url}/v1/api-keys/{}", key.id);
+    let a = auth.clone();
+    let get = phase(opts.clients, opts.duration, Arc::new(move |c, _| c.get(&get_url).header("authorization", &a)), 200).await;
+    let post_url = format!("{base_url}/v1/api-keys");
+    let a = auth.clone();
+    let post = phase(
+        opts.clients,
+        opts.duration,
+        Arc::new(move |c, n| {
+            c.post(&post_url)
+                .header("authorization", &a)
+                .header("content-type", "application/json")
+                .body(format!("{{\"name\":\"bench {n}\",\"scopes\":[\"viewer\"]}}"))
+        }),
+        201,
+    )
+    .await;
+    shutdown.cancel();
+    running.task.await.context("server task")??;
+    drop(std::fs::remove_dir_all(&dir));
+    Ok(BenchReport { backend, clients: opts.clients, seconds: opts.duration.as_secs_f64(), get, post })
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", &switchboard_core::secrets::random_token()[..10]));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,323 @@
+//! Configuration: embedded documented defaults (`config/default.toml`) → optional file →
+//! `SWITCHBOARD_*` environment → command-line flags. Validated once at start.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The embedded defaults, also the reference documentation of every setting.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// A secret string: never printed by `Debug` or logs.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub tenancy: TenancyConfig,
+    pub jobs: JobsConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub body_limit_bytes: usize,
+    pub trust_forwarded_for: bool,
+    pub secure_cookies: bool,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// May carry a password: a [`Secret`].
+    pub url: Secret,
+    pub migrate_url: Secret,
+    pub max_connections: u32,
+    pub sqlite_readers: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub console_session_ttl_secs: i64,
+    pub lockout_threshold: i64,
+    pub lockout_secs: i64,
+    pub signin_failures_per_ip: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_principal_per_sec: f64,
+    pub per_principal_burst: f64,
+    pub per_ip_per_sec: f64,
+    pub per_ip_burst: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenancyConfig {
+    pub default_region: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    pub concurrency: usize,
+    pub lease_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    pub log: String,
+    pub format: String,
+}
+
+/// Overrides from command-line flags (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration is invalid:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Loads every layer and validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(file, overrides, Env::prefixed("SWITCHBOARD_").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        // SWITCHBOARD_TEST_* variables belong to the test harness, not the configuration.
+        fig = fig.merge(env.filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_")));
+        if let Some(v) = &overrides.listen {
+            fig = fig.merge(("server.listen", v));
+        }
+        if let Some(v) = &overrides.data_dir {
+            fig = fig.merge(("server.data_dir", v));
+        }
+        if let Some(v) = &overrides.database_url {
+            fig = fig.merge(("database.url", v));
+        }
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut e = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            e.push(format!("server.listen `{}` is not an address like 127.0.0.1:8080", self.server.listen));
+        }
+        if !self.server.public_url.is_empty() && url::Url::parse(&self.server.public_url).is_err() {
+            e.push("server.public_url is not a URL".into());
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
+            e.push("server.body_limit_bytes must be between 1 KiB and 1 GiB".into());
+        }
+        let db = self.database.url.expose();
+        if !db.is_empty() && !db.starts_with("postgres://") && !db.starts_with("postgresql://") {
+            e.push("database.url must be empty (SQLite) or a postgres:// URL".into());
+        }
+        if self.database.max_connections == 0 || self.database.sqlite_readers == 0 {
+            e.push("database.max_connections and database.sqlite_readers must be at least 1".into());
+        }
+        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1) || self.auth.argon2_iterations == 0 {
+            e.push("auth.argon2_* costs are too low".into());
+        }
+        for (name, v) in [
+            ("auth.access_token_ttl_secs", self.auth.access_token_ttl_secs),
+            ("auth.refresh_token_ttl_secs", self.auth.refresh_token_ttl_secs),
+            ("auth.console_session_ttl_secs", self.auth.console_session_ttl_secs),
+            ("auth.lockout_threshold", self.auth.lockout_threshold),
+            ("auth.lockout_secs", self.auth.lockout_secs),
+            ("jobs.lease_secs", self.jobs.lease_secs),
+        ] {
+            if v <= 0 {
+                e.push(format!("{name} must be positive"));
+            }
+        }
+        for (name, v) in [
+            ("rate_limit.per_principal_per_sec", self.rate_limit.per_principal_per_sec),
+            ("rate_limit.per_principal_burst", self.rate_limit.per_principal_burst),
+            ("rate_limit.per_ip_per_sec", self.rate_limit.per_ip_per_sec),
+            ("rate_limit.per_ip_burst", self.rate_limit.per_ip_burst),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                e.push(format!("{name} must be a positive number"));
+            }
+        }
+        let mut region_errors = Vec::new();
+        switchboard_core::validate::region("tenancy.default_region", &self.tenancy.default_region, &mut region_errors);
+        e.extend(region_errors.into_iter().map(|f| format!("{}: {}", f.field, f.message)));
+        if !["pretty", "json"].contains(&self.telemetry.format.as_str()) {
+            e.push("telemetry.format must be pretty or json".into());
+        }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(e))
+        }
+    }
+
+    /// Where people reach this server: `server.public_url`, or the listen address.
+    pub fn public_url(&self) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            self.server.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The use-case settings derived from this configuration.
+    pub fn core(&self) -> switchboard_core::CoreConfig {
+        use switchboard_core::password::PasswordCost;
+        use switchboard_core::ratelimit::Rate;
+        let a = &self.auth;
+        switchboard_core::CoreConfig {
+            password_cost: PasswordCost { memory_kib: a.argon2_memory_kib, iterations: a.argon2_iterations, parallelism: a.argon2_parallelism },
+            access_token_ttl_ms: a.access_token_ttl_secs * 1000,
+            refresh_token_ttl_ms: a.refresh_token_ttl_secs * 1000,
+            console_session_ttl_ms: a.console_session_ttl_secs * 1000,
+            lockout_threshold: a.lockout_threshold,
+            lockout_duration_ms: a.lockout_secs * 1000,
+            signin_failures_per_ip: Rate { per_second: f64::from(a.signin_failures_per_ip) / 900.0, burst: f64::from(a.signin_failures_per_ip) },
+            default_region: self.tenancy.default_region.clone(),
+            issuer: "Switchboard".into(),
+        }
+    }
+
+    /// The HTTP settings derived from this configuration.
+    pub fn api(&self) -> switchboard_api::ApiConfig {
+        use switchboard_core::ratelimit::Rate;
+        let r = &self.rate_limit;
+        switchboard_api::ApiConfig {
+            body_limit_bytes: self.server.body_limit_bytes,
+            rate_per_principal: Rate { per_second: r.per_principal_per_sec, burst: r.per_principal_burst },
+            rate_per_ip: Rate { per_second: r.per_ip_per_sec, burst: r.per_ip_burst },
+            trust_forwarded_for: self.server.trust_forwarded_for,
+            secure_cookies: self.server.secure_cookies,
+            idempotency_ttl_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Env {
+        Env::prefixed("SWITCHBOARD_UNIT_TEST_NEVER_SET_")
+    }
+
+    #[test]
+    fn embedded_defaults_load_and_validate() {
+        let cfg = Config::load_from(None, &Overrides::default(), no_env()).unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:8080");
+        assert_eq!(cfg.server.data_dir, PathBuf::from("./switchboard-data"));
+        assert!(cfg.database.url.is_empty());
+    }
+
+    #[test]
+    fn flags_override_files_and_files_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sb.toml");
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[jobs]\nconcurrency = 7\n").unwrap();
+        let over = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+        let cfg = Config::load_from(Some(&file), &over, no_env()).unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:9100");
+        assert_eq!(cfg.jobs.concurrency, 7);
+    }
+
+    #[test]
+    fn invalid_values_and_unknown_keys_are_rejected_with_their_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[server]\nlisten = \"nowhere\"\n[database]\nurl = \"mysql://x\"\n").unwrap();
+        let err = Config::load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        assert!(err.contains("database.url"), "{err}");
+
+        std::fs::write(&file, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+
+        let missing = dir.path().join("nope.toml");
+        assert!(matches!(Config::load_from(Some(&missing), &Overrides::default(), no_env()), Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn database_urls_are_redacted_in_debug_output() {
+        let over = Overrides { database_url: Some("postgres://app:hunter2@db/sb".into()), ..Default::default() };
+        let cfg = Config::load_from(None, &over, no_env()).unwrap();
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("<redacted>"));
+    }
+}
