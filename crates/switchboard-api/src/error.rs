@@ -49,7 +49,13 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new(), retry_after_secs: None, challenge: code == ErrorCode::Unauthenticated }
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_secs: None,
+            challenge: code == ErrorCode::Unauthenticated,
+        }
     }
 
     pub fn not_found() -> Self {
@@ -57,13 +63,25 @@ impl ApiError {
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
-        Self { errors, ..Self::new(ErrorCode::ValidationFailed, detail) }
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            errors,
+            ..Self::new(ErrorCode::ValidationFailed, detail)
+        }
     }
 
     pub fn rate_limited(code: ErrorCode, retry_after_ms: i64) -> Self {
-        let secs = u64::try_from((retry_after_ms + 999) / 1000).unwrap_or(1).max(1);
-        Self { retry_after_secs: Some(secs), ..Self::new(code, format!("Retry after {secs} s.")) }
+        let secs = u64::try_from((retry_after_ms + 999) / 1000)
+            .unwrap_or(1)
+            .max(1);
+        Self {
+            retry_after_secs: Some(secs),
+            ..Self::new(code, format!("Retry after {secs} s."))
+        }
     }
 
     fn internal(cause: &dyn std::fmt::Display) -> Self {
@@ -77,20 +95,45 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::NotFound => Self::not_found(),
-            CoreError::Conflict(what) => Self::new(ErrorCode::Conflict, format!("Conflict: {what}.")),
-            CoreError::Forbidden => Self::new(ErrorCode::Forbidden, "Your role does not allow this."),
-            CoreError::Unauthenticated => Self::new(ErrorCode::Unauthenticated, "Missing, invalid, expired or revoked credentials."),
-            CoreError::MfaRequired => Self::new(ErrorCode::MfaRequired, "Send the code from your authenticator app as `totp`."),
-            CoreError::Locked { retry_after_ms } => Self::rate_limited(ErrorCode::AccountLocked, retry_after_ms),
-            CoreError::RateLimited { retry_after_ms } => Self::rate_limited(ErrorCode::RateLimited, retry_after_ms),
-            CoreError::TenantSuspended => Self::new(ErrorCode::TenantSuspended, "This tenant is suspended."),
+            CoreError::Conflict(what) => {
+                Self::new(ErrorCode::Conflict, format!("Conflict: {what}."))
+            }
+            CoreError::Forbidden => {
+                Self::new(ErrorCode::Forbidden, "Your role does not allow this.")
+            }
+            CoreError::Unauthenticated => Self::new(
+                ErrorCode::Unauthenticated,
+                "Missing, invalid, expired or revoked credentials.",
+            ),
+            CoreError::MfaRequired => Self::new(
+                ErrorCode::MfaRequired,
+                "Send the code from your authenticator app as `totp`.",
+            ),
+            CoreError::Locked { retry_after_ms } => {
+                Self::rate_limited(ErrorCode::AccountLocked, retry_after_ms)
+            }
+            CoreError::RateLimited { retry_after_ms } => {
+                Self::rate_limited(ErrorCode::RateLimited, retry_after_ms)
+            }
+            CoreError::TenantSuspended => {
+                Self::new(ErrorCode::TenantSuspended, "This tenant is suspended.")
+            }
             CoreError::Validation(errors) => Self::validation(errors),
             CoreError::BadRequest(detail) => Self::new(ErrorCode::BadRequest, detail),
             CoreError::Store(StoreError::Unavailable(msg)) => {
                 tracing::warn!(error = %msg, "database unavailable");
-                Self { retry_after_secs: Some(1), ..Self::new(ErrorCode::Unavailable, "Temporarily unavailable; retry shortly.") }
+                Self {
+                    retry_after_secs: Some(1),
+                    ..Self::new(
+                        ErrorCode::Unavailable,
+                        "Temporarily unavailable; retry shortly.",
+                    )
+                }
             }
-            CoreError::Store(StoreError::Conflict(_)) => Self::new(ErrorCode::Conflict, "Conflict: the resource already exists."),
+            CoreError::Store(StoreError::Conflict(_)) => Self::new(
+                ErrorCode::Conflict,
+                "Conflict: the resource already exists.",
+            ),
             CoreError::Store(other) => Self::internal(&other),
             CoreError::Internal(msg) => Self::internal(&msg),
         }
@@ -105,28 +148,42 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = Problem {
             problem_type: format!("/docs#error-{}", self.code.as_str()),
             title: self.code.title().to_owned(),
             status: status.as_u16(),
             detail: self.detail,
             code: self.code,
-            errors: self.errors.into_iter().map(|e| ProblemField { field: e.field, message: e.message }).collect(),
+            errors: self
+                .errors
+                .into_iter()
+                .map(|e| ProblemField {
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
             // Filled in by the request-id middleware, which sees the id.
             request_id: None,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (status, bytes).into_response();
         let headers = res.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = self.retry_after_secs {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 headers.insert(header::RETRY_AFTER, v);
             }
         }
         if self.challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"switchboard\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"switchboard\""),
+            );
         }
         res
     }

@@ -34,12 +34,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::new(ErrorCode::MalformedRequest, format!("The body is not valid JSON: {inner}"))
-            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::new(
+                ErrorCode::MalformedRequest,
+                format!("The body is not valid JSON: {inner}"),
+            ),
             serde_json::error::Category::Data => {
-                let field = if path == "." { unknown_field(&inner.to_string()).unwrap_or_else(|| "body".into()) } else { path };
-                ApiError::validation(vec![FieldError::new(field, strip_position(&inner.to_string()))])
+                let field = if path == "." {
+                    unknown_field(&inner.to_string()).unwrap_or_else(|| "body".into())
+                } else {
+                    path
+                };
+                ApiError::validation(vec![FieldError::new(
+                    field,
+                    strip_position(&inner.to_string()),
+                )])
             }
         }
     })
@@ -72,10 +82,14 @@ where
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Send a JSON body with Content-Type: application/json."));
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "Send a JSON body with Content-Type: application/json.",
+            ));
         }
         let bytes = read_body(req, state.cfg.body_limit_bytes).await?;
         let value: T = parse_json(&bytes)?;
@@ -86,11 +100,16 @@ where
 
 /// Reads a whole body, refusing more than `limit` bytes with 413.
 pub async fn read_body(req: Request, limit: usize) -> ApiResult<Bytes> {
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large(limit))
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large(limit))
 }
 
 pub fn too_large(limit: usize) -> ApiError {
-    ApiError::new(ErrorCode::PayloadTooLarge, format!("The body is larger than {limit} bytes."))
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("The body is larger than {limit} bytes."),
+    )
 }
 
 /// A query string that parsed: unknown parameters or bad values → 422 naming them.
@@ -110,7 +129,11 @@ where
         let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
             let path = err.path().to_string();
             let msg = err.into_inner().to_string();
-            let field = if path == "." { unknown_field(&msg).unwrap_or_else(|| "query".into()) } else { path };
+            let field = if path == "." {
+                unknown_field(&msg).unwrap_or_else(|| "query".into())
+            } else {
+                path
+            };
             ApiError::validation(vec![FieldError::new(field, msg)])
         })?;
         value.validate().map_err(ApiError::validation)?;
@@ -135,7 +158,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
             .get::<Principal>()
             .cloned()
             .map(Auth)
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "Authenticate with a bearer token, an API key or a session."))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Authenticate with a bearer token, an API key or a session.",
+                )
+            })
     }
 }
 
@@ -146,10 +174,18 @@ pub struct Tenant(pub TenantAccess);
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Auth(principal) = Auth::from_request_parts(parts, state).await?;
         let selector = tenant_selector(&parts.headers)?;
-        Ok(Tenant(state.core.tenant_access(&principal, selector.as_deref()).await?))
+        Ok(Tenant(
+            state
+                .core
+                .tenant_access(&principal, selector.as_deref())
+                .await?,
+        ))
     }
 }
 
@@ -161,7 +197,12 @@ fn tenant_selector(headers: &HeaderMap) -> ApiResult<Option<String>> {
             .ok()
             .filter(|s| !s.is_empty() && s.len() <= 64)
             .map(|s| Some(s.to_owned()))
-            .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "X-Switchboard-Tenant must be a tenant id or slug.")),
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    "X-Switchboard-Tenant must be a tenant id or slug.",
+                )
+            }),
     }
 }
 
@@ -173,7 +214,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Meta(parts.extensions.get::<RequestMeta>().cloned().unwrap_or_default()))
+        Ok(Meta(
+            parts
+                .extensions
+                .get::<RequestMeta>()
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 }
 
@@ -190,7 +237,9 @@ pub struct PageQuery {
 impl Validate for PageQuery {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         match self.limit {
-            Some(n) if !(1..=200).contains(&n) => Err(vec![FieldError::new("limit", "must be between 1 and 200")]),
+            Some(n) if !(1..=200).contains(&n) => {
+                Err(vec![FieldError::new("limit", "must be between 1 and 200")])
+            }
             _ => Ok(()),
         }
     }
@@ -199,7 +248,10 @@ impl Validate for PageQuery {
 impl PageQuery {
     /// Asks the store for one item more than the page, to learn whether another page follows.
     pub fn to_store(&self) -> switchboard_store::model::PageRequest {
-        switchboard_store::model::PageRequest { after: self.after.clone(), limit: self.page_size() + 1 }
+        switchboard_store::model::PageRequest {
+            after: self.after.clone(),
+            limit: self.page_size() + 1,
+        }
     }
 
     pub fn page_size(&self) -> i64 {

@@ -33,7 +33,10 @@ pub struct SecretBearing;
 
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    let ok = !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     ok.then(|| s.to_owned())
 }
 
@@ -50,11 +53,17 @@ fn client_ip(req: &Request, trust_forwarded: bool) -> Option<String> {
             return Some(ip.to_string());
         }
     }
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// Assigns a request id, records who is calling, times the request and tags error bodies.
-pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     #[allow(clippy::disallowed_methods)] // latency measurement, not business logic
     let started = std::time::Instant::now();
     let request_id = req
@@ -72,7 +81,11 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         request_id: Some(request_id.clone()),
     };
     let method = req.method().to_string();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     req.extensions_mut().insert(meta);
 
     let span = tracing::info_span!("request", id = %request_id, %method, %route);
@@ -85,9 +98,17 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         res.headers_mut().insert(REQUEST_ID, v);
     }
     let res = tag_problem(res, &request_id).await;
-    let labels = RequestLabels { method, route, status };
+    let labels = RequestLabels {
+        method,
+        route,
+        status,
+    };
     state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
     res
 }
 
@@ -120,10 +141,20 @@ async fn tag_problem(res: Response, request_id: &str) -> Response {
 
 /// Limits each client address before any work is done for it.
 pub async fn ip_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = req.extensions().get::<RequestMeta>().and_then(|m| m.ip.clone()).unwrap_or_default();
-    match state.core.limiter().acquire(&format!("ip:{ip}"), state.cfg.rate_per_ip, 1.0) {
+    let ip = req
+        .extensions()
+        .get::<RequestMeta>()
+        .and_then(|m| m.ip.clone())
+        .unwrap_or_default();
+    match state
+        .core
+        .limiter()
+        .acquire(&format!("ip:{ip}"), state.cfg.rate_per_ip, 1.0)
+    {
         Decision::Allowed { .. } => next.run(req).await,
-        Decision::Limited { retry_after_ms } => ApiError::rate_limited(ErrorCode::RateLimited, retry_after_ms).into_response(),
+        Decision::Limited { retry_after_ms } => {
+            ApiError::rate_limited(ErrorCode::RateLimited, retry_after_ms).into_response()
+        }
     }
 }
 
@@ -166,18 +197,33 @@ async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()
         // Cookies ride along on cross-site requests; state changes need the CSRF token too.
         let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let expected = principal.as_user().and_then(|u| u.csrf_hash.clone());
-        let presented = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(token_hash);
+        let presented = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(token_hash);
         let ok = match (expected, presented) {
             (Some(e), Some(p)) => constant_time_eq(&e, &p),
             _ => false,
         };
         if !safe && !ok {
-            return Err(ApiError::new(ErrorCode::CsrfFailed, "Send the session's CSRF token in X-CSRF-Token."));
+            return Err(ApiError::new(
+                ErrorCode::CsrfFailed,
+                "Send the session's CSRF token in X-CSRF-Token.",
+            ));
         }
     }
     let key = format!("principal:{}", principal.scope_key());
-    if let Decision::Limited { retry_after_ms } = state.core.limiter().acquire(&key, state.cfg.rate_per_principal, 1.0) {
-        return Err(ApiError::rate_limited(ErrorCode::RateLimited, retry_after_ms));
+    if let Decision::Limited { retry_after_ms } =
+        state
+            .core
+            .limiter()
+            .acquire(&key, state.cfg.rate_per_principal, 1.0)
+    {
+        return Err(ApiError::rate_limited(
+            ErrorCode::RateLimited,
+            retry_after_ms,
+        ));
     }
     req.extensions_mut().insert(principal);
     Ok(())
@@ -200,7 +246,13 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "Idempotency-Key must be 1-255 visible ASCII characters.").into_response())?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                "Idempotency-Key must be 1-255 visible ASCII characters.",
+            )
+            .into_response()
+        })?;
     let Some(principal) = req.extensions().get::<Principal>().cloned() else {
         // Unauthenticated POSTs (sign-in) are not replayed: there is no one to scope them to.
         return Ok(next.run(req).await);
@@ -215,22 +267,41 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
     hasher.update([0]);
     hasher.update(parts.uri.path());
     hasher.update([0]);
-    hasher.update(parts.headers.get(TENANT_HEADER).map(HeaderValue::as_bytes).unwrap_or_default());
+    hasher.update(
+        parts
+            .headers
+            .get(TENANT_HEADER)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default(),
+    );
     hasher.update([0]);
     hasher.update(&bytes);
     let request_hash = hex::encode(hasher.finalize());
     let now = state.core.clock().now_ms();
 
     let db = |e: switchboard_store::StoreError| ApiError::from(e).into_response();
-    let mut tx = state.core.store().control(Access::Write).await.map_err(db)?;
+    let mut tx = state
+        .core
+        .store()
+        .control(Access::Write)
+        .await
+        .map_err(db)?;
     if let Some(existing) = tx.get_idempotency(&scope, &key).await.map_err(db)? {
         if existing.expires_at > now {
             if !constant_time_eq(&existing.request_hash, &request_hash) {
-                return Err(ApiError::new(ErrorCode::IdempotencyKeyReused, "This Idempotency-Key was used with a different request.").into_response());
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "This Idempotency-Key was used with a different request.",
+                )
+                .into_response());
             }
             return Err(match (existing.status, existing.body) {
                 (Some(status), Some(body)) => replay(status, body),
-                _ => ApiError::new(ErrorCode::IdempotencyInProgress, "The first request with this key is still running.").into_response(),
+                _ => ApiError::new(
+                    ErrorCode::IdempotencyInProgress,
+                    "The first request with this key is still running.",
+                )
+                .into_response(),
             });
         }
         tx.delete_idempotency(&scope, &key).await.map_err(db)?;
@@ -245,11 +316,17 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
         expires_at: now + state.cfg.idempotency_ttl_ms,
     };
     if tx.insert_idempotency(&record).await.is_err() {
-        return Err(ApiError::new(ErrorCode::IdempotencyInProgress, "The first request with this key is still running.").into_response());
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyInProgress,
+            "The first request with this key is still running.",
+        )
+        .into_response());
     }
     tx.commit().await.map_err(db)?;
 
-    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let status = res.status();
     let finish = async {
         let mut tx = state.core.store().control(Access::Write).await?;
@@ -261,17 +338,28 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
         }
         let secret = res.extensions().get::<SecretBearing>().is_some();
         let (parts, body) = res.into_parts();
-        let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, 4 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
         let stored = if secret {
             // Replays say it happened, without the secret (which we never store in clear).
             let p = ApiError::new(ErrorCode::Conflict, "This request already succeeded; the secret it returned was shown once and is not stored.");
             let r = p.into_response();
-            let b = axum::body::to_bytes(r.into_body(), 64 * 1024).await.unwrap_or_default();
-            (i64::from(StatusCode::CONFLICT.as_u16()), String::from_utf8_lossy(&b).into_owned())
+            let b = axum::body::to_bytes(r.into_body(), 64 * 1024)
+                .await
+                .unwrap_or_default();
+            (
+                i64::from(StatusCode::CONFLICT.as_u16()),
+                String::from_utf8_lossy(&b).into_owned(),
+            )
         } else {
-            (i64::from(status.as_u16()), String::from_utf8_lossy(&bytes).into_owned())
+            (
+                i64::from(status.as_u16()),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )
         };
-        tx.finish_idempotency(&scope, &key, stored.0, &stored.1).await?;
+        tx.finish_idempotency(&scope, &key, stored.0, &stored.1)
+            .await?;
         tx.commit().await?;
         Ok(Response::from_parts(parts, Body::from(bytes)))
     };
@@ -279,10 +367,19 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
 }
 
 fn replay(status: i64, body: String) -> Response {
-    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
-    let content_type = if status.is_success() { "application/json" } else { "application/problem+json" };
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
     let mut res = (status, body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     res
 }

@@ -26,8 +26,14 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             body_limit_bytes: 1024 * 1024,
-            rate_per_principal: Rate { per_second: 100.0, burst: 200.0 },
-            rate_per_ip: Rate { per_second: 200.0, burst: 400.0 },
+            rate_per_principal: Rate {
+                per_second: 100.0,
+                burst: 200.0,
+            },
+            rate_per_ip: Rate {
+                per_second: 200.0,
+                burst: 400.0,
+            },
             trust_forwarded_for: false,
             secure_cookies: false,
             idempotency_ttl_ms: 24 * 3600 * 1000,

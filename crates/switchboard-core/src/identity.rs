@@ -171,7 +171,9 @@ impl Core {
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
             self.audit_signin(Some(&user), &email, "locked", Outcome::Denied, meta)
                 .await?;
-            return Err(CoreError::Locked { retry_after_ms: until - now });
+            return Err(CoreError::Locked {
+                retry_after_ms: until - now,
+            });
         }
         if !ok {
             self.limiter.acquire(&ip_key, ip_rate, 1.0);
@@ -431,6 +433,10 @@ impl Core {
                 .await?
                 .ok_or(CoreError::Unauthenticated)?
         };
+        // A deleted tenant's credentials are dead, even before the purge removed them.
+        if tenant.status == TenantStatus::Deleted {
+            return Err(CoreError::Unauthenticated);
+        }
         // The lookup itself runs inside the tenant, as the authenticating system component.
         #[allow(clippy::disallowed_methods)] // auth layer: credential not yet verified, lookup only
         let probe = TenantCtx::assume(

@@ -29,6 +29,7 @@ impl JobKind {
     pub fn into_new_job(self, now: i64) -> NewJob {
         let value = serde_json::to_value(&self).unwrap_or_default();
         NewJob {
+            queue: DEFAULT_QUEUE.to_owned(),
             kind: value
                 .get("kind")
                 .and_then(|k| k.as_str())
@@ -46,6 +47,9 @@ impl JobKind {
     }
 }
 
+/// The queue every job kind uses for now.
+pub const DEFAULT_QUEUE: &str = "default";
+
 /// Delay before retry `attempt` (1-based): 1 s, 2 s, 4 s … capped at one hour.
 pub fn backoff_ms(attempt: i64) -> i64 {
     let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 12)).unwrap_or(12);
@@ -56,6 +60,8 @@ pub fn backoff_ms(attempt: i64) -> i64 {
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub id: String,
+    /// The queue this worker claims from.
+    pub queue: String,
     /// Jobs run at once.
     pub concurrency: usize,
     /// How long a claimed job is ours before another worker may take it over.
@@ -73,6 +79,7 @@ impl Default for WorkerConfig {
                 "worker-{}",
                 crate::secrets::random_token().get(..8).unwrap_or("0")
             ),
+            queue: DEFAULT_QUEUE.to_owned(),
             concurrency: 4,
             lease_ms: 5 * 60 * 1000,
             idle_poll: Duration::from_millis(500),
@@ -113,12 +120,12 @@ impl Core {
         Ok(())
     }
 
-    /// Claims and runs one due job; `false` when none was due.
-    pub async fn run_one_job(&self, worker: &str, lease_ms: i64) -> CoreResult<bool> {
+    /// Claims and runs one due job of `queue`; `false` when none was due.
+    pub async fn run_one_job(&self, queue: &str, worker: &str, lease_ms: i64) -> CoreResult<bool> {
         let now = self.now();
         let job = {
             let mut tx = self.store.control(Access::Write).await?;
-            let job = tx.claim_job(worker, now, now + lease_ms).await?;
+            let job = tx.claim_job(queue, worker, now, now + lease_ms).await?;
             tx.commit().await?;
             job
         };
@@ -144,7 +151,9 @@ pub async fn run_worker(core: Arc<Core>, cfg: WorkerConfig, shutdown: Cancellati
         let now = core.clock().now_ms();
         let claimed = async {
             let mut tx = core.store().control(Access::Write).await?;
-            let job = tx.claim_job(&cfg.id, now, now + cfg.lease_ms).await?;
+            let job = tx
+                .claim_job(&cfg.queue, &cfg.id, now, now + cfg.lease_ms)
+                .await?;
             tx.commit().await?;
             Ok::<_, CoreError>(job)
         }
@@ -211,6 +220,7 @@ mod tests {
         assert_eq!(new.kind, "tenant.purge");
         let job = Job {
             id: switchboard_types::JobId::generate(),
+            queue: new.queue,
             kind: new.kind,
             payload: new.payload,
             status: switchboard_store::model::JobStatus::Queued,

@@ -563,7 +563,14 @@ impl Core {
             Err(e) => return Err(e.into()),
         }
         let draft = AuditDraft::success("platform.admin_bootstrapped", "user", user.id.to_string());
-        audit::append(&mut *tx, &Actor::system("bootstrap"), &RequestMeta::default(), draft, now).await?;
+        audit::append(
+            &mut *tx,
+            &Actor::system("bootstrap"),
+            &RequestMeta::default(),
+            draft,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(password))
     }
@@ -577,7 +584,11 @@ impl Core {
     /// Verifies one tenant's audit chain (operators' `audit verify`).
     pub async fn verify_tenant_audit(&self, tenant: &Tenant) -> CoreResult<audit::VerifyReport> {
         #[allow(clippy::disallowed_methods)] // operator command acting as the system
-        let ctx = TenantCtx::assume(tenant.id.clone(), Actor::system("audit-verify"), tenant.region.clone());
+        let ctx = TenantCtx::assume(
+            tenant.id.clone(),
+            Actor::system("audit-verify"),
+            tenant.region.clone(),
+        );
         let mut tx = self.store.tenant(&ctx, Access::Read).await?;
         Ok(audit::verify(&mut *tx).await?)
     }
@@ -588,7 +599,15 @@ impl Core {
             return Err(CoreError::NotFound);
         }
         #[allow(clippy::disallowed_methods)] // operator command acting as the system
-        let ctx = TenantCtx::assume(tenant.id.clone(), Actor::system("cli"), tenant.region.clone());
-        Ok(crate::TenantAccess { tenant: tenant.clone(), role: TenantRole::Owner, ctx })
+        let ctx = TenantCtx::assume(
+            tenant.id.clone(),
+            Actor::system("cli"),
+            tenant.region.clone(),
+        );
+        Ok(crate::TenantAccess {
+            tenant: tenant.clone(),
+            role: TenantRole::Owner,
+            ctx,
+        })
     }
 }

@@ -69,6 +69,7 @@ CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 
 CREATE TABLE jobs (
     id           TEXT PRIMARY KEY,
+    queue        TEXT NOT NULL,
     kind         TEXT NOT NULL,
     payload      TEXT NOT NULL,
     status       TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
@@ -81,7 +82,7 @@ CREATE TABLE jobs (
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL
 );
-CREATE INDEX jobs_due ON jobs (status, run_at);
+CREATE INDEX jobs_due ON jobs (queue, status, run_at);
 
 CREATE TABLE idempotency_keys (
     scope        TEXT NOT NULL,

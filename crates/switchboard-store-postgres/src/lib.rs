@@ -122,6 +122,13 @@ pub async fn migrate(settings: &PgSettings) -> Result<(), PgError> {
         .map_err(PgError::Connect)?;
     if app_role != owner_role {
         let role = quote_ident(&app_role);
+        // Concurrent GRANTs on the same objects fail with "tuple concurrently updated": take a
+        // transaction-scoped advisory lock so starting processes grant one at a time.
+        let mut tx = conn.begin().await.map_err(PgError::Connect)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('switchboard.grants'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(PgError::Connect)?;
         for stmt in [
             format!("GRANT USAGE ON SCHEMA public TO {role}"),
             format!(
@@ -131,10 +138,11 @@ pub async fn migrate(settings: &PgSettings) -> Result<(), PgError> {
             format!("REVOKE ALL ON _sqlx_migrations FROM {role}"),
         ] {
             sqlx::query(&stmt)
-                .execute(&mut conn)
+                .execute(&mut *tx)
                 .await
                 .map_err(PgError::Connect)?;
         }
+        tx.commit().await.map_err(PgError::Connect)?;
     }
     conn.close().await.map_err(PgError::Connect)?;
     Ok(())

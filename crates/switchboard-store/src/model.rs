@@ -245,6 +245,8 @@ impl JobStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: JobId,
+    /// Workers claim from named queues, so kinds of work can be scaled (or isolated) apart.
+    pub queue: String,
     pub kind: String,
     pub payload: serde_json::Value,
     pub status: JobStatus,
@@ -261,6 +263,7 @@ pub struct Job {
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
+    pub queue: String,
     pub kind: String,
     pub payload: serde_json::Value,
     pub run_at: i64,

@@ -165,10 +165,11 @@ pub trait ControlTx: AuditWriter + Send {
     async fn delete_expired_sessions(&mut self, now: i64) -> Result<u64, StoreError>;
 
     async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError>;
-    /// Claims the next due job (or one whose lease expired), leasing it to `worker` until
-    /// `lease_until`. Concurrent claimers never receive the same job.
+    /// Claims the next due job of `queue` (or one whose lease expired), leasing it to `worker`
+    /// until `lease_until`. Concurrent claimers never receive the same job.
     async fn claim_job(
         &mut self,
+        queue: &str,
         worker: &str,
         now: i64,
         lease_until: i64,

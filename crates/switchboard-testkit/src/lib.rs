@@ -1,1 +1,386 @@
-//! placeholder
+//! Test harness: boots the real Switchboard on a loopback port 0 against a fresh database
+//! (SQLite in a temporary directory, or the PostgreSQL named by `SWITCHBOARD_TEST_POSTGRES`),
+//! with a manual clock, and hands back a client plus a freshly provisioned tenant.
+//!
+//! It exists only for tests, and a harness reports failure by panicking.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use switchboard::config::{Config, Overrides, Secret};
+use switchboard_core::audit::RequestMeta;
+use switchboard_core::tenants::NewTenant;
+use switchboard_core::{Core, ManualClock};
+use switchboard_store::model::User;
+use switchboard_store::sql::SqlStore;
+use switchboard_store::Access;
+use switchboard_types::{Plan, UserId};
+use tokio_util::sync::CancellationToken;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The application role's URL for PostgreSQL tests, when configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// The owner's URL (migrations); defaults to the app URL with the user `switchboard_owner`.
+pub fn postgres_owner_url() -> Option<String> {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES_OWNER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            let app = postgres_url()?;
+            let mut u = url::Url::parse(&app).ok()?;
+            u.set_username("switchboard_owner").ok()?;
+            Some(u.to_string())
+        })
+}
+
+/// Every backend this run covers: SQLite always, PostgreSQL when configured.
+pub fn dbs() -> Vec<Db> {
+    let mut v = vec![Db::Sqlite];
+    if postgres_url().is_some() {
+        v.push(Db::Postgres);
+    }
+    v
+}
+
+/// A unique, valid slug for this test.
+pub fn unique(prefix: &str) -> String {
+    let r: String = switchboard_core::secrets::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(10)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    format!("{prefix}-{r}")
+}
+
+/// A configuration for tests: cheap password hashing, generous rate limits, the given database.
+pub fn test_config(db: Db, dir: &std::path::Path) -> Config {
+    let mut cfg = Config::load(
+        None,
+        &Overrides {
+            data_dir: Some(dir.to_owned()),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("config: {e}"));
+    cfg.auth.argon2_memory_kib = 1024;
+    cfg.auth.argon2_iterations = 1;
+    cfg.rate_limit.per_principal_per_sec = 10_000.0;
+    cfg.rate_limit.per_principal_burst = 10_000.0;
+    cfg.rate_limit.per_ip_per_sec = 10_000.0;
+    cfg.rate_limit.per_ip_burst = 10_000.0;
+    cfg.server.shutdown_grace_secs = 2;
+    cfg.telemetry.log = "warn".into();
+    if db == Db::Postgres {
+        cfg.database.url = Secret::new(postgres_url().unwrap_or_default());
+        cfg.database.migrate_url = Secret::new(postgres_owner_url().unwrap_or_default());
+        cfg.database.max_connections = 8;
+    }
+    cfg
+}
+
+/// Opens a fresh store for store-level tests.
+pub async fn open_store(db: Db, dir: &std::path::Path) -> SqlStore {
+    switchboard::open_store(&test_config(db, dir))
+        .await
+        .unwrap_or_else(|e| panic!("open store: {e:#}"))
+}
+
+/// A provisioned tenant seen from outside.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: String,
+    pub slug: String,
+    /// An admin-scoped API key.
+    pub key: String,
+    pub owner_email: String,
+    pub owner_password: String,
+}
+
+/// The running application.
+#[derive(Debug)]
+pub struct TestApp {
+    pub db: Db,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub core: Arc<Core>,
+    pub clock: ManualClock,
+    pub cfg: Config,
+    pub shutdown: CancellationToken,
+    pub dir: tempfile::TempDir,
+    /// A bearer token of a platform administrator created for this test.
+    pub platform_token: String,
+}
+
+/// What a request returned.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts a problem+json error with this status and code.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, code: &str) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "not a problem document: {}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.text);
+        self
+    }
+}
+
+impl TestApp {
+    /// Boots the app on `db` with default test settings.
+    pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Boots the app after letting the test adjust its configuration.
+    pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut cfg = test_config(db, dir.path());
+        cfg.jobs.concurrency = 2;
+        tweak(&mut cfg);
+        let clock = ManualClock::new(switchboard_core::Clock::now_ms(
+            &switchboard_core::SystemClock,
+        ));
+        let store = Arc::new(
+            switchboard::open_store(&cfg)
+                .await
+                .unwrap_or_else(|e| panic!("open store: {e:#}")),
+        );
+        let core = switchboard::build_core(&cfg, store, Arc::new(clock.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("core: {e:#}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let shutdown = CancellationToken::new();
+        let running = switchboard::start(&cfg, core.clone(), listener, shutdown.clone())
+            .await
+            .unwrap_or_else(|e| panic!("start: {e:#}"));
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::new();
+        let mut app = Self {
+            db,
+            base,
+            http,
+            core,
+            clock,
+            cfg,
+            shutdown,
+            dir,
+            platform_token: String::new(),
+        };
+        let (email, password) = app.create_platform_admin().await;
+        app.platform_token = app.sign_in(&email, &password).await;
+        app
+    }
+
+    /// A new platform administrator (tests share PostgreSQL, so each makes its own).
+    pub async fn create_platform_admin(&self) -> (String, String) {
+        let email = format!("{}@platform.test", unique("admin"));
+        let password = "platform-admin-password".to_owned();
+        let cost = self.core.config().password_cost;
+        let hash = switchboard_core::password::PasswordHasherArgon::new(cost)
+            .and_then(|h| h.hash(&password))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let now = self.clock_now();
+        let mut tx = self
+            .core
+            .store()
+            .control(Access::Write)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        tx.insert_user(&User {
+            id: UserId::generate(),
+            email: email.clone(),
+            display_name: "Test platform admin".into(),
+            password_hash: Some(hash),
+            is_platform_admin: true,
+            totp_secret: None,
+            totp_enabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        (email, password)
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use switchboard_core::Clock;
+        self.clock.now_ms()
+    }
+
+    /// Signs in and returns an access token.
+    pub async fn sign_in(&self, email: &str, password: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/auth/token",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await
+            .expect(200);
+        r.body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Provisions a tenant through the platform API.
+    pub async fn tenant(&self) -> TestTenant {
+        let slug = unique("t");
+        let owner_email = format!("owner@{slug}.test");
+        let owner_password = "correct horse battery staple".to_owned();
+        let r = self
+            .call(
+                Method::POST,
+                "/v1/tenants",
+                Some(&self.platform_token),
+                Some(json!({"slug": slug, "name": format!("Tenant {slug}"), "admin_email": owner_email, "admin_password": owner_password})),
+            )
+            .await
+            .expect(201);
+        TestTenant {
+            id: r.body["tenant"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            slug,
+            key: r.body["api_key"].as_str().unwrap_or_default().to_owned(),
+            owner_email,
+            owner_password,
+        }
+    }
+
+    /// Provisions a tenant directly (no HTTP), for tests that need many.
+    pub async fn tenant_direct(&self) -> TestTenant {
+        let slug = unique("t");
+        let owner_email = format!("owner@{slug}.test");
+        let done = self
+            .core
+            .provision_tenant_as_system(
+                NewTenant {
+                    slug: slug.clone(),
+                    name: slug.clone(),
+                    plan: Plan::Starter,
+                    region: None,
+                    partner_id: None,
+                    admin_email: owner_email.clone(),
+                    admin_name: None,
+                    admin_password: Some("correct horse battery staple".into()),
+                },
+                &RequestMeta::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("provision: {e}"));
+        TestTenant {
+            id: done.tenant.id.to_string(),
+            slug,
+            key: done.api_key,
+            owner_email,
+            owner_password: "correct horse battery staple".into(),
+        }
+    }
+
+    /// Sends a JSON request with an optional bearer token.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// Sends a prepared request and decodes the reply.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// A request builder for custom headers and bodies.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Runs due background jobs until none is left (deterministic alternative to the worker).
+    pub async fn drain_jobs(&self) {
+        while self
+            .core
+            .run_one_job(switchboard_core::jobs::DEFAULT_QUEUE, "test-drain", 60_000)
+            .await
+            .unwrap_or_else(|e| panic!("job: {e}"))
+        {}
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+    }
+}

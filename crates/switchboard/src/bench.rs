@@ -51,19 +51,20 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-async fn phase(
-    clients: usize,
-    duration: Duration,
-    make: Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>,
-    expect: u16,
-) -> PhaseReport {
+/// Builds the n-th request of a phase.
+type RequestMaker = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
+async fn phase(clients: usize, duration: Duration, make: RequestMaker, expect: u16) -> PhaseReport {
     let mut tasks = Vec::new();
     #[allow(clippy::disallowed_methods)] // measuring wall time is the point of a benchmark
     let started = std::time::Instant::now();
     for c in 0..clients {
         let make = make.clone();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap_or_default();
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap_or_default();
             let mut lat = Vec::with_capacity(4096);
             let mut errors = 0u64;
             let mut n = 0u64;
@@ -120,11 +121,20 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
     cfg.rate_limit.per_principal_burst = 1e9;
     cfg.rate_limit.per_ip_per_sec = 1e9;
     cfg.rate_limit.per_ip_burst = 1e9;
-    let backend = if opts.database_url.is_some() { "postgres" } else { "sqlite" };
+    let backend = if opts.database_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
 
     let store = Arc::new(crate::open_store(&cfg).await?);
     let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
-    let slug = format!("bench-{}", &switchboard_core::secrets::random_token()[..8].to_ascii_lowercase().replace(['-', '_'], "x"));
+    let slug = format!(
+        "bench-{}",
+        &switchboard_core::secrets::random_token()[..8]
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
     let done = core
         .provision_tenant_as_system(
             NewTenant {
@@ -133,7 +143,10 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
                 plan: Plan::Enterprise,
                 region: None,
                 partner_id: None,
-                admin_email: format!("bench-{}@bench.switchboard.local", &switchboard_core::secrets::random_token()[..6].to_ascii_lowercase()),
+                admin_email: format!(
+                    "bench-{}@bench.switchboard.local",
+                    &switchboard_core::secrets::random_token()[..6].to_ascii_lowercase()
+                ),
                 admin_name: None,
                 admin_password: None,
             },
@@ -142,7 +155,15 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
         .await?;
     let access = core.operator_access(&done.tenant).await?;
     let (key, _) = core
-        .create_api_key(&access, switchboard_core::apikeys::NewApiKey { name: "read target".into(), scopes: vec!["viewer".into()], expires_at: None }, &RequestMeta::default())
+        .create_api_key(
+            &access,
+            switchboard_core::apikeys::NewApiKey {
+                name: "read target".into(),
+                scopes: vec!["viewer".into()],
+                expires_at: None,
+            },
+            &RequestMeta::default(),
+        )
         .await?;
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -153,7 +174,13 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
 
     let get_url = format!("{base_url}/v1/api-keys/{}", key.id);
     let a = auth.clone();
-    let get = phase(opts.clients, opts.duration, Arc::new(move |c, _| c.get(&get_url).header("authorization", &a)), 200).await;
+    let get = phase(
+        opts.clients,
+        opts.duration,
+        Arc::new(move |c, _| c.get(&get_url).header("authorization", &a)),
+        200,
+    )
+    .await;
     let post_url = format!("{base_url}/v1/api-keys");
     let a = auth.clone();
     let post = phase(
@@ -163,7 +190,9 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
             c.post(&post_url)
                 .header("authorization", &a)
                 .header("content-type", "application/json")
-                .body(format!("{{\"name\":\"bench {n}\",\"scopes\":[\"viewer\"]}}"))
+                .body(format!(
+                    "{{\"name\":\"bench {n}\",\"scopes\":[\"viewer\"]}}"
+                ))
         }),
         201,
     )
@@ -171,11 +200,20 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
     shutdown.cancel();
     running.task.await.context("server task")??;
     drop(std::fs::remove_dir_all(&dir));
-    Ok(BenchReport { backend, clients: opts.clients, seconds: opts.duration.as_secs_f64(), get, post })
+    Ok(BenchReport {
+        backend,
+        clients: opts.clients,
+        seconds: opts.duration.as_secs_f64(),
+        get,
+        post,
+    })
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", &switchboard_core::secrets::random_token()[..10]));
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-bench-{}",
+        &switchboard_core::secrets::random_token()[..10]
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -142,7 +142,11 @@ impl Config {
         Self::load_from(file, overrides, Env::prefixed("SWITCHBOARD_").split("__"))
     }
 
-    fn load_from(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Self, ConfigError> {
+    fn load_from(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Env,
+    ) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
             if !path.exists() {
@@ -169,7 +173,10 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut e = Vec::new();
         if self.server.listen.parse::<SocketAddr>().is_err() {
-            e.push(format!("server.listen `{}` is not an address like 127.0.0.1:8080", self.server.listen));
+            e.push(format!(
+                "server.listen `{}` is not an address like 127.0.0.1:8080",
+                self.server.listen
+            ));
         }
         if !self.server.public_url.is_empty() && url::Url::parse(&self.server.public_url).is_err() {
             e.push("server.public_url is not a URL".into());
@@ -182,15 +189,28 @@ impl Config {
             e.push("database.url must be empty (SQLite) or a postgres:// URL".into());
         }
         if self.database.max_connections == 0 || self.database.sqlite_readers == 0 {
-            e.push("database.max_connections and database.sqlite_readers must be at least 1".into());
+            e.push(
+                "database.max_connections and database.sqlite_readers must be at least 1".into(),
+            );
         }
-        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1) || self.auth.argon2_iterations == 0 {
+        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1)
+            || self.auth.argon2_iterations == 0
+        {
             e.push("auth.argon2_* costs are too low".into());
         }
         for (name, v) in [
-            ("auth.access_token_ttl_secs", self.auth.access_token_ttl_secs),
-            ("auth.refresh_token_ttl_secs", self.auth.refresh_token_ttl_secs),
-            ("auth.console_session_ttl_secs", self.auth.console_session_ttl_secs),
+            (
+                "auth.access_token_ttl_secs",
+                self.auth.access_token_ttl_secs,
+            ),
+            (
+                "auth.refresh_token_ttl_secs",
+                self.auth.refresh_token_ttl_secs,
+            ),
+            (
+                "auth.console_session_ttl_secs",
+                self.auth.console_session_ttl_secs,
+            ),
             ("auth.lockout_threshold", self.auth.lockout_threshold),
             ("auth.lockout_secs", self.auth.lockout_secs),
             ("jobs.lease_secs", self.jobs.lease_secs),
@@ -200,8 +220,14 @@ impl Config {
             }
         }
         for (name, v) in [
-            ("rate_limit.per_principal_per_sec", self.rate_limit.per_principal_per_sec),
-            ("rate_limit.per_principal_burst", self.rate_limit.per_principal_burst),
+            (
+                "rate_limit.per_principal_per_sec",
+                self.rate_limit.per_principal_per_sec,
+            ),
+            (
+                "rate_limit.per_principal_burst",
+                self.rate_limit.per_principal_burst,
+            ),
             ("rate_limit.per_ip_per_sec", self.rate_limit.per_ip_per_sec),
             ("rate_limit.per_ip_burst", self.rate_limit.per_ip_burst),
         ] {
@@ -210,8 +236,16 @@ impl Config {
             }
         }
         let mut region_errors = Vec::new();
-        switchboard_core::validate::region("tenancy.default_region", &self.tenancy.default_region, &mut region_errors);
-        e.extend(region_errors.into_iter().map(|f| format!("{}: {}", f.field, f.message)));
+        switchboard_core::validate::region(
+            "tenancy.default_region",
+            &self.tenancy.default_region,
+            &mut region_errors,
+        );
+        e.extend(
+            region_errors
+                .into_iter()
+                .map(|f| format!("{}: {}", f.field, f.message)),
+        );
         if !["pretty", "json"].contains(&self.telemetry.format.as_str()) {
             e.push("telemetry.format must be pretty or json".into());
         }
@@ -232,7 +266,10 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
-        self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+        self.server
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
 
     /// The use-case settings derived from this configuration.
@@ -241,13 +278,20 @@ impl Config {
         use switchboard_core::ratelimit::Rate;
         let a = &self.auth;
         switchboard_core::CoreConfig {
-            password_cost: PasswordCost { memory_kib: a.argon2_memory_kib, iterations: a.argon2_iterations, parallelism: a.argon2_parallelism },
+            password_cost: PasswordCost {
+                memory_kib: a.argon2_memory_kib,
+                iterations: a.argon2_iterations,
+                parallelism: a.argon2_parallelism,
+            },
             access_token_ttl_ms: a.access_token_ttl_secs * 1000,
             refresh_token_ttl_ms: a.refresh_token_ttl_secs * 1000,
             console_session_ttl_ms: a.console_session_ttl_secs * 1000,
             lockout_threshold: a.lockout_threshold,
             lockout_duration_ms: a.lockout_secs * 1000,
-            signin_failures_per_ip: Rate { per_second: f64::from(a.signin_failures_per_ip) / 900.0, burst: f64::from(a.signin_failures_per_ip) },
+            signin_failures_per_ip: Rate {
+                per_second: f64::from(a.signin_failures_per_ip) / 900.0,
+                burst: f64::from(a.signin_failures_per_ip),
+            },
             default_region: self.tenancy.default_region.clone(),
             issuer: "Switchboard".into(),
         }
@@ -259,8 +303,14 @@ impl Config {
         let r = &self.rate_limit;
         switchboard_api::ApiConfig {
             body_limit_bytes: self.server.body_limit_bytes,
-            rate_per_principal: Rate { per_second: r.per_principal_per_sec, burst: r.per_principal_burst },
-            rate_per_ip: Rate { per_second: r.per_ip_per_sec, burst: r.per_ip_burst },
+            rate_per_principal: Rate {
+                per_second: r.per_principal_per_sec,
+                burst: r.per_principal_burst,
+            },
+            rate_per_ip: Rate {
+                per_second: r.per_ip_per_sec,
+                burst: r.per_ip_burst,
+            },
             trust_forwarded_for: self.server.trust_forwarded_for,
             secure_cookies: self.server.secure_cookies,
             idempotency_ttl_ms: 24 * 3600 * 1000,
@@ -288,8 +338,15 @@ mod tests {
     fn flags_override_files_and_files_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sb.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[jobs]\nconcurrency = 7\n").unwrap();
-        let over = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[jobs]\nconcurrency = 7\n",
+        )
+        .unwrap();
+        let over = Overrides {
+            listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        };
         let cfg = Config::load_from(Some(&file), &over, no_env()).unwrap();
         assert_eq!(cfg.server.listen, "127.0.0.1:9100");
         assert_eq!(cfg.jobs.concurrency, 7);
@@ -299,22 +356,36 @@ mod tests {
     fn invalid_values_and_unknown_keys_are_rejected_with_their_names() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
-        std::fs::write(&file, "[server]\nlisten = \"nowhere\"\n[database]\nurl = \"mysql://x\"\n").unwrap();
-        let err = Config::load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err().to_string();
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"nowhere\"\n[database]\nurl = \"mysql://x\"\n",
+        )
+        .unwrap();
+        let err = Config::load_from(Some(&file), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("database.url"), "{err}");
 
         std::fs::write(&file, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
-        let err = Config::load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err().to_string();
+        let err = Config::load_from(Some(&file), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lisen"), "{err}");
 
         let missing = dir.path().join("nope.toml");
-        assert!(matches!(Config::load_from(Some(&missing), &Overrides::default(), no_env()), Err(ConfigError::MissingFile(_))));
+        assert!(matches!(
+            Config::load_from(Some(&missing), &Overrides::default(), no_env()),
+            Err(ConfigError::MissingFile(_))
+        ));
     }
 
     #[test]
     fn database_urls_are_redacted_in_debug_output() {
-        let over = Overrides { database_url: Some("postgres://app:hunter2@db/sb".into()), ..Default::default() };
+        let over = Overrides {
+            database_url: Some("postgres://app:hunter2@db/sb".into()),
+            ..Default::default()
+        };
         let cfg = Config::load_from(None, &over, no_env()).unwrap();
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");

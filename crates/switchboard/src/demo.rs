@@ -28,7 +28,10 @@ pub async fn provision(core: &Core) -> Result<Option<Demo>, CoreError> {
         Err(CoreError::NotFound) => {}
         Err(e) => return Err(e),
     }
-    let meta = RequestMeta { request_id: Some("demo".into()), ..Default::default() };
+    let meta = RequestMeta {
+        request_id: Some("demo".into()),
+        ..Default::default()
+    };
     let done = core
         .provision_tenant_as_system(
             NewTenant {
@@ -46,15 +49,49 @@ pub async fn provision(core: &Core) -> Result<Option<Demo>, CoreError> {
         .await?;
     let access = core.operator_access(&done.tenant).await?;
     for (email, name, role) in [
-        ("ana.agent@demo.switchboard.local", "Ana Agent", TenantRole::Agent),
-        ("sam.support@demo.switchboard.local", "Sam Support", TenantRole::Agent),
-        ("vera.viewer@demo.switchboard.local", "Vera Viewer", TenantRole::Viewer),
-        ("aud.auditor@demo.switchboard.local", "Audrey Auditor", TenantRole::Auditor),
+        (
+            "ana.agent@demo.switchboard.local",
+            "Ana Agent",
+            TenantRole::Agent,
+        ),
+        (
+            "sam.support@demo.switchboard.local",
+            "Sam Support",
+            TenantRole::Agent,
+        ),
+        (
+            "vera.viewer@demo.switchboard.local",
+            "Vera Viewer",
+            TenantRole::Viewer,
+        ),
+        (
+            "aud.auditor@demo.switchboard.local",
+            "Audrey Auditor",
+            TenantRole::Auditor,
+        ),
     ] {
-        core.add_member(&access, NewMember { email: email.into(), display_name: Some(name.into()), password: None, role }, &meta).await?;
+        core.add_member(
+            &access,
+            NewMember {
+                email: email.into(),
+                display_name: Some(name.into()),
+                password: None,
+                role,
+            },
+            &meta,
+        )
+        .await?;
     }
     let (_, agent_key) = core
-        .create_api_key(&access, NewApiKey { name: "Demo agent integration".into(), scopes: vec!["agent".into()], expires_at: None }, &meta)
+        .create_api_key(
+            &access,
+            NewApiKey {
+                name: "Demo agent integration".into(),
+                scopes: vec!["agent".into()],
+                expires_at: None,
+            },
+            &meta,
+        )
         .await?;
     Ok(Some(Demo {
         tenant_slug: done.tenant.slug,

@@ -28,9 +28,12 @@ pub const PLATFORM_ADMIN_EMAIL: &str = "admin@switchboard.local";
 pub async fn open_store(cfg: &Config) -> anyhow::Result<SqlStore> {
     let url = cfg.database.url.expose();
     if url.is_empty() {
-        std::fs::create_dir_all(&cfg.server.data_dir)
-            .with_context(|| format!("creating data directory {}", cfg.server.data_dir.display()))?;
-        let mut settings = switchboard_store_sqlite::SqliteSettings::new(switchboard_store_sqlite::database_path(&cfg.server.data_dir));
+        std::fs::create_dir_all(&cfg.server.data_dir).with_context(|| {
+            format!("creating data directory {}", cfg.server.data_dir.display())
+        })?;
+        let mut settings = switchboard_store_sqlite::SqliteSettings::new(
+            switchboard_store_sqlite::database_path(&cfg.server.data_dir),
+        );
         settings.readers = cfg.database.sqlite_readers;
         Ok(switchboard_store_sqlite::open(&settings).await?)
     } else {
@@ -42,14 +45,31 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<SqlStore> {
     }
 }
 
-/// Applies migrations only (`switchboard migrate`).
+/// Applies migrations only (`switchboard migrate`); on PostgreSQL this runs as the owner and
+/// grants the application role, without the application-role check `serve` makes.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    open_store(cfg).await?.close().await;
+    let url = cfg.database.url.expose();
+    if url.is_empty() {
+        std::fs::create_dir_all(&cfg.server.data_dir)?;
+        let settings = switchboard_store_sqlite::SqliteSettings::new(
+            switchboard_store_sqlite::database_path(&cfg.server.data_dir),
+        );
+        switchboard_store_sqlite::migrate(&settings).await?;
+    } else {
+        let mut settings = switchboard_store_postgres::PgSettings::new(url);
+        let migrate = cfg.database.migrate_url.expose();
+        settings.migrate_url = (!migrate.is_empty()).then(|| migrate.to_owned());
+        switchboard_store_postgres::migrate(&settings).await?;
+    }
     Ok(())
 }
 
 /// The use-case layer over an open store.
-pub async fn build_core(cfg: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Core>> {
+pub async fn build_core(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Core>> {
     let limiter = Arc::new(InMemoryRateLimiter::new(clock.clone()));
     let core = Arc::new(Core::new(store, clock, limiter, cfg.core())?);
     core.ensure_local_cell().await?;
@@ -67,19 +87,33 @@ pub struct Running {
 
 /// Serves the API (and, unless disabled, the job worker) on `listener` until `shutdown` fires,
 /// then drains in-flight requests and jobs.
-pub async fn start(cfg: &Config, core: Arc<Core>, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<Running> {
+pub async fn start(
+    cfg: &Config,
+    core: Arc<Core>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let state = AppState { core: core.clone(), cfg: Arc::new(cfg.api()), metrics: Arc::default() };
+    let state = AppState {
+        core: core.clone(),
+        cfg: Arc::new(cfg.api()),
+        metrics: Arc::default(),
+    };
     let app = switchboard_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let worker = (cfg.jobs.concurrency > 0).then(|| {
-        let wcfg = WorkerConfig { concurrency: cfg.jobs.concurrency, lease_ms: cfg.jobs.lease_secs * 1000, ..Default::default() };
+        let wcfg = WorkerConfig {
+            concurrency: cfg.jobs.concurrency,
+            lease_ms: cfg.jobs.lease_secs * 1000,
+            ..Default::default()
+        };
         tokio::spawn(run_worker(core.clone(), wcfg, shutdown.clone()))
     });
     let stop = shutdown.clone();
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace_secs);
     let store = core.store().clone();
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
         let serving = tokio::spawn(async move { server.await });
         stop.cancelled().await;
         match tokio::time::timeout(grace, serving).await {
@@ -94,7 +128,12 @@ pub async fn start(cfg: &Config, core: Arc<Core>, listener: TcpListener, shutdow
         Ok(())
     });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, core, shutdown, task })
+    Ok(Running {
+        addr,
+        core,
+        shutdown,
+        task,
+    })
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

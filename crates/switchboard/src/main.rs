@@ -16,7 +16,11 @@ use switchboard_types::{Plan, TenantRole, TenantStatus};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about = "Multi-tenant, AI-first customer service platform")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Multi-tenant, AI-first customer service platform"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -33,7 +37,13 @@ struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// postgres://… to use PostgreSQL instead of SQLite.
-    #[arg(long, global = true, value_name = "URL", env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "SWITCHBOARD_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Print JSON (on the last line of standard output).
     #[arg(long, global = true)]
@@ -157,11 +167,16 @@ enum BenchCmd {
 }
 
 fn parse_plan(s: &str) -> Result<Plan, String> {
-    Plan::parse(s).ok_or_else(|| format!("unknown plan `{s}`: starter, professional, enterprise, white_label, enterprise_plus"))
+    Plan::parse(s).ok_or_else(|| {
+        format!(
+            "unknown plan `{s}`: starter, professional, enterprise, white_label, enterprise_plus"
+        )
+    })
 }
 
 fn parse_role(s: &str) -> Result<TenantRole, String> {
-    TenantRole::parse(s).ok_or_else(|| format!("unknown role `{s}`: owner, admin, agent, viewer, auditor"))
+    TenantRole::parse(s)
+        .ok_or_else(|| format!("unknown role `{s}`: owner, admin, agent, viewer, auditor"))
 }
 
 /// Writes results: text for people, JSON (one line, last) with --json.
@@ -183,10 +198,16 @@ impl Out {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            drop(writeln!(std::io::stderr(), "error: cannot start the runtime: {e}"));
+            drop(writeln!(
+                std::io::stderr(),
+                "error: cannot start the runtime: {e}"
+            ));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -204,10 +225,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
-    let overrides = Overrides { listen, data_dir: cli.global.data_dir.clone(), database_url: cli.global.database_url.clone() };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+    };
     let cfg = Config::load(cli.global.config.as_deref(), &overrides)?;
     switchboard::telemetry::init(&cfg.telemetry.log, &cfg.telemetry.format);
-    let out = Out { json: cli.global.json };
+    let out = Out {
+        json: cli.global.json,
+    };
 
     match cli.command {
         Command::Openapi => {
@@ -220,7 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             out.emit("migrations applied", json!({"migrated": true}))?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
-        Command::Bench(BenchCmd::Api { clients, seconds, migrate_url }) => {
+        Command::Bench(BenchCmd::Api {
+            clients,
+            seconds,
+            migrate_url,
+        }) => {
             let opts = bench::BenchOptions {
                 clients,
                 duration: std::time::Duration::from_secs(seconds),
@@ -241,10 +272,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
     let store = Arc::new(switchboard::open_store(&cfg).await?);
     let core = switchboard::build_core(&cfg, store, Arc::new(SystemClock)).await?;
-    let meta = RequestMeta { request_id: Some("cli".into()), ..Default::default() };
+    let meta = RequestMeta {
+        request_id: Some("cli".into()),
+        ..Default::default()
+    };
 
     match cli.command {
-        Command::Serve { demo: with_demo, .. } => serve(&cfg, core, with_demo, &out).await?,
+        Command::Serve {
+            demo: with_demo, ..
+        } => serve(&cfg, core, with_demo, &out).await?,
         Command::Worker => {
             let token = CancellationToken::new();
             switchboard::shutdown_on_signals(token.clone());
@@ -257,21 +293,64 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             core.store().close().await;
         }
         Command::Tenant(cmd) => return tenant(cmd, &core, &meta, &out).await,
-        Command::User(UserCmd::Create { tenant, email, role, name }) => {
+        Command::User(UserCmd::Create {
+            tenant,
+            email,
+            role,
+            name,
+        }) => {
             let t = core.find_tenant(&tenant).await?;
             let access = core.operator_access(&t).await?;
-            let (member, password) = core.add_member(&access, NewMember { email, display_name: name, password: None, role }, &meta).await?;
+            let (member, password) = core
+                .add_member(
+                    &access,
+                    NewMember {
+                        email,
+                        display_name: name,
+                        password: None,
+                        role,
+                    },
+                    &meta,
+                )
+                .await?;
             let text = match &password {
-                Some(p) => format!("added {} ({}) as {}\none-time password: {p}", member.email, member.user_id, member.role.as_str()),
-                None => format!("added existing account {} ({}) as {}", member.email, member.user_id, member.role.as_str()),
+                Some(p) => format!(
+                    "added {} ({}) as {}\none-time password: {p}",
+                    member.email,
+                    member.user_id,
+                    member.role.as_str()
+                ),
+                None => format!(
+                    "added existing account {} ({}) as {}",
+                    member.email,
+                    member.user_id,
+                    member.role.as_str()
+                ),
             };
             out.emit(&text, json!({"user_id": member.user_id, "email": member.email, "role": member.role, "password": password}))?;
         }
-        Command::Apikey(ApikeyCmd::Create { tenant, scopes, name }) => {
+        Command::Apikey(ApikeyCmd::Create {
+            tenant,
+            scopes,
+            name,
+        }) => {
             let t = core.find_tenant(&tenant).await?;
             let access = core.operator_access(&t).await?;
-            let (key, secret) = core.create_api_key(&access, NewApiKey { name, scopes, expires_at: None }, &meta).await?;
-            out.emit(&format!("api key {} (shown once): {secret}", key.id), json!({"id": key.id, "tenant_id": t.id, "api_key": secret, "scopes": key.scopes}))?;
+            let (key, secret) = core
+                .create_api_key(
+                    &access,
+                    NewApiKey {
+                        name,
+                        scopes,
+                        expires_at: None,
+                    },
+                    &meta,
+                )
+                .await?;
+            out.emit(
+                &format!("api key {} (shown once): {secret}", key.id),
+                json!({"id": key.id, "tenant_id": t.id, "api_key": secret, "scopes": key.scopes}),
+            )?;
         }
         Command::Audit(AuditCmd::Verify { tenant, platform }) => {
             let (label, report) = if platform {
@@ -284,11 +363,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let value = serde_json::to_value(&report)?;
             return Ok(match &report.first_bad {
                 None => {
-                    out.emit(&format!("audit chain of {label}: {} entries, intact", report.entries), value)?;
+                    out.emit(
+                        &format!("audit chain of {label}: {} entries, intact", report.entries),
+                        value,
+                    )?;
                     std::process::ExitCode::SUCCESS
                 }
                 Some(bad) => {
-                    out.emit(&format!("audit chain of {label} is BROKEN at entry {} ({}): {}", bad.seq, bad.id.as_deref().unwrap_or("-"), bad.reason), value)?;
+                    out.emit(
+                        &format!(
+                            "audit chain of {label} is BROKEN at entry {} ({}): {}",
+                            bad.seq,
+                            bad.id.as_deref().unwrap_or("-"),
+                            bad.reason
+                        ),
+                        value,
+                    )?;
                     std::process::ExitCode::from(2)
                 }
             });
@@ -298,17 +388,41 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn tenant(cmd: TenantCmd, core: &Core, meta: &RequestMeta, out: &Out) -> anyhow::Result<std::process::ExitCode> {
+async fn tenant(
+    cmd: TenantCmd,
+    core: &Core,
+    meta: &RequestMeta,
+    out: &Out,
+) -> anyhow::Result<std::process::ExitCode> {
     match cmd {
-        TenantCmd::Create { slug, name, plan, region, admin_email } => {
-            let admin_email = admin_email.unwrap_or_else(|| format!("admin@{slug}.switchboard.local"));
+        TenantCmd::Create {
+            slug,
+            name,
+            plan,
+            region,
+            admin_email,
+        } => {
+            let admin_email =
+                admin_email.unwrap_or_else(|| format!("admin@{slug}.switchboard.local"));
             let done = core
                 .provision_tenant_as_system(
-                    NewTenant { slug, name, plan, region, partner_id: None, admin_email, admin_name: None, admin_password: None },
+                    NewTenant {
+                        slug,
+                        name,
+                        plan,
+                        region,
+                        partner_id: None,
+                        admin_email,
+                        admin_name: None,
+                        admin_password: None,
+                    },
                     meta,
                 )
                 .await?;
-            let mut text = format!("tenant {} ({})\nadmin API key (shown once): {}\nadmin: {}", done.tenant.slug, done.tenant.id, done.api_key, done.admin_email);
+            let mut text = format!(
+                "tenant {} ({})\nadmin API key (shown once): {}\nadmin: {}",
+                done.tenant.slug, done.tenant.id, done.api_key, done.admin_email
+            );
             if let Some(p) = &done.admin_password {
                 text.push_str(&format!("\nadmin one-time password: {p}"));
             }
@@ -322,36 +436,85 @@ async fn tenant(cmd: TenantCmd, core: &Core, meta: &RequestMeta, out: &Out) -> a
                     .store()
                     .control(switchboard_store::Access::Read)
                     .await?
-                    .list_tenants(&switchboard_store::model::TenantFilter { page: switchboard_store::model::PageRequest { after: after.clone(), limit: 500 }, ..Default::default() })
+                    .list_tenants(&switchboard_store::model::TenantFilter {
+                        page: switchboard_store::model::PageRequest {
+                            after: after.clone(),
+                            limit: 500,
+                        },
+                        ..Default::default()
+                    })
                     .await?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.id.to_string());
                 all.extend(page);
             }
-            let text = all.iter().map(|t| format!("{}\t{}\t{}\t{}\t{}", t.id, t.slug, t.status.as_str(), t.plan.as_str(), t.name)).collect::<Vec<_>>().join("\n");
+            let text = all
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        t.id,
+                        t.slug,
+                        t.status.as_str(),
+                        t.plan.as_str(),
+                        t.name
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
             let value = json!(all.iter().map(|t| json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status, "plan": t.plan, "region": t.region})).collect::<Vec<_>>());
             out.emit(if text.is_empty() { "no tenants" } else { &text }, value)?;
         }
-        TenantCmd::Suspend { tenant } | TenantCmd::Resume { tenant } | TenantCmd::Delete { tenant } if tenant.is_empty() => bail!("name a tenant"),
-        TenantCmd::Suspend { tenant } => status(core, &tenant, TenantStatus::Suspended, meta, out).await?,
-        TenantCmd::Resume { tenant } => status(core, &tenant, TenantStatus::Active, meta, out).await?,
-        TenantCmd::Delete { tenant } => status(core, &tenant, TenantStatus::Deleted, meta, out).await?,
+        TenantCmd::Suspend { tenant }
+        | TenantCmd::Resume { tenant }
+        | TenantCmd::Delete { tenant }
+            if tenant.is_empty() =>
+        {
+            bail!("name a tenant")
+        }
+        TenantCmd::Suspend { tenant } => {
+            status(core, &tenant, TenantStatus::Suspended, meta, out).await?
+        }
+        TenantCmd::Resume { tenant } => {
+            status(core, &tenant, TenantStatus::Active, meta, out).await?
+        }
+        TenantCmd::Delete { tenant } => {
+            status(core, &tenant, TenantStatus::Deleted, meta, out).await?
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn status(core: &Core, selector: &str, target: TenantStatus, meta: &RequestMeta, out: &Out) -> anyhow::Result<()> {
+async fn status(
+    core: &Core,
+    selector: &str,
+    target: TenantStatus,
+    meta: &RequestMeta,
+    out: &Out,
+) -> anyhow::Result<()> {
     let t = core.find_tenant(selector).await?;
     let t = core.set_tenant_status(None, &t.id, target, meta).await?;
-    let note = if target == TenantStatus::Deleted { " (data purge queued)" } else { "" };
-    out.emit(&format!("tenant {} is now {}{note}", t.slug, t.status.as_str()), json!({"tenant_id": t.id, "status": t.status}))
+    let note = if target == TenantStatus::Deleted {
+        " (data purge queued)"
+    } else {
+        ""
+    };
+    out.emit(
+        &format!("tenant {} is now {}{note}", t.slug, t.status.as_str()),
+        json!({"tenant_id": t.id, "status": t.status}),
+    )
 }
 
 async fn serve(cfg: &Config, core: Arc<Core>, with_demo: bool, out: &Out) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(cfg.listen_addr()).await.with_context(|| format!("binding {}", cfg.server.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
+        .await
+        .with_context(|| format!("binding {}", cfg.server.listen))?;
     let public = cfg.public_url();
     // One-time credentials go to standard output only, never to the log.
-    if let Some(password) = core.ensure_platform_admin(switchboard::PLATFORM_ADMIN_EMAIL).await? {
+    if let Some(password) = core
+        .ensure_platform_admin(switchboard::PLATFORM_ADMIN_EMAIL)
+        .await?
+    {
         let text = format!(
             "\n  Platform administrator created (shown once, never again):\n    email:    {}\n    password: {password}\n  Sign in:  curl -s {public}/v1/auth/token -H 'content-type: application/json' \\\n              -d '{{\"email\":\"{}\",\"password\":\"{password}\"}}'\n",
             switchboard::PLATFORM_ADMIN_EMAIL, switchboard::PLATFORM_ADMIN_EMAIL
@@ -370,7 +533,13 @@ async fn serve(cfg: &Config, core: Arc<Core>, with_demo: bool, out: &Out) -> any
             None => out.emit("\n  Demo tenant `demo` exists already; its credentials were shown when it was created.\n", json!({"demo": "exists"}))?,
         }
     }
-    out.emit(&format!("  Switchboard is listening on http://{} · API reference {public}/docs", listener.local_addr()?), json!({"listening": listener.local_addr()?.to_string()}))?;
+    out.emit(
+        &format!(
+            "  Switchboard is listening on http://{} · API reference {public}/docs",
+            listener.local_addr()?
+        ),
+        json!({"listening": listener.local_addr()?.to_string()}),
+    )?;
     let token = CancellationToken::new();
     switchboard::shutdown_on_signals(token.clone());
     let running = switchboard::start(cfg, core, listener, token).await?;

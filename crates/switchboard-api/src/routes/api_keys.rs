@@ -20,7 +20,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_keys, create_key)).routes(routes!(get_key, revoke_key))
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(get_key, revoke_key))
 }
 
 /// An API key (never its secret).
@@ -71,7 +73,10 @@ pub struct ApiKeyIn {
 impl Validate for ApiKeyIn {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         match &self.expires_at {
-            Some(t) if parse_rfc3339(t).is_none() => Err(vec![FieldError::new("expires_at", "must be an RFC 3339 timestamp")]),
+            Some(t) if parse_rfc3339(t).is_none() => Err(vec![FieldError::new(
+                "expires_at",
+                "must be an RFC 3339 timestamp",
+            )]),
             _ => Ok(()),
         }
     }
@@ -92,18 +97,43 @@ fn key_id(raw: &str) -> ApiResult<ApiKeyId> {
 /// List the tenant's API keys.
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = Page<ApiKeyOut>), (status = 403, body = crate::error::Problem)))]
-async fn list_keys(State(state): State<AppState>, Tenant(access): Tenant, ValidQuery(q): ValidQuery<PageQuery>) -> ApiResult<Json<Page<ApiKeyOut>>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    ValidQuery(q): ValidQuery<PageQuery>,
+) -> ApiResult<Json<Page<ApiKeyOut>>> {
     let items = state.core.list_api_keys(&access, &q.to_store()).await?;
-    Ok(Json(Page::from_overfetch(items, q.page_size(), |k| k.id.to_string(), ApiKeyOut::from)))
+    Ok(Json(Page::from_overfetch(
+        items,
+        q.page_size(),
+        |k| k.id.to_string(),
+        ApiKeyOut::from,
+    )))
 }
 
 /// Create an API key.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = [])), request_body = ApiKeyIn,
     responses((status = 201, body = CreatedApiKeyOut), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn create_key(State(state): State<AppState>, Tenant(access): Tenant, Meta(meta): Meta, ValidJson(body): ValidJson<ApiKeyIn>) -> ApiResult<Response> {
-    let input = NewApiKey { name: body.name, scopes: body.scopes, expires_at: body.expires_at.as_deref().and_then(parse_rfc3339) };
+async fn create_key(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<ApiKeyIn>,
+) -> ApiResult<Response> {
+    let input = NewApiKey {
+        name: body.name,
+        scopes: body.scopes,
+        expires_at: body.expires_at.as_deref().and_then(parse_rfc3339),
+    };
     let (key, secret) = state.core.create_api_key(&access, input, &meta).await?;
-    let mut res = (StatusCode::CREATED, Json(CreatedApiKeyOut { api_key: key.into(), secret })).into_response();
+    let mut res = (
+        StatusCode::CREATED,
+        Json(CreatedApiKeyOut {
+            api_key: key.into(),
+            secret,
+        }),
+    )
+        .into_response();
     res.extensions_mut().insert(SecretBearing);
     Ok(res)
 }
@@ -111,13 +141,30 @@ async fn create_key(State(state): State<AppState>, Tenant(access): Tenant, Meta(
 /// One API key.
 #[utoipa::path(get, path = "/v1/api-keys/{key_id}", tag = "api-keys", security(("bearer" = [])), params(("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyOut), (status = 404, body = crate::error::Problem)))]
-async fn get_key(State(state): State<AppState>, Tenant(access): Tenant, Path(id): Path<String>) -> ApiResult<Json<ApiKeyOut>> {
-    Ok(Json(state.core.get_api_key(&access, &key_id(&id)?).await?.into()))
+async fn get_key(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKeyOut>> {
+    Ok(Json(
+        state.core.get_api_key(&access, &key_id(&id)?).await?.into(),
+    ))
 }
 
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api-keys", security(("bearer" = [])), params(("key_id" = String, Path)),
     responses((status = 200, body = ApiKeyOut), (status = 404, body = crate::error::Problem)))]
-async fn revoke_key(State(state): State<AppState>, Tenant(access): Tenant, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<Json<ApiKeyOut>> {
-    Ok(Json(state.core.revoke_api_key(&access, &key_id(&id)?, &meta).await?.into()))
+async fn revoke_key(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKeyOut>> {
+    Ok(Json(
+        state
+            .core
+            .revoke_api_key(&access, &key_id(&id)?, &meta)
+            .await?
+            .into(),
+    ))
 }

@@ -20,7 +20,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(export_events)).routes(routes!(verify_chain))
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(export_events))
+        .routes(routes!(verify_chain))
 }
 
 /// One audit entry with its chain hashes.
@@ -101,13 +104,31 @@ impl Validate for AuditQuery {
         if self.limit.is_some_and(|n| !(1..=200).contains(&n)) {
             e.push(FieldError::new("limit", "must be between 1 and 200"));
         }
-        if self.before.as_deref().is_some_and(|b| b.parse::<i64>().is_err()) {
-            e.push(FieldError::new("before", "must be a cursor from a previous page"));
+        if self
+            .before
+            .as_deref()
+            .is_some_and(|b| b.parse::<i64>().is_err())
+        {
+            e.push(FieldError::new(
+                "before",
+                "must be a cursor from a previous page",
+            ));
         }
-        if self.outcome.as_deref().is_some_and(|o| !["success", "failure", "denied"].contains(&o)) {
-            e.push(FieldError::new("outcome", "must be success, failure or denied"));
+        if self
+            .outcome
+            .as_deref()
+            .is_some_and(|o| !["success", "failure", "denied"].contains(&o))
+        {
+            e.push(FieldError::new(
+                "outcome",
+                "must be success, failure or denied",
+            ));
         }
-        if e.is_empty() { Ok(()) } else { Err(e) }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(e)
+        }
     }
 }
 
@@ -115,14 +136,21 @@ fn require_auditor(access: &switchboard_core::TenantAccess) -> ApiResult<()> {
     if access.role.can_read_audit() {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::Forbidden, "Reading the audit log needs the owner, admin or auditor role."))
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Reading the audit log needs the owner, admin or auditor role.",
+        ))
     }
 }
 
 /// List audit entries (owner, admin, auditor).
 #[utoipa::path(get, path = "/v1/audit-events", tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn list_events(State(state): State<AppState>, Tenant(access): Tenant, ValidQuery(q): ValidQuery<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+async fn list_events(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    ValidQuery(q): ValidQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
     require_auditor(&access)?;
     let size = q.limit.unwrap_or(50);
     let filter = AuditFilter {
@@ -139,14 +167,24 @@ async fn list_events(State(state): State<AppState>, Tenant(access): Tenant, Vali
     let mut rows = tx.list_audit(&filter).await?;
     let more = rows.len() > usize::try_from(size).unwrap_or(50);
     rows.truncate(usize::try_from(size).unwrap_or(50));
-    let next_cursor = if more { rows.last().map(|r| r.seq.to_string()) } else { None };
-    Ok(Json(AuditPage { data: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    let next_cursor = if more {
+        rows.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        data: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 /// The whole chain as JSON Lines, oldest first, for SIEM ingestion and offline verification.
 #[utoipa::path(get, path = "/v1/audit-events/export", tag = "audit", security(("bearer" = [])),
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 403, body = crate::error::Problem)))]
-async fn export_events(State(state): State<AppState>, Tenant(access): Tenant) -> ApiResult<Response> {
+async fn export_events(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+) -> ApiResult<Response> {
     require_auditor(&access)?;
     let mut tx = state.core.store().tenant(&access.ctx, Access::Read).await?;
     let mut out = String::new();
@@ -156,20 +194,28 @@ async fn export_events(State(state): State<AppState>, Tenant(access): Tenant) ->
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in page {
-            let line = serde_json::to_string(&AuditEventOut::from(r)).map_err(|e| ApiError::from(switchboard_core::CoreError::Internal(e.to_string())))?;
+            let line = serde_json::to_string(&AuditEventOut::from(r)).map_err(|e| {
+                ApiError::from(switchboard_core::CoreError::Internal(e.to_string()))
+            })?;
             out.push_str(&line);
             out.push('\n');
         }
     }
     let mut res = out.into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     Ok(res)
 }
 
 /// Recompute the chain and report the first entry that was altered, removed or reordered.
 #[utoipa::path(get, path = "/v1/audit-events/verify", tag = "audit", security(("bearer" = [])),
     responses((status = 200, body = VerifyOut), (status = 403, body = crate::error::Problem)))]
-async fn verify_chain(State(state): State<AppState>, Tenant(access): Tenant) -> ApiResult<Json<VerifyOut>> {
+async fn verify_chain(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+) -> ApiResult<Json<VerifyOut>> {
     require_auditor(&access)?;
     let mut tx = state.core.store().tenant(&access.ctx, Access::Read).await?;
     let report = switchboard_core::audit::verify(&mut *tx).await?;

@@ -41,9 +41,16 @@ impl Validate for SignIn {
             e.push(FieldError::new("email", "required, at most 254 characters"));
         }
         if self.password.is_empty() || self.password.len() > 1024 {
-            e.push(FieldError::new("password", "required, at most 1024 characters"));
+            e.push(FieldError::new(
+                "password",
+                "required, at most 1024 characters",
+            ));
         }
-        if e.is_empty() { Ok(()) } else { Err(e) }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(e)
+        }
     }
 }
 
@@ -73,14 +80,24 @@ impl From<switchboard_core::identity::TokenPair> for TokenResponse {
 
 fn tokens(state: &AppState, pair: switchboard_core::identity::TokenPair) -> TokenResponse {
     let expires_in = (pair.access_expires_at - state.core.clock().now_ms()) / 1000;
-    TokenResponse { expires_in, ..pair.into() }
+    TokenResponse {
+        expires_in,
+        ..pair.into()
+    }
 }
 
 /// Sign in and receive a bearer access token and a refresh token.
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth", request_body = SignIn,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
-async fn create_token(State(state): State<AppState>, Meta(meta): Meta, ValidJson(body): ValidJson<SignIn>) -> ApiResult<Json<TokenResponse>> {
-    let user = state.core.authenticate_password(&body.email, &body.password, body.totp.as_deref(), &meta).await?;
+async fn create_token(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<SignIn>,
+) -> ApiResult<Json<TokenResponse>> {
+    let user = state
+        .core
+        .authenticate_password(&body.email, &body.password, body.totp.as_deref(), &meta)
+        .await?;
     let pair = state.core.issue_tokens(&user, &meta).await?;
     Ok(Json(tokens(&state, pair)))
 }
@@ -97,8 +114,15 @@ impl Validate for Refresh {}
 /// Exchange a refresh token for a new pair; the old pair stops working.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = Refresh,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::Problem)))]
-async fn refresh_token(State(state): State<AppState>, Meta(meta): Meta, ValidJson(body): ValidJson<Refresh>) -> ApiResult<Json<TokenResponse>> {
-    let pair = state.core.refresh_tokens(&body.refresh_token, &meta).await?;
+async fn refresh_token(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<Refresh>,
+) -> ApiResult<Json<TokenResponse>> {
+    let pair = state
+        .core
+        .refresh_tokens(&body.refresh_token, &meta)
+        .await?;
     Ok(Json(tokens(&state, pair)))
 }
 
@@ -113,17 +137,33 @@ pub struct SessionResponse {
 /// Sign in to the console: sets an HttpOnly session cookie.
 #[utoipa::path(post, path = "/v1/auth/session", tag = "auth", request_body = SignIn,
     responses((status = 200, body = SessionResponse), (status = 401, body = crate::error::Problem)))]
-async fn create_session(State(state): State<AppState>, Meta(meta): Meta, ValidJson(body): ValidJson<SignIn>) -> ApiResult<Response> {
-    let user = state.core.authenticate_password(&body.email, &body.password, body.totp.as_deref(), &meta).await?;
+async fn create_session(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<SignIn>,
+) -> ApiResult<Response> {
+    let user = state
+        .core
+        .authenticate_password(&body.email, &body.password, body.totp.as_deref(), &meta)
+        .await?;
     let session = state.core.start_console_session(&user, &meta).await?;
     let max_age = (session.expires_at - state.core.clock().now_ms()) / 1000;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         session.token,
-        if state.cfg.secure_cookies { "; Secure" } else { "" }
+        if state.cfg.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
     );
-    let mut res = Json(SessionResponse { csrf_token: session.csrf_token, expires_at: ts(session.expires_at) }).into_response();
-    let value = HeaderValue::from_str(&cookie).map_err(|_| ApiError::new(switchboard_types::ErrorCode::Internal, "cookie"))?;
+    let mut res = Json(SessionResponse {
+        csrf_token: session.csrf_token,
+        expires_at: ts(session.expires_at),
+    })
+    .into_response();
+    let value = HeaderValue::from_str(&cookie)
+        .map_err(|_| ApiError::new(switchboard_types::ErrorCode::Internal, "cookie"))?;
     res.headers_mut().insert(header::SET_COOKIE, value);
     Ok(res)
 }

@@ -14,7 +14,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(me)).routes(routes!(begin_totp)).routes(routes!(confirm_totp))
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(begin_totp))
+        .routes(routes!(confirm_totp))
 }
 
 /// A tenant the caller belongs to.
@@ -53,7 +56,12 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<J
                 .tenants_of(&u.user_id)
                 .await?
                 .into_iter()
-                .map(|(t, role)| MyTenant { id: t.id, slug: t.slug, name: t.name, role })
+                .map(|(t, role)| MyTenant {
+                    id: t.id,
+                    slug: t.slug,
+                    name: t.name,
+                    role,
+                })
                 .collect();
             MeResponse {
                 kind: "user",
@@ -78,7 +86,12 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<J
                 partner_ids: Vec::new(),
                 api_key_id: Some(k.id.clone()),
                 scopes: k.scopes.clone(),
-                tenants: vec![MyTenant { id: access.tenant.id, slug: access.tenant.slug, name: access.tenant.name, role: access.role }],
+                tenants: vec![MyTenant {
+                    id: access.tenant.id,
+                    slug: access.tenant.slug,
+                    name: access.tenant.name,
+                    role: access.role,
+                }],
             }
         }
     }))
@@ -92,15 +105,23 @@ pub struct TotpEnrolmentResponse {
 }
 
 fn user_only(principal: &Principal) -> ApiResult<&switchboard_core::identity::UserPrincipal> {
-    principal.as_user().ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "Only people have second factors."))
+    principal
+        .as_user()
+        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "Only people have second factors."))
 }
 
 /// Start TOTP enrolment.
 #[utoipa::path(post, path = "/v1/me/totp", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = TotpEnrolmentResponse), (status = 409, body = crate::error::Problem)))]
-async fn begin_totp(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Json<TotpEnrolmentResponse>> {
+async fn begin_totp(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> ApiResult<Json<TotpEnrolmentResponse>> {
     let e = state.core.begin_totp(user_only(&principal)?).await?;
-    Ok(Json(TotpEnrolmentResponse { secret: e.secret, otpauth_uri: e.uri }))
+    Ok(Json(TotpEnrolmentResponse {
+        secret: e.secret,
+        otpauth_uri: e.uri,
+    }))
 }
 
 /// The first code from the authenticator app.
@@ -116,7 +137,15 @@ impl Validate for TotpConfirm {}
 /// Confirm TOTP enrolment; sign-in requires a code from now on.
 #[utoipa::path(post, path = "/v1/me/totp/confirm", tag = "me", security(("bearer" = [])), request_body = TotpConfirm,
     responses((status = 204), (status = 422, body = crate::error::Problem)))]
-async fn confirm_totp(State(state): State<AppState>, Auth(principal): Auth, Meta(meta): Meta, ValidJson(body): ValidJson<TotpConfirm>) -> ApiResult<StatusCode> {
-    state.core.confirm_totp(user_only(&principal)?, &body.code, &meta).await?;
+async fn confirm_totp(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<TotpConfirm>,
+) -> ApiResult<StatusCode> {
+    state
+        .core
+        .confirm_totp(user_only(&principal)?, &body.code, &meta)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

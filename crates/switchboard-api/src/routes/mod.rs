@@ -23,12 +23,24 @@ pub struct Page<T: ToSchema> {
 
 impl<T: ToSchema> Page<T> {
     /// Builds a page from `size + 1` fetched items, deriving the cursor from the last kept one.
-    pub fn from_overfetch<S>(mut items: Vec<S>, size: i64, cursor: impl Fn(&S) -> String, map: impl Fn(S) -> T) -> Self {
+    pub fn from_overfetch<S>(
+        mut items: Vec<S>,
+        size: i64,
+        cursor: impl Fn(&S) -> String,
+        map: impl Fn(S) -> T,
+    ) -> Self {
         let size = usize::try_from(size).unwrap_or(50);
         let more = items.len() > size;
         items.truncate(size);
-        let next_cursor = if more { items.last().map(&cursor) } else { None };
-        Self { data: items.into_iter().map(map).collect(), next_cursor }
+        let next_cursor = if more {
+            items.last().map(&cursor)
+        } else {
+            None
+        };
+        Self {
+            data: items.into_iter().map(map).collect(),
+            next_cursor,
+        }
     }
 }
 

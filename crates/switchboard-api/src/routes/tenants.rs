@@ -109,23 +109,47 @@ pub struct TenantQuery {
 
 impl Validate for TenantQuery {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
-        PageQuery { limit: self.limit, after: None }.validate()
+        PageQuery {
+            limit: self.limit,
+            after: None,
+        }
+        .validate()
     }
 }
 
 /// List the tenants the caller manages.
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", security(("bearer" = [])), params(TenantQuery),
     responses((status = 200, body = Page<TenantOut>), (status = 403, body = crate::error::Problem)))]
-async fn list_tenants(State(state): State<AppState>, Auth(p): Auth, ValidQuery(q): ValidQuery<TenantQuery>) -> ApiResult<Json<Page<TenantOut>>> {
-    let page = PageQuery { limit: q.limit, after: q.after };
-    let items = state.core.list_tenants(&p, q.status, page.to_store()).await?;
-    Ok(Json(Page::from_overfetch(items, page.page_size(), |t| t.id.to_string(), TenantOut::from)))
+async fn list_tenants(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ValidQuery(q): ValidQuery<TenantQuery>,
+) -> ApiResult<Json<Page<TenantOut>>> {
+    let page = PageQuery {
+        limit: q.limit,
+        after: q.after,
+    };
+    let items = state
+        .core
+        .list_tenants(&p, q.status, page.to_store())
+        .await?;
+    Ok(Json(Page::from_overfetch(
+        items,
+        page.page_size(),
+        |t| t.id.to_string(),
+        TenantOut::from,
+    )))
 }
 
 /// Provision a tenant, its first administrator (owner) and an admin API key.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", security(("bearer" = [])), request_body = TenantIn,
     responses((status = 201, body = ProvisionedOut), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn create_tenant(State(state): State<AppState>, Auth(p): Auth, Meta(meta): Meta, ValidJson(body): ValidJson<TenantIn>) -> ApiResult<Response> {
+async fn create_tenant(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<TenantIn>,
+) -> ApiResult<Response> {
     let input = NewTenant {
         slug: body.slug,
         name: body.name,
@@ -139,7 +163,11 @@ async fn create_tenant(State(state): State<AppState>, Auth(p): Auth, Meta(meta):
     let done = state.core.provision_tenant(&p, input, &meta).await?;
     let out = ProvisionedOut {
         tenant: done.tenant.into(),
-        admin: ProvisionedAdmin { user_id: done.admin_user_id, email: done.admin_email, generated_password: done.admin_password },
+        admin: ProvisionedAdmin {
+            user_id: done.admin_user_id,
+            email: done.admin_email,
+            generated_password: done.admin_password,
+        },
         api_key: done.api_key,
     };
     let mut res = (StatusCode::CREATED, Json(out)).into_response();
@@ -154,28 +182,68 @@ fn tenant_id(raw: &str) -> ApiResult<TenantId> {
 /// One tenant the caller manages.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "tenants", security(("bearer" = [])), params(("tenant_id" = String, Path)),
     responses((status = 200, body = TenantOut), (status = 404, body = crate::error::Problem)))]
-async fn get_tenant(State(state): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Json<TenantOut>> {
-    Ok(Json(state.core.get_managed_tenant(&p, &tenant_id(&id)?).await?.into()))
+async fn get_tenant(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantOut>> {
+    Ok(Json(
+        state
+            .core
+            .get_managed_tenant(&p, &tenant_id(&id)?)
+            .await?
+            .into(),
+    ))
 }
 
 /// Suspend a tenant: every request in it answers 403 `tenant_suspended` until resumed.
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/suspend", tag = "tenants", security(("bearer" = [])), params(("tenant_id" = String, Path)),
     responses((status = 200, body = TenantOut), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn suspend_tenant(State(state): State<AppState>, Auth(p): Auth, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<Json<TenantOut>> {
-    Ok(Json(state.core.set_tenant_status(Some(&p), &tenant_id(&id)?, TenantStatus::Suspended, &meta).await?.into()))
+async fn suspend_tenant(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantOut>> {
+    Ok(Json(
+        state
+            .core
+            .set_tenant_status(Some(&p), &tenant_id(&id)?, TenantStatus::Suspended, &meta)
+            .await?
+            .into(),
+    ))
 }
 
 /// Resume a suspended tenant.
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/resume", tag = "tenants", security(("bearer" = [])), params(("tenant_id" = String, Path)),
     responses((status = 200, body = TenantOut), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn resume_tenant(State(state): State<AppState>, Auth(p): Auth, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<Json<TenantOut>> {
-    Ok(Json(state.core.set_tenant_status(Some(&p), &tenant_id(&id)?, TenantStatus::Active, &meta).await?.into()))
+async fn resume_tenant(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TenantOut>> {
+    Ok(Json(
+        state
+            .core
+            .set_tenant_status(Some(&p), &tenant_id(&id)?, TenantStatus::Active, &meta)
+            .await?
+            .into(),
+    ))
 }
 
 /// Delete a tenant. It stops answering at once; a background job purges all its data.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants", security(("bearer" = [])), params(("tenant_id" = String, Path)),
     responses((status = 202, body = TenantOut), (status = 404, body = crate::error::Problem)))]
-async fn delete_tenant(State(state): State<AppState>, Auth(p): Auth, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<TenantOut>)> {
-    let t = state.core.set_tenant_status(Some(&p), &tenant_id(&id)?, TenantStatus::Deleted, &meta).await?;
+async fn delete_tenant(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<TenantOut>)> {
+    let t = state
+        .core
+        .set_tenant_status(Some(&p), &tenant_id(&id)?, TenantStatus::Deleted, &meta)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(t.into())))
 }

@@ -37,7 +37,13 @@ pub struct UserOut {
 
 impl From<Member> for UserOut {
     fn from(m: Member) -> Self {
-        Self { id: m.user_id, email: m.email, display_name: m.display_name, role: m.role, joined_at: ts(m.created_at) }
+        Self {
+            id: m.user_id,
+            email: m.email,
+            display_name: m.display_name,
+            role: m.role,
+            joined_at: ts(m.created_at),
+        }
     }
 }
 
@@ -78,19 +84,45 @@ fn user_id(raw: &str) -> ApiResult<UserId> {
 /// List the tenant's members.
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = Page<UserOut>), (status = 403, body = crate::error::Problem)))]
-async fn list_users(State(state): State<AppState>, Tenant(access): Tenant, ValidQuery(q): ValidQuery<PageQuery>) -> ApiResult<Json<Page<UserOut>>> {
+async fn list_users(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    ValidQuery(q): ValidQuery<PageQuery>,
+) -> ApiResult<Json<Page<UserOut>>> {
     let items = state.core.list_members(&access, &q.to_store()).await?;
-    Ok(Json(Page::from_overfetch(items, q.page_size(), |m| m.user_id.to_string(), UserOut::from)))
+    Ok(Json(Page::from_overfetch(
+        items,
+        q.page_size(),
+        |m| m.user_id.to_string(),
+        UserOut::from,
+    )))
 }
 
 /// Add a person to the tenant, creating their account if the email is new.
 #[utoipa::path(post, path = "/v1/users", tag = "users", security(("bearer" = [])), request_body = UserIn,
     responses((status = 201, body = CreatedUserOut), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
-async fn create_user(State(state): State<AppState>, Tenant(access): Tenant, Meta(meta): Meta, ValidJson(body): ValidJson<UserIn>) -> ApiResult<Response> {
-    let input = NewMember { email: body.email, display_name: body.display_name, password: body.password, role: body.role };
+async fn create_user(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    ValidJson(body): ValidJson<UserIn>,
+) -> ApiResult<Response> {
+    let input = NewMember {
+        email: body.email,
+        display_name: body.display_name,
+        password: body.password,
+        role: body.role,
+    };
     let (member, generated_password) = state.core.add_member(&access, input, &meta).await?;
     let secret = generated_password.is_some();
-    let mut res = (StatusCode::CREATED, Json(CreatedUserOut { user: member.into(), generated_password })).into_response();
+    let mut res = (
+        StatusCode::CREATED,
+        Json(CreatedUserOut {
+            user: member.into(),
+            generated_password,
+        }),
+    )
+        .into_response();
     if secret {
         res.extensions_mut().insert(SecretBearing);
     }
@@ -100,21 +132,47 @@ async fn create_user(State(state): State<AppState>, Tenant(access): Tenant, Meta
 /// One member.
 #[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", security(("bearer" = [])), params(("user_id" = String, Path)),
     responses((status = 200, body = UserOut), (status = 404, body = crate::error::Problem)))]
-async fn get_user(State(state): State<AppState>, Tenant(access): Tenant, Path(id): Path<String>) -> ApiResult<Json<UserOut>> {
-    Ok(Json(state.core.get_member(&access, &user_id(&id)?).await?.into()))
+async fn get_user(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserOut>> {
+    Ok(Json(
+        state.core.get_member(&access, &user_id(&id)?).await?.into(),
+    ))
 }
 
 /// Change a member's role. Nobody grants more than they hold; the last owner stays an owner.
 #[utoipa::path(patch, path = "/v1/memberships/{user_id}", tag = "users", security(("bearer" = [])), request_body = MembershipPatch, params(("user_id" = String, Path)),
     responses((status = 200, body = UserOut), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn update_membership(State(state): State<AppState>, Tenant(access): Tenant, Meta(meta): Meta, Path(id): Path<String>, ValidJson(body): ValidJson<MembershipPatch>) -> ApiResult<Json<UserOut>> {
-    Ok(Json(state.core.change_member_role(&access, &user_id(&id)?, body.role, &meta).await?.into()))
+async fn update_membership(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<MembershipPatch>,
+) -> ApiResult<Json<UserOut>> {
+    Ok(Json(
+        state
+            .core
+            .change_member_role(&access, &user_id(&id)?, body.role, &meta)
+            .await?
+            .into(),
+    ))
 }
 
 /// Remove a member from the tenant (the account itself remains).
 #[utoipa::path(delete, path = "/v1/memberships/{user_id}", tag = "users", security(("bearer" = [])), params(("user_id" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
-async fn delete_membership(State(state): State<AppState>, Tenant(access): Tenant, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.core.remove_member(&access, &user_id(&id)?, &meta).await?;
+async fn delete_membership(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .core
+        .remove_member(&access, &user_id(&id)?, &meta)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

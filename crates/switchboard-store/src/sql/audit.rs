@@ -67,12 +67,23 @@ pub(super) async fn lock_head(
             hash: row.try_get("hash")?,
         });
     }
-    let insert = format!("INSERT INTO {heads} ({key}, seq, hash) VALUES ($1, 0, '')");
+    // First entry of this chain. Concurrent first appends both try to create the head; the loser
+    // waits for the winner's commit, inserts nothing, and the UPDATE then locks the head row.
+    let insert = format!(
+        "INSERT INTO {heads} ({key}, seq, hash) VALUES ($1, 0, '') ON CONFLICT ({key}) DO NOTHING"
+    );
     chain
         .bind_head_key(sqlx::query(&insert))
         .execute(&mut **tx)
         .await?;
-    Ok(AuditHead::default())
+    let row = chain
+        .bind_head_key(sqlx::query(&sql))
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(AuditHead {
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 pub(super) async fn read_head(

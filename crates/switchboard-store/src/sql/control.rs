@@ -426,8 +426,8 @@ impl ControlTx for SqlControlTx {
     async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError> {
         let id = JobId::generate();
         sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_at, created_at, \
-             updated_at) VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)",
+            "INSERT INTO jobs (id, queue, kind, payload, status, attempts, max_attempts, run_at, \
+             created_at, updated_at) VALUES ($1, $7, $2, $3, 'queued', 0, $4, $5, $6, $6)",
         )
         .bind(id.as_str())
         .bind(job.kind.as_str())
@@ -435,6 +435,7 @@ impl ControlTx for SqlControlTx {
         .bind(job.max_attempts)
         .bind(job.run_at)
         .bind(now)
+        .bind(job.queue.as_str())
         .execute(&mut *self.tx)
         .await?;
         Ok(id)
@@ -442,6 +443,7 @@ impl ControlTx for SqlControlTx {
 
     async fn claim_job(
         &mut self,
+        queue: &str,
         worker: &str,
         now: i64,
         lease_until: i64,
@@ -455,8 +457,8 @@ impl ControlTx for SqlControlTx {
         let sql = format!(
             "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $3, \
              attempts = attempts + 1, updated_at = $2 \
-             WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $2) \
-                OR (status = 'running' AND locked_until < $2) ORDER BY run_at, id LIMIT 1{lock}) \
+             WHERE id = (SELECT id FROM jobs WHERE queue = $4 AND ((status = 'queued' AND run_at <= $2) \
+                OR (status = 'running' AND locked_until < $2)) ORDER BY run_at, id LIMIT 1{lock}) \
              RETURNING {}",
             rows::JOB_COLS
         );
@@ -464,6 +466,7 @@ impl ControlTx for SqlControlTx {
             .bind(worker)
             .bind(now)
             .bind(lease_until)
+            .bind(queue)
             .fetch_optional(&mut *self.tx)
             .await?;
         row.as_ref().map(rows::job).transpose()

@@ -219,13 +219,15 @@ pub(super) fn outbox(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
     })
 }
 
-pub(super) const JOB_COLS: &str = "id, kind, payload, status, attempts, max_attempts, run_at, \
+pub(super) const JOB_COLS: &str =
+    "id, queue, kind, payload, status, attempts, max_attempts, run_at, \
     locked_by, locked_until, last_error, created_at, updated_at";
 
 pub(super) fn job(row: &AnyRow) -> Result<Job, StoreError> {
     let status = text(row, "status")?;
     Ok(Job {
         id: JobId::from_trusted(text(row, "id")?),
+        queue: text(row, "queue")?,
         kind: text(row, "kind")?,
         payload: json(row, "payload")?,
         status: JobStatus::parse(&status).ok_or_else(|| invalid("job status", &status))?,

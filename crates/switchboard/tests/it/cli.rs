@@ -1,0 +1,189 @@
+//! The operator command line, run as the real binary.
+
+use std::process::{Command, Stdio};
+use switchboard_testkit::{dbs, Db};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_switchboard")
+}
+
+fn run(db: Db, dir: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .arg("--json")
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn");
+    cmd.env_remove("SWITCHBOARD_DATABASE_URL")
+        .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "1024")
+        .env("SWITCHBOARD_AUTH__ARGON2_ITERATIONS", "1");
+    if db == Db::Postgres {
+        cmd.arg("--database-url")
+            .arg(switchboard_testkit::postgres_url().unwrap());
+        cmd.env(
+            "SWITCHBOARD_DATABASE__MIGRATE_URL",
+            switchboard_testkit::postgres_owner_url().unwrap(),
+        );
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = stdout.lines().last().unwrap_or_default();
+    let json = serde_json::from_str(last).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[tokio::test]
+async fn operators_manage_tenants_and_the_verifier_catches_a_hand_edited_entry() {
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let slug = switchboard_testkit::unique("cli");
+        let (code, created, out) = run(
+            db,
+            dir.path(),
+            &[
+                "tenant",
+                "create",
+                "--slug",
+                &slug,
+                "--name",
+                "CLI Co",
+                "--plan",
+                "enterprise",
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            created["api_key"].as_str().unwrap().starts_with("sb_live_"),
+            "{out}"
+        );
+        let tenant_id = created["tenant_id"].as_str().unwrap().to_owned();
+
+        let (code, user, out) = run(
+            db,
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--tenant",
+                &slug,
+                "--email",
+                "cli.agent@x.test",
+                "--role",
+                "agent",
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(user["role"], "agent");
+        let (code, key, out) = run(
+            db,
+            dir.path(),
+            &[
+                "apikey",
+                "create",
+                "--tenant",
+                &slug,
+                "--scopes",
+                "viewer,auditor",
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(key["scopes"], serde_json::json!(["auditor", "viewer"]));
+        let (code, _, out) = run(
+            db,
+            dir.path(),
+            &["apikey", "create", "--tenant", &slug, "--scopes", "root"],
+        );
+        assert_ne!(code, 0, "{out}");
+        let (code, _, out) = run(
+            db,
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--tenant",
+                "no-such-tenant",
+                "--email",
+                "a@b.test",
+                "--role",
+                "agent",
+            ],
+        );
+        assert_ne!(code, 0, "{out}");
+
+        let (code, list, _) = run(db, dir.path(), &["tenant", "list"]);
+        assert_eq!(code, 0);
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["slug"] == slug.as_str()));
+        let (code, s, _) = run(db, dir.path(), &["tenant", "suspend", &slug]);
+        assert_eq!((code, s["status"].as_str()), (0, Some("suspended")));
+        let (code, s, _) = run(db, dir.path(), &["tenant", "resume", &slug]);
+        assert_eq!((code, s["status"].as_str()), (0, Some("active")));
+
+        let (code, report, out) = run(db, dir.path(), &["audit", "verify", "--tenant", &slug]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(report["entries"], 5);
+
+        // Someone with database access edits an entry by hand.
+        let store = switchboard_testkit::open_store(db, dir.path()).await;
+        crate::store::tamper(db, &store, &tenant_id, &format!("UPDATE audit_events SET actor_id = 'someone-else' WHERE tenant_id = '{tenant_id}' AND seq = 4")).await;
+        store.writer_pool().close().await;
+        let (code, report, out) = run(db, dir.path(), &["audit", "verify", "--tenant", &slug]);
+        assert_eq!(code, 2, "{out}");
+        assert_eq!(report["first_bad"]["seq"], 4, "{out}");
+        let (code, _, out) = run(db, dir.path(), &["audit", "verify", "--platform"]);
+        assert_eq!(code, 0, "{out}");
+    }
+}
+
+#[test]
+fn first_start_prints_the_admin_credentials_once_and_never_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve_once = || -> String {
+        let mut child = Command::new(bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--demo", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("SWITCHBOARD_DATABASE_URL")
+            .env("SWITCHBOARD_AUTH__ARGON2_MEMORY_KIB", "1024")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut collected = String::new();
+        let mut buf = [0u8; 4096];
+        use std::io::Read;
+        while !collected.contains("listening on") {
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "serve exited early: {collected}");
+            collected.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        let logs = String::from_utf8_lossy(&out.stderr).into_owned();
+        let password = collected
+            .lines()
+            .find(|l| l.contains("password:"))
+            .map(|l| l.split_whitespace().last().unwrap().to_owned());
+        if let Some(p) = password {
+            assert!(!logs.contains(&p), "the one-time password reached the log");
+        }
+        collected
+    };
+    let first = serve_once();
+    assert!(first.contains("Platform administrator created"), "{first}");
+    assert!(first.contains("Demo tenant `demo`"), "{first}");
+    let second = serve_once();
+    assert!(
+        !second.contains("password:"),
+        "credentials printed again: {second}"
+    );
+    assert!(second.contains("exists already"), "{second}");
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary. Every test runs against SQLite, and against PostgreSQL too
+//! when `SWITCHBOARD_TEST_POSTGRES` names the application role's database (CI sets it).
+//! Helpers here are test code too: they fail by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api_input;
+mod audit_log;
+mod auth;
+mod cli;
+mod isolation;
+mod store;
+mod tenants;

@@ -1,0 +1,394 @@
+//! The store conformance suite: the same assertions on both backends.
+
+use std::sync::Arc;
+use switchboard_core::audit::{self, AuditDraft, RequestMeta};
+use switchboard_core::ratelimit::InMemoryRateLimiter;
+use switchboard_core::{Core, CoreConfig, ManualClock};
+use switchboard_store::model::{NewJob, PageRequest};
+use switchboard_store::schema::tenancy_violations;
+use switchboard_store::sql::{introspect_schema, SqlStore};
+use switchboard_store::{Access, Store, TenantCtx};
+use switchboard_testkit::{dbs, open_store, unique, Db};
+use switchboard_types::{Actor, Plan};
+
+async fn core_over(store: SqlStore) -> (Arc<Core>, ManualClock) {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let cfg = CoreConfig {
+        password_cost: switchboard_core::password::PasswordCost {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        ..Default::default()
+    };
+    let core = Core::new(
+        Arc::new(store),
+        Arc::new(clock.clone()),
+        Arc::new(InMemoryRateLimiter::new(Arc::new(clock.clone()))),
+        cfg,
+    )
+    .unwrap();
+    core.ensure_local_cell().await.unwrap();
+    (Arc::new(core), clock)
+}
+
+pub async fn provision(core: &Core) -> switchboard_core::tenants::Provisioned {
+    let slug = unique("s");
+    core.provision_tenant_as_system(
+        switchboard_core::tenants::NewTenant {
+            slug: slug.clone(),
+            name: slug.clone(),
+            plan: Plan::Starter,
+            region: None,
+            partner_id: None,
+            admin_email: format!("owner@{slug}.test"),
+            admin_name: None,
+            admin_password: Some("correct horse battery staple".into()),
+        },
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[allow(clippy::disallowed_methods)] // tests build contexts directly
+pub fn ctx(t: &switchboard_store::model::Tenant) -> TenantCtx {
+    TenantCtx::assume(t.id.clone(), Actor::system("test"), t.region.clone())
+}
+
+#[tokio::test]
+async fn every_table_follows_the_tenancy_rules_on_both_backends() {
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(db, dir.path()).await;
+        let shapes = introspect_schema(&store).await.unwrap();
+        assert!(
+            shapes.len() >= 15,
+            "{db:?}: found only {} tables",
+            shapes.len()
+        );
+        let violations = tenancy_violations(&shapes);
+        assert!(violations.is_empty(), "{db:?}:\n{}", violations.join("\n"));
+        if db == Db::Postgres {
+            let api_keys = shapes.iter().find(|s| s.name == "api_keys").unwrap();
+            assert_eq!(api_keys.rls_forced, Some(true));
+        }
+    }
+}
+
+#[test]
+fn migrations_are_paired_across_backends() {
+    let names = |m: &[(i64, &str, &str)]| {
+        m.iter()
+            .map(|(v, n, _)| (*v, n.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(switchboard_store_sqlite::MIGRATIONS),
+        names(switchboard_store_postgres::MIGRATIONS)
+    );
+}
+
+#[tokio::test]
+async fn jobs_are_claimed_once_retried_and_reclaimed_after_a_lost_lease() {
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(db, dir.path()).await;
+        let now = 1_800_000_000_000;
+        // A queue of our own: other tests' workers share the PostgreSQL database.
+        let queue = unique("q");
+        let kind = "test.job".to_owned();
+        let mut tx = store.control(Access::Write).await.unwrap();
+        for _ in 0..2 {
+            tx.enqueue_job(
+                &NewJob {
+                    queue: queue.clone(),
+                    kind: kind.clone(),
+                    payload: serde_json::json!({"n": 1}),
+                    run_at: now,
+                    max_attempts: 3,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        let claim = |worker: &'static str, at: i64| {
+            let store = store.clone();
+            let queue = queue.clone();
+            async move {
+                let mut tx = store.control(Access::Write).await.unwrap();
+                let job = tx.claim_job(&queue, worker, at, at + 1000).await.unwrap();
+                tx.commit().await.unwrap();
+                job
+            }
+        };
+        let (a, b) = tokio::join!(claim("w1", now), claim("w2", now));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_ne!(a.id, b.id, "{db:?}: one job claimed twice");
+        assert_eq!(a.attempts, 1);
+
+        // Failure requeues at the retry time, not before.
+        let mut tx = store.control(Access::Write).await.unwrap();
+        assert!(tx
+            .fail_job(&a.id, "w1", "boom", Some(now + 5000), now)
+            .await
+            .unwrap());
+        assert!(
+            !tx.complete_job(&b.id, "intruder", now).await.unwrap(),
+            "only the lease holder completes"
+        );
+        assert!(tx.complete_job(&b.id, "w2", now).await.unwrap());
+        tx.commit().await.unwrap();
+        let retried = store
+            .control(Access::Read)
+            .await
+            .unwrap()
+            .get_job(&a.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(retried.status.as_str(), "queued");
+        assert_eq!(retried.last_error.as_deref(), Some("boom"));
+
+        let again = claim("w3", now + 5000).await.unwrap();
+        assert_eq!(again.id, a.id);
+        // w3 dies; once the lease is over another worker takes the job.
+        let taken = claim("w4", now + 7000).await.unwrap();
+        assert_eq!(taken.id, a.id);
+        assert_eq!(taken.attempts, 3);
+        let mut tx = store.control(Access::Write).await.unwrap();
+        assert!(tx
+            .fail_job(&a.id, "w4", "still broken", None, now + 7000)
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+        let failed = store
+            .control(Access::Read)
+            .await
+            .unwrap()
+            .get_job(&a.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(failed.status.as_str(), "failed");
+    }
+}
+
+#[tokio::test]
+async fn audit_chains_verify_and_expose_tampering() {
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(db, dir.path()).await;
+        let (core, _) = core_over(store.clone()).await;
+        let t = provision(&core).await.tenant;
+        let c = ctx(&t);
+        let mut tx = store.tenant(&c, Access::Write).await.unwrap();
+        for i in 0..5 {
+            let d = AuditDraft::success("test.event", "thing", format!("thing-{i}"));
+            audit::append(
+                &mut *tx,
+                c.actor(),
+                &RequestMeta::default(),
+                d,
+                1_800_000_000_000 + i,
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let report = core.verify_tenant_audit(&t).await.unwrap();
+        assert_eq!(report.first_bad, None, "{db:?}");
+        assert_eq!(report.entries, 8, "3 from provisioning + 5");
+
+        // The store refuses updates and deletes outright.
+        let mut raw = store.writer_pool().begin().await.unwrap();
+        if db == Db::Postgres {
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(t.id.as_str())
+                .execute(&mut *raw)
+                .await
+                .unwrap();
+        }
+        for sql in [
+            "UPDATE audit_events SET outcome = 'failure' WHERE tenant_id = $1 AND seq = 2",
+            "DELETE FROM audit_events WHERE tenant_id = $1 AND seq = 2",
+        ] {
+            let mut sp = sqlx::Connection::begin(&mut *raw).await.unwrap();
+            let res = sqlx::query(sql).bind(t.id.as_str()).execute(&mut *sp).await;
+            assert!(
+                res.is_err(),
+                "{db:?}: `{sql}` was allowed on the append-only log"
+            );
+        }
+        drop(raw);
+
+        tamper(
+            db,
+            &store,
+            t.id.as_str(),
+            &format!(
+                "UPDATE audit_events SET outcome = 'failure' WHERE tenant_id = '{}' AND seq = 6",
+                t.id
+            ),
+        )
+        .await;
+        let report = core.verify_tenant_audit(&t).await.unwrap();
+        let bad = report.first_bad.expect("tampering not detected");
+        assert_eq!(bad.seq, 6, "{db:?}: {bad:?}");
+
+        // The platform chain is verifiable too.
+        assert_eq!(core.verify_platform_audit().await.unwrap().first_bad, None);
+    }
+}
+
+/// Edits the audit table as an attacker with database access would: around the append-only
+/// trigger, in one transaction so concurrent tests never see the trigger missing.
+pub async fn tamper(db: Db, store: &SqlStore, tenant: &str, update: &str) {
+    match db {
+        Db::Sqlite => {
+            let sql = format!(
+                "BEGIN; DROP TRIGGER audit_events_no_update; {update}; \
+                 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events \
+                 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END; COMMIT;"
+            );
+            sqlx::raw_sql(&sql)
+                .execute(store.writer_pool())
+                .await
+                .unwrap();
+        }
+        Db::Postgres => {
+            use sqlx::Connection;
+            let owner = switchboard_testkit::postgres_owner_url().unwrap();
+            let mut conn = sqlx::PgConnection::connect(&owner).await.unwrap();
+            let sql = format!(
+                "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); \
+                 ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; {update}; \
+                 ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only; COMMIT;"
+            );
+            sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn tenant_transactions_never_see_or_change_another_tenants_rows() {
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(db, dir.path()).await;
+        let (core, _) = core_over(store.clone()).await;
+        let a = provision(&core).await;
+        let b = provision(&core).await;
+        let (ca, cb) = (ctx(&a.tenant), ctx(&b.tenant));
+
+        let mut tx = store.tenant(&ca, Access::Read).await.unwrap();
+        let a_keys = tx.list_api_keys(&PageRequest::default()).await.unwrap();
+        drop(tx);
+        let a_key = a_keys.first().unwrap().clone();
+
+        let mut tx = store.tenant(&cb, Access::Write).await.unwrap();
+        assert_eq!(tx.get_api_key(&a_key.id).await.unwrap(), None);
+        assert_eq!(
+            tx.find_api_key_by_hash(&a_key.key_hash).await.unwrap(),
+            None
+        );
+        assert!(!tx.revoke_api_key(&a_key.id, 1).await.unwrap());
+        assert!(!tx.delete_membership(&a.admin_user_id).await.unwrap());
+        assert!(!tx
+            .update_member_role(&a.admin_user_id, switchboard_types::TenantRole::Viewer, 1)
+            .await
+            .unwrap());
+        assert!(tx
+            .list_members(&PageRequest::default())
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.user_id != a.admin_user_id));
+        assert!(tx
+            .list_audit(&switchboard_store::model::AuditFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.target_id.as_deref() != Some(a.tenant.id.as_str())));
+        tx.commit().await.unwrap();
+
+        let mut tx = store.tenant(&ca, Access::Read).await.unwrap();
+        let after = tx.get_api_key(&a_key.id).await.unwrap().unwrap();
+        assert_eq!(after.revoked_at, None, "{db:?}");
+        assert!(tx.get_member(&a.admin_user_id).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn row_level_security_filters_queries_that_forget_the_tenant() {
+    if !dbs().contains(&Db::Postgres) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(Db::Postgres, dir.path()).await;
+    let (core, _) = core_over(store.clone()).await;
+    let a = provision(&core).await;
+    provision(&core).await;
+
+    // As the application role, with tenant A set for the transaction, a query with no tenant
+    // filter at all sees only A's rows.
+    use sqlx::Row;
+    let mut tx = store.writer_pool().begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(a.tenant.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for table in switchboard_store::schema::TENANT_TABLES {
+        let rows = sqlx::query(&format!("SELECT DISTINCT tenant_id FROM {table}"))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        for r in rows {
+            assert_eq!(
+                r.get::<String, _>(0),
+                a.tenant.id.as_str(),
+                "{table} leaked another tenant"
+            );
+        }
+    }
+    // Writing another tenant's id is refused by the policy's WITH CHECK.
+    let other = sqlx::query("INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, '')")
+        .bind(switchboard_types::TenantId::generate().as_str())
+        .execute(&mut *tx)
+        .await;
+    assert!(other.is_err(), "RLS let a row for another tenant in");
+    tx.rollback().await.unwrap();
+
+    // Outside any tenant transaction the application role sees no tenant rows at all.
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM api_keys")
+        .fetch_one(store.writer_pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_application_role_must_not_bypass_row_level_security() {
+    let Some(owner) = switchboard_testkit::postgres_owner_url() else {
+        return;
+    };
+    let mut settings = switchboard_store_postgres::PgSettings::new(owner.clone());
+    settings.migrate_url = Some(owner);
+    let err = switchboard_store_postgres::open(&settings)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            switchboard_store_postgres::PgError::RoleBypassesRls { .. }
+        ),
+        "{err}"
+    );
+}

@@ -1,0 +1,320 @@
+//! The tenant lifecycle: provisioning, partner scoping, suspension, deletion and purge.
+
+use reqwest::Method;
+use serde_json::json;
+use switchboard_store::Access;
+use switchboard_testkit::{dbs, unique, TestApp};
+
+#[tokio::test]
+async fn provisioning_creates_tenant_owner_and_key_and_refuses_duplicates() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let slug = unique("acme");
+        let body = json!({"slug": slug, "name": "Acme Ünïcode Inc. 🚀", "plan": "professional", "admin_email": format!("Boss@{slug}.TEST")});
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/tenants",
+                Some(&app.platform_token),
+                Some(body.clone()),
+            )
+            .await
+            .expect(201);
+        assert_eq!(r.body["tenant"]["status"], "active");
+        assert_eq!(r.body["tenant"]["plan"], "professional");
+        assert_eq!(r.body["tenant"]["name"], "Acme Ünïcode Inc. 🚀");
+        assert_eq!(
+            r.body["admin"]["email"],
+            format!("boss@{slug}.test"),
+            "emails are normalised"
+        );
+        let password = r.body["admin"]["generated_password"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let key = r.body["api_key"].as_str().unwrap().to_owned();
+        app.call(Method::GET, "/v1/me", Some(&key), None)
+            .await
+            .expect(200);
+        app.sign_in(&format!("boss@{slug}.test"), &password).await;
+
+        app.call(
+            Method::POST,
+            "/v1/tenants",
+            Some(&app.platform_token),
+            Some(body),
+        )
+        .await
+        .expect_problem(409, "conflict");
+        let r = app.call(Method::POST, "/v1/tenants", Some(&app.platform_token), Some(json!({"slug": unique("x"), "name": "x", "admin_email": "a@b.test", "region": "mars"}))).await;
+        assert_eq!(
+            r.expect_problem(422, "validation_failed").body["errors"][0]["field"],
+            "region"
+        );
+        // Walk the cursor pages (the PostgreSQL database is shared by every test).
+        let mut after = String::new();
+        let mut found = false;
+        loop {
+            let path = format!("/v1/tenants?limit=50{after}");
+            let page = app
+                .call(Method::GET, &path, Some(&app.platform_token), None)
+                .await
+                .expect(200);
+            found |= page.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["slug"] == slug.as_str());
+            match page.body["next_cursor"].as_str() {
+                Some(c) => after = format!("&after={c}"),
+                None => break,
+            }
+        }
+        assert!(found, "{db:?}: the new tenant is listed");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn partner_admins_manage_only_their_own_tenants() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let mk_partner = |slug: String| {
+            app.call(
+                Method::POST,
+                "/v1/partners",
+                Some(&app.platform_token),
+                Some(json!({"slug": slug, "name": "Reseller"})),
+            )
+        };
+        let p1 = mk_partner(unique("p")).await.expect(201).body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let p2 = mk_partner(unique("p")).await.expect(201).body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let email = format!("{}@reseller.test", unique("pa"));
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/partners/{p1}/admins"),
+                Some(&app.platform_token),
+                Some(json!({"email": email, "password": "partner admin password"})),
+            )
+            .await
+            .expect(201);
+        assert!(r.body["generated_password"].is_null());
+        let token = app.sign_in(&email, "partner admin password").await;
+
+        let r = app.call(Method::POST, "/v1/tenants", Some(&token), Some(json!({"slug": unique("pt"), "name": "Partner tenant", "admin_email": "o@pt.test"}))).await.expect(201);
+        assert_eq!(
+            r.body["tenant"]["partner_id"],
+            p1.as_str(),
+            "partner tenants belong to the partner"
+        );
+        let own = r.body["tenant"]["id"].as_str().unwrap().to_owned();
+        app.call(Method::POST, "/v1/tenants", Some(&token), Some(json!({"slug": unique("pt"), "name": "x", "admin_email": "o@pt.test", "partner_id": p2}))).await.expect_problem(403, "forbidden");
+        let other = app.tenant().await;
+        app.call(
+            Method::GET,
+            &format!("/v1/tenants/{}", other.id),
+            Some(&token),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{}/suspend", other.id),
+            Some(&token),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        let listed = app
+            .call(Method::GET, "/v1/tenants", Some(&token), None)
+            .await
+            .expect(200);
+        let ids: Vec<_> = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, vec![own.clone()]);
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{own}/suspend"),
+            Some(&token),
+            None,
+        )
+        .await
+        .expect(200);
+        app.call(Method::GET, "/v1/partners", Some(&token), None)
+            .await
+            .expect_problem(403, "forbidden");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn suspended_tenants_answer_403_until_resumed() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let owner = app.sign_in(&t.owner_email, &t.owner_password).await;
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{}/suspend", t.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect(200);
+        app.call(Method::GET, "/v1/users", Some(&t.key), None)
+            .await
+            .expect_problem(403, "tenant_suspended");
+        app.call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&t.key),
+            Some(json!({"name": "x", "scopes": ["viewer"]})),
+        )
+        .await
+        .expect_problem(403, "tenant_suspended");
+        let r = app
+            .send(
+                app.request(Method::GET, "/v1/audit-events")
+                    .bearer_auth(&owner)
+                    .header("x-switchboard-tenant", &t.slug),
+            )
+            .await;
+        r.expect_problem(403, "tenant_suspended");
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{}/suspend", t.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect_problem(409, "conflict");
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{}/resume", t.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect(200);
+        app.call(Method::GET, "/v1/users", Some(&t.key), None)
+            .await
+            .expect(200);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
+    for db in dbs() {
+        let app = TestApp::spawn_with(db, |c| c.jobs.concurrency = 0).await;
+        let doomed = app.tenant().await;
+        let kept = app.tenant().await;
+        for t in [&doomed, &kept] {
+            app.call(
+                Method::POST,
+                "/v1/users",
+                Some(&t.key),
+                Some(json!({"email": format!("m@{}.test", t.slug), "role": "agent"})),
+            )
+            .await
+            .expect(201);
+            app.call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&t.key),
+                Some(json!({"name": "k", "scopes": ["viewer"]})),
+            )
+            .await
+            .expect(201);
+        }
+        let counts = |slug: String| {
+            let core = app.core.clone();
+            async move {
+                let t = core.find_tenant(&slug).await.unwrap();
+                let access = core.operator_access(&t).await.map(|a| a.ctx);
+                let ctx = match access {
+                    Ok(c) => c,
+                    Err(_) => crate::store::ctx(&t),
+                };
+                core.store()
+                    .tenant(&ctx, Access::Read)
+                    .await
+                    .unwrap()
+                    .count_rows()
+                    .await
+                    .unwrap()
+            }
+        };
+        let before = counts(doomed.slug.clone()).await;
+        let kept_before = counts(kept.slug.clone()).await;
+        assert!(
+            before.values().all(|n| *n > 0),
+            "{db:?}: every tenant table has rows before: {before:?}"
+        );
+
+        app.call(
+            Method::DELETE,
+            &format!("/v1/tenants/{}", doomed.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect(202);
+        // Gone for its users at once, before the purge has run.
+        app.call(Method::GET, "/v1/users", Some(&doomed.key), None)
+            .await
+            .expect_problem(401, "unauthenticated");
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{}/resume", doomed.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.drain_jobs().await;
+
+        let after = counts(doomed.slug.clone()).await;
+        assert!(
+            after.values().all(|n| *n == 0),
+            "{db:?}: rows left after purge: {after:?}"
+        );
+        assert_eq!(
+            counts(kept.slug.clone()).await,
+            kept_before,
+            "{db:?}: purge touched another tenant"
+        );
+        let platform = app
+            .core
+            .store()
+            .control(Access::Read)
+            .await
+            .unwrap()
+            .list_audit(&switchboard_store::model::AuditFilter {
+                action: Some("tenant.purged".into()),
+                target_id: Some(doomed.id.clone()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            platform.len(),
+            1,
+            "the purge is audited on the platform chain"
+        );
+        app.stop().await;
+    }
+}
