@@ -59,7 +59,16 @@ impl SqlStore {
             Access::Read => &self.reader,
             Access::Write => &self.writer,
         };
-        Ok(pool.begin().await?)
+        let mut tx = pool.begin().await?;
+        if access == Access::Read && self.dialect == Dialect::Postgres {
+            // One snapshot for every statement of a read (SQLite's WAL readers already have
+            // one), so multi-statement reads such as chain verification are consistent; and a
+            // read never writes.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 }
 
