@@ -154,8 +154,10 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        // SWITCHBOARD_TEST_* variables belong to the test harness, not the configuration.
-        fig = fig.merge(env.filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_")));
+        // Only SECTION__KEY variables (split into `section.key`) are configuration; others with
+        // our prefix belong to the
+        // command line (SWITCHBOARD_DATABASE_URL) or the test harness (SWITCHBOARD_TEST_*).
+        fig = fig.merge(env.filter(|k| k.as_str().contains('.')));
         if let Some(v) = &overrides.listen {
             fig = fig.merge(("server.listen", v));
         }
@@ -323,7 +325,7 @@ mod tests {
     use super::*;
 
     fn no_env() -> Env {
-        Env::prefixed("SWITCHBOARD_UNIT_TEST_NEVER_SET_")
+        Env::prefixed("SWITCHBOARD_UNIT_TEST_NEVER_SET_").split("__")
     }
 
     #[test]
@@ -378,6 +380,28 @@ mod tests {
             Config::load_from(Some(&missing), &Overrides::default(), no_env()),
             Err(ConfigError::MissingFile(_))
         ));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature
+    fn environment_variables_override_files_and_only_section_keys_count() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SWITCHBOARD_JOBS__CONCURRENCY", "9");
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "postgres://cli-flag-variable");
+            jail.set_env("SWITCHBOARD_TEST_POSTGRES", "postgres://harness");
+            let cfg = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.jobs.concurrency, 9);
+            assert!(
+                cfg.database.url.is_empty(),
+                "only --database-url (clap) reads that variable"
+            );
+            jail.set_env("SWITCHBOARD_JOBS__CONCURENCY", "9");
+            assert!(
+                Config::load(None, &Overrides::default()).is_err(),
+                "typos are refused"
+            );
+            Ok(())
+        });
     }
 
     #[test]

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: on SQLite always, and on PostgreSQL when a server is reachable.
+#
+# It prepares PostgreSQL itself: starts the local cluster if it is installed but down, creates the
+# owner role (migrations) and the application role (non-owner, NOBYPASSRLS), and a fresh test
+# database. Override with SWITCHBOARD_PG_ADMIN_URL (a superuser connection) or point
+# SWITCHBOARD_TEST_POSTGRES at an application-role URL you prepared yourself.
+# SWITCHBOARD_REQUIRE_POSTGRES=1 makes a missing PostgreSQL an error (CI sets it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+admin_url=${SWITCHBOARD_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+db=${SWITCHBOARD_TEST_DATABASE:-switchboard_test}
+
+pg_up() { command -v psql >/dev/null && psql "$admin_url" -qAtc 'select 1' >/dev/null 2>&1; }
+
+start_local_pg() {
+  command -v pg_ctlcluster >/dev/null || return 0
+  local version
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$version" ] || return 0
+  echo "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_up && return 0; sleep 1; done
+}
+
+prepare_pg() {
+  psql "$admin_url" -v ON_ERROR_STOP=1 -q <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'switchboard_owner') THEN
+    CREATE ROLE switchboard_owner LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'switchboard_app') THEN
+    CREATE ROLE switchboard_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+  END IF;
+END \$\$;
+DROP DATABASE IF EXISTS $db WITH (FORCE);
+CREATE DATABASE $db OWNER switchboard_owner;
+SQL
+  psql "${admin_url%/*}/$db" -v ON_ERROR_STOP=1 -qc "ALTER SCHEMA public OWNER TO switchboard_owner"
+  local hostport=${admin_url#*@}
+  hostport=${hostport%%/*}
+  export SWITCHBOARD_TEST_POSTGRES="postgres://switchboard_app@$hostport/$db"
+  export SWITCHBOARD_TEST_POSTGRES_OWNER="postgres://switchboard_owner@$hostport/$db"
+}
+
+if [ -z "${SWITCHBOARD_TEST_POSTGRES:-}" ]; then
+  pg_up || start_local_pg
+  if pg_up; then
+    prepare_pg
+  elif [ "${SWITCHBOARD_REQUIRE_POSTGRES:-0}" = 1 ]; then
+    echo "PostgreSQL is required but not reachable at $admin_url" >&2
+    exit 1
+  else
+    echo "note: PostgreSQL not reachable; running the SQLite suites only" >&2
+  fi
+fi
+if [ -n "${SWITCHBOARD_TEST_POSTGRES:-}" ]; then
+  echo "PostgreSQL suites on: ${SWITCHBOARD_TEST_POSTGRES}"
+fi
+
+cargo test --workspace --locked "$@"
