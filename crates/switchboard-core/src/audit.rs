@@ -273,7 +273,10 @@ mod tests {
         // chain) fails here first.
         let h = chain_hash("", &canonical_json(&record()));
         // Cross-checked with Python: sha256(json.dumps(entry, sort_keys=True, separators=(",", ":"))).
-        assert_eq!(h, "48afc8831e892088a1ef2b0337d8cb69b95c7d66bdb8c985851c7f41fdec6ac7");
+        assert_eq!(
+            h,
+            "48afc8831e892088a1ef2b0337d8cb69b95c7d66bdb8c985851c7f41fdec6ac7"
+        );
         let mut other = record();
         other.outcome = "failure".into();
         assert_ne!(h, chain_hash("", &canonical_json(&other)));

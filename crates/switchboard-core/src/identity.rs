@@ -351,6 +351,15 @@ impl Core {
         };
         tx.delete_session_family(&session.family).await?;
         let user = tx.get_user(&session.user_id).await?;
+        let outcome = if session.expires_at > now {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let draft =
+            AuditDraft::success("auth.token_refreshed", "user", session.user_id.to_string())
+                .with_outcome(outcome);
+        audit::append(&mut *tx, &Actor::user(&session.user_id), meta, draft, now).await?;
         tx.commit().await?;
         match user {
             Some(user) if session.expires_at > now => self.issue_tokens(&user, meta).await,
@@ -359,13 +368,25 @@ impl Core {
     }
 
     /// Ends the session (and its token family) a principal signed in with.
-    pub async fn sign_out(&self, principal: &Principal) -> CoreResult<()> {
+    pub async fn sign_out(&self, principal: &Principal, meta: &RequestMeta) -> CoreResult<()> {
         if let Principal::User(u) = principal {
             let mut tx = self.store.control(Access::Write).await?;
             tx.delete_session_family(&u.session_family).await?;
+            let draft = AuditDraft::success("auth.sign_out", "user", u.user_id.to_string());
+            audit::append(&mut *tx, &Actor::user(&u.user_id), meta, draft, self.now()).await?;
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// Deletes expired sessions and idempotency records (run periodically by `serve`/`worker`).
+    pub async fn sweep_expired(&self) -> CoreResult<(u64, u64)> {
+        let now = self.now();
+        let mut tx = self.store.control(Access::Write).await?;
+        let sessions = tx.delete_expired_sessions(now).await?;
+        let idempotency = tx.delete_expired_idempotency(now).await?;
+        tx.commit().await?;
+        Ok((sessions, idempotency))
     }
 
     /// Resolves a bearer token or session cookie to a principal. Unknown, expired and revoked
@@ -532,8 +553,13 @@ impl Core {
     }
 
     /// Starts TOTP enrolment: stores a new secret, not yet enforced.
-    pub async fn begin_totp(&self, user: &UserPrincipal) -> CoreResult<TotpEnrolment> {
+    pub async fn begin_totp(
+        &self,
+        user: &UserPrincipal,
+        meta: &RequestMeta,
+    ) -> CoreResult<TotpEnrolment> {
         let secret = totp::generate_secret();
+        let now = self.now();
         let mut tx = self.store.control(Access::Write).await?;
         let current = tx
             .get_user(&user.user_id)
@@ -542,8 +568,14 @@ impl Core {
         if current.totp_enabled {
             return Err(CoreError::Conflict("an enabled authenticator"));
         }
-        tx.set_totp(&user.user_id, Some(&secret), false, self.now())
+        tx.set_totp(&user.user_id, Some(&secret), false, now)
             .await?;
+        let draft = AuditDraft::success(
+            "auth.totp_enrolment_started",
+            "user",
+            user.user_id.to_string(),
+        );
+        audit::append(&mut *tx, &Actor::user(&user.user_id), meta, draft, now).await?;
         tx.commit().await?;
         Ok(TotpEnrolment {
             uri: totp::provisioning_uri(&secret, &user.email, &self.cfg.issuer),

@@ -197,6 +197,23 @@ pub async fn run_worker(core: Arc<Core>, cfg: WorkerConfig, shutdown: Cancellati
     }
 }
 
+/// Deletes expired sessions and idempotency records every `every`, until `shutdown`.
+pub async fn run_sweeper(core: Arc<Core>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        match core.sweep_expired().await {
+            Ok((sessions, keys)) if sessions + keys > 0 => {
+                tracing::info!(sessions, idempotency_keys = keys, "swept expired records");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping expired records failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

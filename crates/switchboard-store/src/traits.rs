@@ -5,7 +5,7 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use switchboard_types::{
-    ApiKeyId, CellId, JobId, PartnerId, SessionId, TenantId, TenantRole, TenantStatus, UserId,
+    ApiKeyId, CellId, JobId, PartnerId, TenantId, TenantRole, TenantStatus, UserId,
 };
 
 /// Which database engine is behind a store.
@@ -90,7 +90,6 @@ pub trait TenantTx: AuditWriter + Send {
     async fn touch_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<(), StoreError>;
 
     async fn insert_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
-    async fn list_outbox(&mut self, page: &PageRequest) -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// Rows per tenant-owned table (used by deletion reports and tests).
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError>;
@@ -160,8 +159,6 @@ pub trait ControlTx: AuditWriter + Send {
     async fn insert_session(&mut self, session: &Session) -> Result<(), StoreError>;
     async fn find_session(&mut self, token_hash: &str) -> Result<Option<Session>, StoreError>;
     async fn delete_session_family(&mut self, family: &str) -> Result<u64, StoreError>;
-    async fn delete_session(&mut self, id: &SessionId) -> Result<bool, StoreError>;
-    async fn delete_user_sessions(&mut self, user: &UserId) -> Result<u64, StoreError>;
     async fn delete_expired_sessions(&mut self, now: i64) -> Result<u64, StoreError>;
 
     async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError>;

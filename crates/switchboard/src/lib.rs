@@ -11,7 +11,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchboard_api::AppState;
-use switchboard_core::jobs::{run_worker, WorkerConfig};
+use switchboard_core::jobs::{run_sweeper, run_worker, WorkerConfig};
 use switchboard_core::ratelimit::InMemoryRateLimiter;
 use switchboard_core::{Clock, Core};
 use switchboard_store::sql::SqlStore;
@@ -20,6 +20,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, Overrides};
+
+/// How often expired sessions and idempotency records are deleted.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Email of the platform administrator created on first start.
 pub const PLATFORM_ADMIN_EMAIL: &str = "admin@switchboard.local";
@@ -108,6 +111,8 @@ pub async fn start(
         };
         tokio::spawn(run_worker(core.clone(), wcfg, shutdown.clone()))
     });
+    let sweeper = (cfg.jobs.concurrency > 0)
+        .then(|| tokio::spawn(run_sweeper(core.clone(), SWEEP_EVERY, shutdown.clone())));
     let stop = shutdown.clone();
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace_secs);
     let store = core.store().clone();
@@ -122,6 +127,9 @@ pub async fn start(
         }
         if let Some(w) = worker {
             w.await?;
+        }
+        if let Some(s) = sweeper {
+            s.await?;
         }
         store.close().await;
         tracing::info!("stopped");

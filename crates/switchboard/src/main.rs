@@ -289,7 +289,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 lease_ms: cfg.jobs.lease_secs * 1000,
                 ..Default::default()
             };
+            let sweeper = tokio::spawn(switchboard_core::jobs::run_sweeper(
+                core.clone(),
+                switchboard::SWEEP_EVERY,
+                token.clone(),
+            ));
             switchboard_core::jobs::run_worker(core.clone(), wcfg, token).await;
+            sweeper.await?;
             core.store().close().await;
         }
         Command::Tenant(cmd) => return tenant(cmd, &core, &meta, &out).await,

@@ -171,8 +171,12 @@ async fn create_session(
 /// End the current session or token pair.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = crate::error::Problem)))]
-async fn sign_out(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<Response> {
-    state.core.sign_out(&principal).await?;
+async fn sign_out(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Meta(meta): Meta,
+) -> ApiResult<Response> {
+    state.core.sign_out(&principal, &meta).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,

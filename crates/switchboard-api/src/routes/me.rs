@@ -116,8 +116,9 @@ fn user_only(principal: &Principal) -> ApiResult<&switchboard_core::identity::Us
 async fn begin_totp(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    Meta(meta): Meta,
 ) -> ApiResult<Json<TotpEnrolmentResponse>> {
-    let e = state.core.begin_totp(user_only(&principal)?).await?;
+    let e = state.core.begin_totp(user_only(&principal)?, &meta).await?;
     Ok(Json(TotpEnrolmentResponse {
         secret: e.secret,
         otpauth_uri: e.uri,

@@ -8,7 +8,7 @@ use crate::traits::{AuditWriter, ControlTx};
 use crate::StoreError;
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
-use switchboard_types::{CellId, JobId, PartnerId, SessionId, TenantId, TenantStatus, UserId};
+use switchboard_types::{CellId, JobId, PartnerId, TenantId, TenantStatus, UserId};
 
 pub(super) struct SqlControlTx {
     tx: Transaction<'static, Any>,
@@ -394,22 +394,6 @@ impl ControlTx for SqlControlTx {
     async fn delete_session_family(&mut self, family: &str) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE family = $1")
             .bind(family)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn delete_session(&mut self, id: &SessionId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn delete_user_sessions(&mut self, user: &UserId) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(user.as_str())
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected())

@@ -5,7 +5,7 @@ use crate::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use switchboard_types::{
-    Actor, ActorKind, ApiKeyId, AuditEventId, CellId, EventId, JobId, PartnerId, PartnerRole, Plan,
+    Actor, ActorKind, ApiKeyId, AuditEventId, CellId, JobId, PartnerId, PartnerRole, Plan,
     SessionId, TenantId, TenantRole, TenantStatus, UserId,
 };
 
@@ -202,20 +202,6 @@ pub(super) fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
         details: json(row, "details")?,
         prev_hash: text(row, "prev_hash")?,
         hash: text(row, "hash")?,
-    })
-}
-
-pub(super) const OUTBOX_COLS: &str =
-    "id, event_type, version, occurred_at, actor_type, actor_id, payload";
-
-pub(super) fn outbox(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
-    Ok(OutboxEvent {
-        id: EventId::from_trusted(text(row, "id")?),
-        event_type: text(row, "event_type")?,
-        version: int(row, "version")?,
-        occurred_at: int(row, "occurred_at")?,
-        actor: actor(row, "actor_type", "actor_id")?,
-        payload: json(row, "payload")?,
     })
 }
 

@@ -273,20 +273,6 @@ impl TenantTx for SqlTenantTx {
         Ok(())
     }
 
-    async fn list_outbox(&mut self, page: &PageRequest) -> Result<Vec<OutboxEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM outbox_events WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            rows::OUTBOX_COLS
-        );
-        let rows = sqlx::query(&sql)
-            .bind(self.tenant().to_owned())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(rows::outbox).collect()
-    }
-
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError> {
         let mut out = BTreeMap::new();
         for table in TENANT_TABLES {

@@ -318,3 +318,54 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_background_worker_runs_the_purge_and_expired_records_are_swept() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let token = app.sign_in(&t.owner_email, &t.owner_password).await;
+        app.call(
+            Method::DELETE,
+            &format!("/v1/tenants/{}", t.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect(202);
+        let tenant = app.core.find_tenant(&t.slug).await.unwrap();
+        let ctx = crate::store::ctx(&tenant);
+        let mut remaining = i64::MAX;
+        for _ in 0..100 {
+            remaining = app
+                .core
+                .store()
+                .tenant(&ctx, Access::Read)
+                .await
+                .unwrap()
+                .count_rows()
+                .await
+                .unwrap()
+                .values()
+                .sum();
+            if remaining == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(remaining, 0, "{db:?}: the worker did not purge the tenant");
+
+        // Sessions past their expiry are deleted by the sweep; live ones stay.
+        app.clock.advance_ms(13 * 3600 * 1000);
+        let live = app.sign_in(&t.owner_email, &t.owner_password).await;
+        let (sessions, _) = app.core.sweep_expired().await.unwrap();
+        assert!(sessions >= 1, "{db:?}: expired access token swept");
+        app.call(Method::GET, "/v1/me", Some(&token), None)
+            .await
+            .expect_problem(401, "unauthenticated");
+        app.call(Method::GET, "/v1/me", Some(&live), None)
+            .await
+            .expect(200);
+        app.stop().await;
+    }
+}
