@@ -20,6 +20,7 @@ use switchboard_core::Principal;
 use switchboard_store::model::IdempotencyRecord;
 use switchboard_store::Access;
 use switchboard_types::ErrorCode;
+use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const SESSION_COOKIE: &str = "sb_session";
@@ -70,7 +71,7 @@ pub async fn request_context(
         .headers()
         .get(REQUEST_ID)
         .and_then(sane_request_id)
-        .unwrap_or_else(|| switchboard_core::secrets::random_token()[..22].to_owned());
+        .unwrap_or_else(switchboard_core::secrets::unique_id);
     let meta = RequestMeta {
         ip: client_ip(&req, state.cfg.trust_forwarded_for),
         user_agent: req
@@ -89,10 +90,7 @@ pub async fn request_context(
     req.extensions_mut().insert(meta);
 
     let span = tracing::info_span!("request", id = %request_id, %method, %route);
-    let mut res = {
-        let _enter = span.enter();
-        next.run(req).await
-    };
+    let mut res = next.run(req).instrument(span).await;
     let status = res.status().as_u16();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);

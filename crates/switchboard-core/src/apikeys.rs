@@ -146,6 +146,7 @@ impl Core {
             )
             .await?;
             tx.commit().await?;
+            self.forget_key(id);
         }
         Ok(key)
     }

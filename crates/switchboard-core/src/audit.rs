@@ -6,7 +6,7 @@
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use switchboard_store::model::{AuditHead, AuditRecord};
+use switchboard_store::model::AuditRecord;
 use switchboard_store::{AuditWriter, StoreError};
 use switchboard_types::{Actor, AuditEventId};
 
@@ -128,12 +128,7 @@ pub async fn append(
         hash: String::new(),
     };
     record.hash = chain_hash(&record.prev_hash, &canonical_json(&record));
-    w.insert_audit(&record).await?;
-    w.set_audit_head(&AuditHead {
-        seq: record.seq,
-        hash: record.hash.clone(),
-    })
-    .await?;
+    w.append_audit(&record).await?;
     Ok(record)
 }
 

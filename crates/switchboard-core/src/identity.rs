@@ -27,8 +27,15 @@ pub const CONSOLE_PREFIX: &str = "sb_cs_";
 /// Who is calling, once their credential checked out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
-    User(UserPrincipal),
-    ApiKey(ApiKey),
+    User(Box<UserPrincipal>),
+    ApiKey(Box<KeyPrincipal>),
+}
+
+/// A verified API key and its tenant as read (at most the cache TTL ago).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPrincipal {
+    pub key: ApiKey,
+    pub tenant: Tenant,
 }
 
 /// A signed-in person.
@@ -50,7 +57,7 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         match self {
             Self::User(u) => Actor::user(&u.user_id),
-            Self::ApiKey(k) => Actor::api_key(&k.id),
+            Self::ApiKey(k) => Actor::api_key(&k.key.id),
         }
     }
 
@@ -58,7 +65,7 @@ impl Principal {
     pub fn scope_key(&self) -> String {
         match self {
             Self::User(u) => format!("u:{}", u.user_id),
-            Self::ApiKey(k) => format!("t:{}:k:{}", k.tenant_id, k.id),
+            Self::ApiKey(k) => format!("t:{}:k:{}", k.key.tenant_id, k.key.id),
         }
     }
 
@@ -397,7 +404,7 @@ impl Core {
             return self
                 .authenticate_api_key(rest, token)
                 .await
-                .map(Principal::ApiKey);
+                .map(|k| Principal::ApiKey(Box::new(k)));
         }
         let kind = if token.starts_with(ACCESS_PREFIX) {
             SessionKind::Access
@@ -427,7 +434,7 @@ impl Core {
             .into_iter()
             .map(|m| (m.partner_id, m.role))
             .collect();
-        Ok(Principal::User(UserPrincipal {
+        Ok(Principal::User(Box::new(UserPrincipal {
             user_id: user.id,
             email: user.email,
             display_name: user.display_name,
@@ -437,13 +444,22 @@ impl Core {
             session_kind: session.kind,
             session_family: session.family,
             csrf_hash: session.csrf_hash,
-        }))
+        })))
     }
 
-    async fn authenticate_api_key(&self, rest: &str, full: &str) -> CoreResult<ApiKey> {
+    async fn authenticate_api_key(&self, rest: &str, full: &str) -> CoreResult<KeyPrincipal> {
         let (tenant_part, secret) = rest.split_once('_').ok_or(CoreError::Unauthenticated)?;
         if secret.len() != 43 {
             return Err(CoreError::Unauthenticated);
+        }
+        let now = self.now();
+        let hash = token_hash(full);
+        let live = |k: &ApiKey| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now);
+        if let Some((key, tenant)) = self.auth_cache.get(&hash, now) {
+            if !live(&key) || tenant.status == TenantStatus::Deleted {
+                return Err(CoreError::Unauthenticated);
+            }
+            return Ok(KeyPrincipal { key, tenant });
         }
         let tenant_id: TenantId = format!("{}_{tenant_part}", TenantId::PREFIX)
             .parse()
@@ -465,16 +481,13 @@ impl Core {
             Actor::system("auth"),
             tenant.region.clone(),
         );
-        let now = self.now();
-        let hash = token_hash(full);
         let mut tx = self.store.tenant(&probe, Access::Read).await?;
-        let key = tx
+        let mut key = tx
             .find_api_key_by_hash(&hash)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
         drop(tx);
-        let live = key.revoked_at.is_none() && key.expires_at.is_none_or(|e| e > now);
-        if !live || !constant_time_eq(&key.key_hash, &hash) {
+        if !live(&key) || !constant_time_eq(&key.key_hash, &hash) {
             return Err(CoreError::Unauthenticated);
         }
         // Record use at most once a minute: a write per request would serialise reads on SQLite.
@@ -482,8 +495,20 @@ impl Core {
             let mut tx = self.store.tenant(&probe, Access::Write).await?;
             tx.touch_api_key(&key.id, now).await?;
             tx.commit().await?;
+            key.last_used_at = Some(now);
         }
-        Ok(key)
+        self.auth_cache.put(key.clone(), tenant.clone(), now);
+        Ok(KeyPrincipal { key, tenant })
+    }
+
+    /// Drops cached credentials of a key (revoked) so this process refuses it at once.
+    pub(crate) fn forget_key(&self, id: &switchboard_types::ApiKeyId) {
+        self.auth_cache.forget_key(id);
+    }
+
+    /// Drops cached credentials of a tenant whose status changed.
+    pub(crate) fn forget_tenant(&self, id: &TenantId) {
+        self.auth_cache.forget_tenant(id);
     }
 
     /// The tenant a principal acts in and its role there. `selector` is a tenant id or slug (users
@@ -494,20 +519,16 @@ impl Core {
         principal: &Principal,
         selector: Option<&str>,
     ) -> CoreResult<TenantAccess> {
-        let mut tx = self.store.control(Access::Read).await?;
         let (tenant, role) = match principal {
-            Principal::ApiKey(key) => {
-                let tenant = tx
-                    .get_tenant(&key.tenant_id)
-                    .await?
-                    .ok_or(CoreError::NotFound)?;
-                if selector.is_some_and(|s| s != tenant.id.as_str() && s != tenant.slug) {
+            Principal::ApiKey(k) => {
+                if selector.is_some_and(|s| s != k.tenant.id.as_str() && s != k.tenant.slug) {
                     return Err(CoreError::NotFound);
                 }
-                let role = role_for_scopes(&key.scopes).ok_or(CoreError::Forbidden)?;
-                (tenant, role)
+                let role = role_for_scopes(&k.key.scopes).ok_or(CoreError::Forbidden)?;
+                (k.tenant.clone(), role)
             }
             Principal::User(u) => {
+                let mut tx = self.store.control(Access::Read).await?;
                 let selector = selector.ok_or_else(|| {
                     CoreError::BadRequest(
                         "name the tenant in the X-Switchboard-Tenant header".into(),

@@ -5,6 +5,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod authcache;
 pub mod clock;
 pub mod error;
 pub mod events;
@@ -41,6 +42,8 @@ pub struct CoreConfig {
     pub default_region: String,
     /// Name shown in authenticator apps.
     pub issuer: String,
+    /// How long a verified API key is trusted without a database read (0 disables).
+    pub api_key_cache_ttl_ms: i64,
 }
 
 impl Default for CoreConfig {
@@ -58,6 +61,7 @@ impl Default for CoreConfig {
             },
             default_region: "local".to_owned(),
             issuer: "Switchboard".to_owned(),
+            api_key_cache_ttl_ms: 2000,
         }
     }
 }
@@ -69,6 +73,7 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     limiter: Arc<dyn ratelimit::RateLimiter>,
     passwords: password::PasswordHasherArgon,
+    auth_cache: authcache::AuthCache,
     cfg: CoreConfig,
 }
 
@@ -81,11 +86,13 @@ impl Core {
     ) -> CoreResult<Self> {
         let passwords = password::PasswordHasherArgon::new(cfg.password_cost)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let auth_cache = authcache::AuthCache::new(cfg.api_key_cache_ttl_ms, 100_000);
         Ok(Self {
             store,
             clock,
             limiter,
             passwords,
+            auth_cache,
             cfg,
         })
     }

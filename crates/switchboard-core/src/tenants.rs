@@ -395,6 +395,7 @@ impl Core {
             .await?;
         }
         tx.commit().await?;
+        self.forget_tenant(id);
         tenant.status = target;
         tenant.updated_at = now;
         Ok(tenant)

@@ -50,8 +50,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 pub trait AuditWriter: Send {
     /// Reads the chain head and locks it until commit, serialising appends to the chain.
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError>;
-    async fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
-    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<(), StoreError>;
+    /// Inserts the entry and moves the chain head to it (one statement where the dialect allows,
+    /// to keep the head lock short).
+    async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
     /// The stored head without locking it.
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError>;
     /// Entries in chain order with `seq > after_seq`, for verification and export.

@@ -86,6 +86,7 @@ pub struct AuthConfig {
     pub lockout_threshold: i64,
     pub lockout_secs: i64,
     pub signin_failures_per_ip: u32,
+    pub api_key_cache_ttl_ms: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +297,7 @@ impl Config {
             },
             default_region: self.tenancy.default_region.clone(),
             issuer: "Switchboard".into(),
+            api_key_cache_ttl_ms: a.api_key_cache_ttl_ms,
         }
     }
 

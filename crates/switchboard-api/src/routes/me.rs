@@ -84,8 +84,8 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> ApiResult<J
                 display_name: None,
                 is_platform_admin: false,
                 partner_ids: Vec::new(),
-                api_key_id: Some(k.id.clone()),
-                scopes: k.scopes.clone(),
+                api_key_id: Some(k.key.id.clone()),
+                scopes: k.key.scopes.clone(),
                 tenants: vec![MyTenant {
                     id: access.tenant.id,
                     slug: access.tenant.slug,

@@ -2,7 +2,7 @@
 //! updated in the same transaction as the appended entry; updating it first takes a row lock
 //! (PostgreSQL) or the write lock (SQLite), which serialises appends to one chain.
 
-use super::{rows, Bind, Filters};
+use super::{rows, Bind, Dialect, Filters};
 use crate::model::{AuditFilter, AuditHead, AuditRecord};
 use crate::StoreError;
 use sqlx::{Any, Row, Transaction};
@@ -107,36 +107,44 @@ pub(super) async fn read_head(
     )
 }
 
-pub(super) async fn set_head(
+/// Inserts an entry and moves the head to it. PostgreSQL does both in one statement (a
+/// data-modifying CTE), so the head row stays locked one round trip less.
+pub(super) async fn append(
     tx: &mut Transaction<'static, Any>,
     chain: Chain<'_>,
-    head: &AuditHead,
-) -> Result<(), StoreError> {
-    let (_, heads, key) = chain.tables();
-    let sql = format!("UPDATE {heads} SET seq = $1, hash = $2 WHERE {key} = $3");
-    let q = sqlx::query(&sql).bind(head.seq).bind(head.hash.as_str());
-    chain.bind_head_key(q).execute(&mut **tx).await?;
-    Ok(())
-}
-
-pub(super) async fn insert(
-    tx: &mut Transaction<'static, Any>,
-    chain: Chain<'_>,
+    dialect: Dialect,
     r: &AuditRecord,
 ) -> Result<(), StoreError> {
-    let details = r.details.to_string();
-    let q = match chain {
-        Chain::Tenant(t) => sqlx::query(
-            "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, actor_type, actor_id, action, \
-             target_type, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(t.as_str()),
-        Chain::Platform => sqlx::query(
-            "INSERT INTO platform_audit_events (seq, id, occurred_at, actor_type, actor_id, action, \
-             target_type, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    const COLS: &str =
+        "seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, \
+        outcome, ip, user_agent, request_id, details, prev_hash, hash";
+    let (events, heads, key) = chain.tables();
+    let (insert, head_key) = match chain {
+        Chain::Tenant(_) => (
+            format!(
+                "INSERT INTO {events} (tenant_id, {COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11, $12, $13, $14, $15, $16)"
+            ),
+            "$1",
         ),
+        Chain::Platform => (
+            format!(
+                "INSERT INTO {events} ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                 $11, $12, $13, $14, $15)"
+            ),
+            "1",
+        ),
+    };
+    let sql = match dialect {
+        Dialect::Postgres => format!(
+            "WITH e AS ({insert} RETURNING seq, hash) \
+             UPDATE {heads} SET seq = e.seq, hash = e.hash FROM e WHERE {heads}.{key} = {head_key}"
+        ),
+        Dialect::Sqlite => insert,
+    };
+    let q = match chain {
+        Chain::Tenant(t) => sqlx::query(&sql).bind(t.as_str()),
+        Chain::Platform => sqlx::query(&sql),
     };
     q.bind(r.seq)
         .bind(r.id.as_str())
@@ -150,11 +158,16 @@ pub(super) async fn insert(
         .bind(r.ip.as_deref())
         .bind(r.user_agent.as_deref())
         .bind(r.request_id.as_deref())
-        .bind(details)
+        .bind(r.details.to_string())
         .bind(r.prev_hash.as_str())
         .bind(r.hash.as_str())
         .execute(&mut **tx)
         .await?;
+    if dialect == Dialect::Sqlite {
+        let update = format!("UPDATE {heads} SET seq = $1, hash = $2 WHERE {key} = $3");
+        let q = sqlx::query(&update).bind(r.seq).bind(r.hash.as_str());
+        chain.bind_head_key(q).execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -35,12 +35,8 @@ impl AuditWriter for SqlControlTx {
         audit::lock_head(&mut self.tx, Chain::Platform).await
     }
 
-    async fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        audit::insert(&mut self.tx, Chain::Platform, record).await
-    }
-
-    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<(), StoreError> {
-        audit::set_head(&mut self.tx, Chain::Platform, head).await
+    async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        audit::append(&mut self.tx, Chain::Platform, self.dialect, record).await
     }
 
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {
@@ -78,7 +74,11 @@ impl ControlTx for SqlControlTx {
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok(Box::new(super::tenant::SqlTenantTx::new(tx, ctx.clone())))
+        Ok(Box::new(super::tenant::SqlTenantTx::new(
+            tx,
+            ctx.clone(),
+            self.dialect,
+        )))
     }
 
     async fn upsert_cell(&mut self, c: &Cell) -> Result<(), StoreError> {

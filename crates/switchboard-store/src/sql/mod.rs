@@ -59,15 +59,18 @@ impl SqlStore {
             Access::Read => &self.reader,
             Access::Write => &self.writer,
         };
-        let mut tx = pool.begin().await?;
-        if access == Access::Read && self.dialect == Dialect::Postgres {
-            // One snapshot for every statement of a read (SQLite's WAL readers already have
-            // one), so multi-statement reads such as chain verification are consistent; and a
-            // read never writes.
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let tx = match (access, self.dialect) {
+            // One snapshot for every statement of a read (SQLite's WAL readers already have one),
+            // so multi-statement reads such as chain verification are consistent; and a read
+            // never writes.
+            (Access::Read, Dialect::Postgres) => {
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+            // Take the write lock up front instead of upgrading a read lock mid-transaction.
+            (Access::Write, Dialect::Sqlite) => pool.begin_with("BEGIN IMMEDIATE").await?,
+            _ => pool.begin().await?,
+        };
         Ok(tx)
     }
 }
@@ -96,7 +99,11 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok(Box::new(tenant::SqlTenantTx::new(tx, ctx.clone())))
+        Ok(Box::new(tenant::SqlTenantTx::new(
+            tx,
+            ctx.clone(),
+            self.dialect,
+        )))
     }
 
     async fn control(&self, access: Access) -> Result<Box<dyn ControlTx>, StoreError> {

@@ -2,7 +2,7 @@
 //! PostgreSQL row-level security enforces the same filter again.
 
 use super::audit::{self, Chain};
-use super::rows;
+use super::{rows, Dialect};
 use crate::model::*;
 use crate::schema::TENANT_TABLES;
 use crate::traits::{AuditWriter, TenantTx};
@@ -15,6 +15,7 @@ use switchboard_types::{ApiKeyId, TenantRole, UserId};
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
     ctx: TenantCtx,
+    dialect: Dialect,
 }
 
 impl std::fmt::Debug for SqlTenantTx {
@@ -26,8 +27,8 @@ impl std::fmt::Debug for SqlTenantTx {
 }
 
 impl SqlTenantTx {
-    pub(super) fn new(tx: Transaction<'static, Any>, ctx: TenantCtx) -> Self {
-        Self { tx, ctx }
+    pub(super) fn new(tx: Transaction<'static, Any>, ctx: TenantCtx, dialect: Dialect) -> Self {
+        Self { tx, ctx, dialect }
     }
 
     fn tenant(&self) -> &str {
@@ -42,14 +43,9 @@ impl AuditWriter for SqlTenantTx {
         audit::lock_head(&mut self.tx, Chain::Tenant(&t)).await
     }
 
-    async fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+    async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         let t = self.ctx.tenant().clone();
-        audit::insert(&mut self.tx, Chain::Tenant(&t), record).await
-    }
-
-    async fn set_audit_head(&mut self, head: &AuditHead) -> Result<(), StoreError> {
-        let t = self.ctx.tenant().clone();
-        audit::set_head(&mut self.tx, Chain::Tenant(&t), head).await
+        audit::append(&mut self.tx, Chain::Tenant(&t), self.dialect, record).await
     }
 
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {
