@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     pub clients: usize,
+    /// Tenants the clients are spread over (client `i` uses tenant `i % tenants`).
+    pub tenants: usize,
     pub duration: Duration,
     /// PostgreSQL (app role) URL; SQLite in a temporary directory when absent.
     pub database_url: Option<String>,
@@ -38,6 +40,7 @@ pub struct PhaseReport {
 pub struct BenchReport {
     pub backend: &'static str,
     pub clients: usize,
+    pub tenants: usize,
     pub seconds: f64,
     pub get: PhaseReport,
     pub post: PhaseReport,
@@ -115,7 +118,6 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
     cfg.server.data_dir = dir.clone();
     cfg.database.url = Secret::new(opts.database_url.clone().unwrap_or_default());
     cfg.database.migrate_url = Secret::new(opts.migrate_url.clone().unwrap_or_default());
-    cfg.database.max_connections = cfg.database.max_connections.max(16);
     cfg.jobs.concurrency = 0;
     cfg.rate_limit.per_principal_per_sec = 1e9;
     cfg.rate_limit.per_principal_burst = 1e9;
@@ -129,66 +131,69 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
 
     let store = Arc::new(crate::open_store(&cfg).await?);
     let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
-    let slug = format!(
-        "bench-{}",
-        &switchboard_core::secrets::random_token()[..8]
-            .to_ascii_lowercase()
-            .replace(['-', '_'], "x")
-    );
-    let done = core
-        .provision_tenant_as_system(
-            NewTenant {
-                slug,
-                name: "Benchmark".into(),
-                plan: Plan::Enterprise,
-                region: None,
-                partner_id: None,
-                admin_email: format!(
-                    "bench-{}@bench.switchboard.local",
-                    &switchboard_core::secrets::random_token()[..6].to_ascii_lowercase()
-                ),
-                admin_name: None,
-                admin_password: None,
-            },
-            &RequestMeta::default(),
-        )
-        .await?;
-    let access = core.operator_access(&done.tenant).await?;
-    let (key, _) = core
-        .create_api_key(
-            &access,
-            switchboard_core::apikeys::NewApiKey {
-                name: "read target".into(),
-                scopes: vec!["viewer".into()],
-                expires_at: None,
-            },
-            &RequestMeta::default(),
-        )
-        .await?;
+    // Per tenant: its admin key (for requests) and one key to read.
+    let mut targets = Vec::new();
+    for _ in 0..opts.tenants.max(1) {
+        let tag: String = switchboard_core::secrets::random_token()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(10)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let done = core
+            .provision_tenant_as_system(
+                NewTenant {
+                    slug: format!("bench-{tag}"),
+                    name: "Benchmark".into(),
+                    plan: Plan::Enterprise,
+                    region: None,
+                    partner_id: None,
+                    admin_email: format!("bench-{tag}@bench.switchboard.local"),
+                    admin_name: None,
+                    admin_password: None,
+                },
+                &RequestMeta::default(),
+            )
+            .await?;
+        let access = core.operator_access(&done.tenant).await?;
+        let input = switchboard_core::apikeys::NewApiKey {
+            name: "read target".into(),
+            scopes: vec!["viewer".into()],
+            expires_at: None,
+        };
+        let (key, _) = core
+            .create_api_key(&access, input, &RequestMeta::default())
+            .await?;
+        targets.push((format!("Bearer {}", done.api_key), key.id.to_string()));
+    }
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = CancellationToken::new();
     let running = crate::start(&cfg, core, listener, shutdown.clone()).await?;
     let base_url = format!("http://{}", running.addr);
-    let auth = format!("Bearer {}", done.api_key);
+    let targets = Arc::new(targets);
+    let pick = move |n: u64| -> usize { usize::try_from(n >> 32).unwrap_or(0) };
 
-    let get_url = format!("{base_url}/v1/api-keys/{}", key.id);
-    let a = auth.clone();
+    let (t, b) = (targets.clone(), base_url.clone());
     let get = phase(
         opts.clients,
         opts.duration,
-        Arc::new(move |c, _| c.get(&get_url).header("authorization", &a)),
+        Arc::new(move |c, n| {
+            let (auth, id) = &t[pick(n) % t.len()];
+            c.get(format!("{b}/v1/api-keys/{id}"))
+                .header("authorization", auth)
+        }),
         200,
     )
     .await;
-    let post_url = format!("{base_url}/v1/api-keys");
-    let a = auth.clone();
+    let (t, b) = (targets.clone(), base_url.clone());
     let post = phase(
         opts.clients,
         opts.duration,
         Arc::new(move |c, n| {
-            c.post(&post_url)
-                .header("authorization", &a)
+            let (auth, _) = &t[pick(n) % t.len()];
+            c.post(format!("{b}/v1/api-keys"))
+                .header("authorization", auth)
                 .header("content-type", "application/json")
                 .body(format!(
                     "{{\"name\":\"bench {n}\",\"scopes\":[\"viewer\"]}}"
@@ -203,6 +208,7 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
     Ok(BenchReport {
         backend,
         clients: opts.clients,
+        tenants: opts.tenants.max(1),
         seconds: opts.duration.as_secs_f64(),
         get,
         post,

@@ -158,6 +158,9 @@ enum BenchCmd {
     Api {
         #[arg(long, default_value_t = 64)]
         clients: usize,
+        /// Spread the clients over this many tenants.
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// The schema owner's URL when --database-url is PostgreSQL.
@@ -249,19 +252,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Bench(BenchCmd::Api {
             clients,
+            tenants,
             seconds,
             migrate_url,
         }) => {
             let opts = bench::BenchOptions {
                 clients,
+                tenants,
                 duration: std::time::Duration::from_secs(seconds),
                 database_url: cli.global.database_url.clone(),
                 migrate_url,
             };
             let r = bench::api(&cfg, opts).await?;
             let text = format!(
-                "backend {} · {} clients · {} s per phase\nGET  {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}\nPOST {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
-                r.backend, r.clients, r.seconds, r.get.per_second, r.get.p50_ms, r.get.p99_ms, r.get.errors,
+                "backend {} · {} clients over {} tenant(s) · {} s per phase\nGET  {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}\nPOST {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                r.backend, r.clients, r.tenants, r.seconds, r.get.per_second, r.get.p50_ms, r.get.p99_ms, r.get.errors,
                 r.post.per_second, r.post.p50_ms, r.post.p99_ms, r.post.errors
             );
             out.emit(&text, serde_json::to_value(&r)?)?;
