@@ -500,19 +500,12 @@ impl Core {
             return Ok((existing.id, false));
         }
         let now = self.now();
-        let user = User {
-            id: UserId::generate(),
-            email: p.email.clone(),
-            display_name: p.display_name.clone(),
-            password_hash: Some(p.password_hash.clone()),
-            is_platform_admin: false,
-            totp_secret: None,
-            totp_enabled: false,
-            failed_logins: 0,
-            locked_until: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let user = User::new(
+            p.email.clone(),
+            p.display_name.clone(),
+            Some(p.password_hash.clone()),
+            now,
+        );
         tx.insert_user(&user)
             .await
             .map_err(|e| conflict(e, "a user with this email"))?;
@@ -545,19 +538,13 @@ impl Core {
         if tx.count_platform_admins().await? > 0 {
             return Ok(None);
         }
-        let user = User {
-            id: UserId::generate(),
-            email: email.to_owned(),
-            display_name: "Platform administrator".into(),
-            password_hash: Some(hash),
-            is_platform_admin: true,
-            totp_secret: None,
-            totp_enabled: false,
-            failed_logins: 0,
-            locked_until: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut user = User::new(
+            email.to_owned(),
+            "Platform administrator".into(),
+            Some(hash),
+            now,
+        );
+        user.is_platform_admin = true;
         match tx.insert_user(&user).await {
             Ok(()) => {}
             Err(switchboard_store::StoreError::Conflict(_)) => return Ok(None),

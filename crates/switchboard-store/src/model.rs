@@ -68,6 +68,30 @@ pub struct User {
     pub updated_at: i64,
 }
 
+impl User {
+    /// A new account: not a platform administrator, no second factor, no failed sign-ins.
+    pub fn new(
+        email: String,
+        display_name: String,
+        password_hash: Option<String>,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: UserId::generate(),
+            email,
+            display_name,
+            password_hash,
+            is_platform_admin: false,
+            totp_secret: None,
+            totp_enabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// A person's membership of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {

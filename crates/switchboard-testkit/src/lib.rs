@@ -15,7 +15,7 @@ use switchboard_core::{Core, ManualClock};
 use switchboard_store::model::User;
 use switchboard_store::sql::SqlStore;
 use switchboard_store::Access;
-use switchboard_types::{Plan, UserId};
+use switchboard_types::Plan;
 use tokio_util::sync::CancellationToken;
 
 /// Which database a test runs against.
@@ -231,21 +231,11 @@ impl TestApp {
             .control(Access::Write)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        tx.insert_user(&User {
-            id: UserId::generate(),
-            email: email.clone(),
-            display_name: "Test platform admin".into(),
-            password_hash: Some(hash),
-            is_platform_admin: true,
-            totp_secret: None,
-            totp_enabled: false,
-            failed_logins: 0,
-            locked_until: None,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let mut admin = User::new(email.clone(), "Test platform admin".into(), Some(hash), now);
+        admin.is_platform_admin = true;
+        tx.insert_user(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
         (email, password)
     }

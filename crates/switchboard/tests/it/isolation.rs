@@ -223,23 +223,15 @@ async fn step(
             }
         }
         Op::AddMember => {
-            let user = UserId::generate();
             let mut ctl = store.control(Access::Write).await.unwrap();
-            ctl.insert_user(&switchboard_store::model::User {
-                id: user.clone(),
-                email: format!("{}@prop.test", user.as_str()),
-                display_name: "p".into(),
-                password_hash: None,
-                is_platform_admin: false,
-                totp_secret: None,
-                totp_enabled: false,
-                failed_logins: 0,
-                locked_until: None,
-                created_at: 1,
-                updated_at: 1,
-            })
-            .await
-            .unwrap();
+            let account = switchboard_store::model::User::new(
+                format!("{}@prop.test", UserId::generate()),
+                "p".into(),
+                None,
+                1,
+            );
+            let user = account.id.clone();
+            ctl.insert_user(&account).await.unwrap();
             let mut tx = ctl.enter_tenant(me).await.unwrap();
             tx.insert_membership(&Membership {
                 tenant_id: tenant.clone(),
