@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
+use hmac::Mac;
 use std::net::SocketAddr;
 use switchboard_core::audit::RequestMeta;
 use switchboard_core::ratelimit::Decision;
@@ -26,6 +26,12 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const SESSION_COOKIE: &str = "sb_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// After this long an unfinished first attempt counts as abandoned.
+const IN_PROGRESS_LEASE_MS: i64 = 60_000;
+/// Routes that take credentials in their body and ignore any presented in headers.
+const PUBLIC_AUTH_PATHS: [&str; 3] = ["/v1/auth/token", "/v1/auth/refresh", "/v1/auth/session"];
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// A response whose body must not be stored for idempotent replay (it carries a secret shown
 /// once). Handlers attach it as a response extension.
@@ -41,17 +47,21 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-fn client_ip(req: &Request, trust_forwarded: bool) -> Option<String> {
-    if trust_forwarded {
-        let forwarded = req
+/// The client address: the peer, or with `hops` trusted proxies in front, the address the
+/// outermost trusted proxy saw. Proxies append to `X-Forwarded-For`, so only the rightmost `hops`
+/// entries were written by proxies we trust; anything left of them is the client's own claim.
+fn client_ip(req: &Request, hops: usize) -> Option<String> {
+    if hops > 0 {
+        let header = req
             .headers()
             .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .and_then(|s| s.parse::<std::net::IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return Some(ip.to_string());
+            .and_then(|v| v.to_str().ok());
+        if let Some(list) = header {
+            let entries: Vec<&str> = list.split(',').map(str::trim).collect();
+            let trusted = entries.len().checked_sub(hops).and_then(|i| entries.get(i));
+            if let Some(ip) = trusted.and_then(|s| s.parse::<std::net::IpAddr>().ok()) {
+                return Some(ip.to_string());
+            }
         }
     }
     req.extensions()
@@ -73,7 +83,7 @@ pub async fn request_context(
         .and_then(sane_request_id)
         .unwrap_or_else(switchboard_core::secrets::unique_id);
     let meta = RequestMeta {
-        ip: client_ip(&req, state.cfg.trust_forwarded_for),
+        ip: client_ip(&req, state.cfg.forwarded_for_hops),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -183,6 +193,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 }
 
 async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()> {
+    // Signing in must work while the client still carries a stale token or cookie.
+    if PUBLIC_AUTH_PATHS.contains(&req.uri().path()) {
+        return Ok(());
+    }
     let (token, via_cookie) = match bearer(req.headers()) {
         Some(t) => (t.to_owned(), false),
         None => match session_cookie(req.headers()) {
@@ -260,11 +274,15 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
     let bytes = axum::body::to_bytes(body, state.cfg.body_limit_bytes)
         .await
         .map_err(|_| too_large(state.cfg.body_limit_bytes).into_response())?;
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str());
-    hasher.update([0]);
-    hasher.update(parts.uri.path());
-    hasher.update([0]);
+    // Keyed with the server secret: the body may carry a password, and a plain hash stored in
+    // the database would let anyone holding a dump guess it at hash speed.
+    let Ok(mut hasher) = HmacSha256::new_from_slice(&state.cfg.fingerprint_key) else {
+        return Err(ApiError::new(ErrorCode::Internal, "fingerprint key").into_response());
+    };
+    hasher.update(parts.method.as_str().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(parts.uri.path().as_bytes());
+    hasher.update(&[0]);
     hasher.update(
         parts
             .headers
@@ -272,9 +290,9 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
             .map(HeaderValue::as_bytes)
             .unwrap_or_default(),
     );
-    hasher.update([0]);
+    hasher.update(&[0]);
     hasher.update(&bytes);
-    let request_hash = hex::encode(hasher.finalize());
+    let request_hash = hex::encode(hasher.finalize().into_bytes());
     let now = state.core.clock().now_ms();
 
     let db = |e: switchboard_store::StoreError| ApiError::from(e).into_response();
@@ -293,14 +311,19 @@ async fn idempotent(state: &AppState, req: Request, next: Next) -> Result<Respon
                 )
                 .into_response());
             }
-            return Err(match (existing.status, existing.body) {
-                (Some(status), Some(body)) => replay(status, body),
-                _ => ApiError::new(
-                    ErrorCode::IdempotencyInProgress,
-                    "The first request with this key is still running.",
-                )
-                .into_response(),
-            });
+            match (existing.status, existing.body) {
+                (Some(status), Some(body)) => return Err(replay(status, body)),
+                // A first attempt still running, unless it was abandoned (client gone, process
+                // died): then this request takes the key over.
+                _ if now - existing.created_at < IN_PROGRESS_LEASE_MS => {
+                    return Err(ApiError::new(
+                        ErrorCode::IdempotencyInProgress,
+                        "The first request with this key is still running.",
+                    )
+                    .into_response())
+                }
+                _ => {}
+            }
         }
         tx.delete_idempotency(&scope, &key).await.map_err(db)?;
     }

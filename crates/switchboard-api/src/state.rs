@@ -14,12 +14,15 @@ pub struct ApiConfig {
     pub rate_per_principal: Rate,
     /// Requests per second (with burst) for each client IP, before authentication.
     pub rate_per_ip: Rate,
-    /// Trust the first `X-Forwarded-For` address (only behind a reverse proxy you run).
-    pub trust_forwarded_for: bool,
+    /// Reverse proxies you run in front of the server; the client address is read from the
+    /// `X-Forwarded-For` entry the outermost of them appended (0: use the peer address).
+    pub forwarded_for_hops: usize,
     /// Mark cookies `Secure` (when served over TLS, directly or behind a proxy).
     pub secure_cookies: bool,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl_ms: i64,
+    /// Keys the fingerprint stored for idempotent requests (derived from the server secret).
+    pub fingerprint_key: [u8; 32],
 }
 
 impl Default for ApiConfig {
@@ -34,9 +37,10 @@ impl Default for ApiConfig {
                 per_second: 200.0,
                 burst: 400.0,
             },
-            trust_forwarded_for: false,
+            forwarded_for_hops: 0,
             secure_cookies: false,
             idempotency_ttl_ms: 24 * 3600 * 1000,
+            fingerprint_key: [0; 32],
         }
     }
 }

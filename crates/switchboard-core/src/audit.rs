@@ -1,7 +1,7 @@
 //! The audit log: append-only and hash-chained, one chain per tenant plus one for the platform.
 //!
 //! `hash = SHA-256(prev_hash ‖ canonical JSON of the entry)`, where the canonical JSON has sorted
-//! keys and no whitespace and covers every field but `hash` itself. Changing, deleting or
+//! keys and no whitespace and covers every field but `hash` itself, plus the chain's id. Changing, deleting or
 //! reordering any entry breaks every later link, which [`verify`] reports.
 
 use serde_json::json;
@@ -72,10 +72,11 @@ impl AuditDraft {
     }
 }
 
-/// The canonical bytes an entry's hash covers.
-pub fn canonical_json(r: &AuditRecord) -> String {
+/// The canonical bytes an entry's hash covers: every field but the hash, and the chain's id.
+pub fn canonical_json(chain: &str, r: &AuditRecord) -> String {
     // serde_json's default map is a BTreeMap: keys serialise sorted, with no whitespace.
     json!({
+        "chain": chain,
         "seq": r.seq,
         "id": r.id.as_str(),
         "occurred_at": r.occurred_at,
@@ -127,7 +128,10 @@ pub async fn append(
         prev_hash: head.hash,
         hash: String::new(),
     };
-    record.hash = chain_hash(&record.prev_hash, &canonical_json(&record));
+    record.hash = chain_hash(
+        &record.prev_hash,
+        &canonical_json(&w.audit_chain_id(), &record),
+    );
     w.append_audit(&record).await?;
     Ok(record)
 }
@@ -153,6 +157,7 @@ pub struct BadEntry {
 pub async fn verify(w: &mut (dyn AuditWriter + '_)) -> Result<VerifyReport, StoreError> {
     const PAGE: i64 = 1000;
     let head = w.read_audit_head().await?;
+    let chain = w.audit_chain_id();
     let mut expected_seq = 1;
     let mut prev_hash = String::new();
     let mut count = 0;
@@ -186,7 +191,7 @@ pub async fn verify(w: &mut (dyn AuditWriter + '_)) -> Result<VerifyReport, Stor
                     "prev_hash does not match the previous entry".into(),
                 ));
             }
-            if chain_hash(&r.prev_hash, &canonical_json(&r)) != r.hash {
+            if chain_hash(&r.prev_hash, &canonical_json(&chain, &r)) != r.hash {
                 return report(bad(
                     r.seq,
                     Some(&r.id),
@@ -252,7 +257,7 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_and_excludes_the_hash() {
-        let c = canonical_json(&record());
+        let c = canonical_json("ten_x", &record());
         assert!(
             c.starts_with("{\"action\":\"api_key.created\",\"actor_id\""),
             "{c}"
@@ -266,15 +271,15 @@ mod tests {
     fn golden_hash_is_stable() {
         // Pinned so an accidental change to the canonical form (which would orphan every stored
         // chain) fails here first.
-        let h = chain_hash("", &canonical_json(&record()));
+        let h = chain_hash("", &canonical_json("ten_x", &record()));
         // Cross-checked with Python: sha256(json.dumps(entry, sort_keys=True, separators=(",", ":"))).
         assert_eq!(
             h,
-            "48afc8831e892088a1ef2b0337d8cb69b95c7d66bdb8c985851c7f41fdec6ac7"
+            "b6188dc257c83c8b95431663f052e86a0f5fb75378c28e7b6d25303c636dd0f3"
         );
         let mut other = record();
         other.outcome = "failure".into();
-        assert_ne!(h, chain_hash("", &canonical_json(&other)));
-        assert_ne!(h, chain_hash("x", &canonical_json(&record())));
+        assert_ne!(h, chain_hash("", &canonical_json("ten_x", &other)));
+        assert_ne!(h, chain_hash("x", &canonical_json("ten_x", &record())));
     }
 }

@@ -4,6 +4,7 @@
 //! (see `docs/adr/0002-opaque-stored-credentials.md`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use switchboard_store::model::{ApiKey, Tenant};
 use switchboard_types::{ApiKeyId, TenantId};
@@ -21,6 +22,9 @@ pub struct AuthCache {
     ttl_ms: i64,
     max_entries: usize,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Bumped by every forget: a lookup that began before a revocation must not cache what it
+    /// read (it may be the state from before the change).
+    generation: AtomicU64,
 }
 
 impl AuthCache {
@@ -30,6 +34,7 @@ impl AuthCache {
             ttl_ms,
             max_entries,
             entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -50,11 +55,20 @@ impl AuthCache {
             .then(|| (e.key.clone(), e.tenant.clone()))
     }
 
-    pub fn put(&self, key: ApiKey, tenant: Tenant, now: i64) {
+    /// The generation to pass to [`AuthCache::put`]; read it before the database lookup.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches a lookup unless something was forgotten since `generation` was read.
+    pub fn put(&self, key: ApiKey, tenant: Tenant, now: i64, generation: u64) {
         if self.ttl_ms <= 0 {
             return;
         }
         let mut map = self.lock();
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         if map.len() >= self.max_entries {
             let ttl = self.ttl_ms;
             map.retain(|_, e| now - e.fetched_at < ttl);
@@ -74,12 +88,16 @@ impl AuthCache {
 
     /// Forgets one key (it was revoked).
     pub fn forget_key(&self, id: &ApiKeyId) {
-        self.lock().retain(|_, e| &e.key.id != id);
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, e| &e.key.id != id);
     }
 
     /// Forgets every key of a tenant (its status changed).
     pub fn forget_tenant(&self, id: &TenantId) {
-        self.lock().retain(|_, e| &e.tenant.id != id);
+        let mut map = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.retain(|_, e| &e.tenant.id != id);
     }
 }
 
@@ -121,18 +139,23 @@ mod tests {
     fn entries_expire_and_are_forgotten_on_revocation_or_status_change() {
         let cache = AuthCache::new(1000, 10);
         let (key, tenant) = sample();
-        cache.put(key.clone(), tenant.clone(), 0);
+        cache.put(key.clone(), tenant.clone(), 0, cache.generation());
         assert!(cache.get("h1", 999).is_some());
         assert!(cache.get("h1", 1000).is_none(), "expired");
-        cache.put(key.clone(), tenant.clone(), 2000);
+        cache.put(key.clone(), tenant.clone(), 2000, cache.generation());
         cache.forget_key(&key.id);
         assert!(cache.get("h1", 2001).is_none());
-        cache.put(key, tenant.clone(), 3000);
+        cache.put(key.clone(), tenant.clone(), 3000, cache.generation());
         cache.forget_tenant(&tenant.id);
         assert!(cache.get("h1", 3001).is_none());
+        // A lookup that started before a revocation does not cache what it read.
+        let before = cache.generation();
+        cache.forget_key(&key.id);
+        cache.put(key, tenant, 4000, before);
+        assert!(cache.get("h1", 4001).is_none());
         let off = AuthCache::new(0, 10);
         let (key, tenant) = sample();
-        off.put(key, tenant, 0);
+        off.put(key, tenant, 0, off.generation());
         assert!(off.get("h1", 0).is_none(), "a zero TTL disables the cache");
     }
 }

@@ -184,46 +184,60 @@ impl Core {
         }
         if !ok {
             self.limiter.acquire(&ip_key, ip_rate, 1.0);
-            let lock_until = (user.failed_logins + 1 >= self.cfg.lockout_threshold)
-                .then_some(now + self.cfg.lockout_duration_ms);
-            let mut tx = self.store.control(Access::Write).await?;
-            tx.record_failed_login(&user.id, lock_until, now).await?;
-            let reason = if lock_until.is_some() {
-                "bad_password_locked"
-            } else {
-                "bad_password"
-            };
-            self.audit_signin_in(
-                &mut *tx,
-                Some(&user),
-                &email,
-                reason,
-                Outcome::Failure,
-                meta,
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(CoreError::Unauthenticated);
+            return self.fail_signin(&user, &email, "bad_password", meta).await;
         }
+        let mut totp_step = None;
         if user.totp_enabled {
             let secret = user.totp_secret.as_deref().unwrap_or_default();
-            match totp_code {
-                None => return Err(CoreError::MfaRequired),
-                Some(code) if !totp::verify(secret, code, now) => {
+            let Some(code) = totp_code else {
+                return Err(CoreError::MfaRequired);
+            };
+            match totp::verify_step(secret, code, now, user.totp_last_step) {
+                Some(step) => totp_step = Some(step),
+                // Wrong (or replayed) second factors count toward the lockout like passwords.
+                None => {
                     self.limiter.acquire(&ip_key, ip_rate, 1.0);
-                    self.audit_signin(Some(&user), &email, "bad_totp", Outcome::Failure, meta)
-                        .await?;
-                    return Err(CoreError::Unauthenticated);
+                    return self.fail_signin(&user, &email, "bad_totp", meta).await;
                 }
-                Some(_) => {}
             }
         }
         let mut tx = self.store.control(Access::Write).await?;
+        if let Some(step) = totp_step {
+            // Conditional on the stored step, so two sign-ins racing with one code cannot both win.
+            if !tx.accept_totp_step(&user.id, step).await? {
+                drop(tx);
+                return self.fail_signin(&user, &email, "replayed_totp", meta).await;
+            }
+        }
         tx.record_successful_login(&user.id, now).await?;
         self.audit_signin_in(&mut *tx, Some(&user), &email, "ok", Outcome::Success, meta)
             .await?;
         tx.commit().await?;
         Ok(user)
+    }
+
+    /// Records a failed sign-in of a known account, locking it after too many in a row.
+    async fn fail_signin(
+        &self,
+        user: &User,
+        email: &str,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<User> {
+        let now = self.now();
+        let lock_until = (user.failed_logins + 1 >= self.cfg.lockout_threshold)
+            .then_some(now + self.cfg.lockout_duration_ms);
+        let mut tx = self.store.control(Access::Write).await?;
+        tx.record_failed_login(&user.id, lock_until, now).await?;
+        let reason = if lock_until.is_some() {
+            format!("{reason}_locked")
+        } else {
+            reason.to_owned()
+        };
+        self.audit_signin_in(&mut *tx, Some(user), email, &reason, Outcome::Failure, meta)
+            .await?;
+        tx.commit().await?;
+        Err(CoreError::Unauthenticated)
     }
 
     async fn audit_signin(
@@ -461,6 +475,7 @@ impl Core {
             }
             return Ok(KeyPrincipal { key, tenant });
         }
+        let generation = self.auth_cache.generation();
         let tenant_id: TenantId = format!("{}_{tenant_part}", TenantId::PREFIX)
             .parse()
             .map_err(|_| CoreError::Unauthenticated)?;
@@ -497,7 +512,8 @@ impl Core {
             tx.commit().await?;
             key.last_used_at = Some(now);
         }
-        self.auth_cache.put(key.clone(), tenant.clone(), now);
+        self.auth_cache
+            .put(key.clone(), tenant.clone(), now, generation);
         Ok(KeyPrincipal { key, tenant })
     }
 
@@ -623,9 +639,10 @@ impl Core {
         if current.totp_enabled {
             return Err(CoreError::Conflict("an enabled authenticator"));
         }
-        if !totp::verify(&secret, code, now) {
+        let Some(step) = totp::verify_step(&secret, code, now, None) else {
             return Err(CoreError::field("code", "the code does not match"));
-        }
+        };
+        tx.accept_totp_step(&user.user_id, step).await?;
         tx.set_totp(&user.user_id, Some(&secret), true, now).await?;
         let draft = AuditDraft::success("auth.totp_enabled", "user", user.user_id.to_string());
         audit::append(&mut *tx, &Actor::user(&user.user_id), meta, draft, now).await?;

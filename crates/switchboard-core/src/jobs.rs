@@ -89,12 +89,14 @@ impl Default for WorkerConfig {
 }
 
 impl Core {
-    /// Runs one claimed job to completion and records the outcome.
-    pub async fn run_job(&self, job: Job, worker: &str) -> CoreResult<()> {
+    /// Runs one claimed job to completion, keeping its lease alive meanwhile, and records the
+    /// outcome. `lease` is the claim's unique token.
+    pub async fn run_job(&self, job: Job, lease: &str, lease_ms: i64) -> CoreResult<()> {
         let now = self.now();
-        let result = if job.attempts > job.max_attempts {
-            Err(CoreError::Internal("lease expired too many times".into()))
-        } else {
+        let work = async {
+            if job.attempts > job.max_attempts {
+                return Err(CoreError::Internal("lease expired too many times".into()));
+            }
             match JobKind::from_job(&job) {
                 Ok(JobKind::TenantPurge { tenant_id }) => {
                     self.purge_tenant(&tenant_id).await.map(|_| ())
@@ -102,6 +104,39 @@ impl Core {
                 Err(e) => Err(CoreError::Internal(format!("unknown job: {e}"))),
             }
         };
+        // Renew the lease at a third of its length, so a long job is never taken over while
+        // its worker is alive.
+        let heartbeat = async {
+            let every = std::time::Duration::from_millis(
+                u64::try_from(lease_ms / 3).unwrap_or(1000).max(10),
+            );
+            loop {
+                tokio::time::sleep(every).await;
+                let renewed = async {
+                    let mut tx = self.store.control(Access::Write).await?;
+                    let held = tx
+                        .extend_job_lease(&job.id, lease, self.now() + lease_ms)
+                        .await?;
+                    tx.commit().await?;
+                    Ok::<_, CoreError>(held)
+                };
+                match renewed.await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %job.id, "lease lost; another worker owns the job now");
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %job.id, error = %e, "renewing the lease failed")
+                    }
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = work => r,
+            () = heartbeat => Err(CoreError::Internal("heartbeat ended".into())),
+        };
+        let worker = lease;
         let mut tx = self.store.control(Access::Write).await?;
         match result {
             Ok(()) => {
@@ -123,20 +158,26 @@ impl Core {
     /// Claims and runs one due job of `queue`; `false` when none was due.
     pub async fn run_one_job(&self, queue: &str, worker: &str, lease_ms: i64) -> CoreResult<bool> {
         let now = self.now();
+        let lease = lease_token(worker);
         let job = {
             let mut tx = self.store.control(Access::Write).await?;
-            let job = tx.claim_job(queue, worker, now, now + lease_ms).await?;
+            let job = tx.claim_job(queue, &lease, now, now + lease_ms).await?;
             tx.commit().await?;
             job
         };
         match job {
             Some(job) => {
-                self.run_job(job, worker).await?;
+                self.run_job(job, &lease, lease_ms).await?;
                 Ok(true)
             }
             None => Ok(false),
         }
     }
+}
+
+/// A unique token for one claim: two claims of one worker process never share a lease.
+fn lease_token(worker: &str) -> String {
+    format!("{worker}/{}", crate::secrets::unique_id())
 }
 
 /// Runs jobs until `shutdown` fires, then waits (up to the drain timeout) for running ones.
@@ -151,19 +192,20 @@ pub async fn run_worker(core: Arc<Core>, cfg: WorkerConfig, shutdown: Cancellati
         let now = core.clock().now_ms();
         let claimed = async {
             let mut tx = core.store().control(Access::Write).await?;
+            let lease = lease_token(&cfg.id);
             let job = tx
-                .claim_job(&cfg.queue, &cfg.id, now, now + cfg.lease_ms)
+                .claim_job(&cfg.queue, &lease, now, now + cfg.lease_ms)
                 .await?;
             tx.commit().await?;
-            Ok::<_, CoreError>(job)
+            Ok::<_, CoreError>(job.map(|j| (j, lease)))
         }
         .await;
         match claimed {
-            Ok(Some(job)) => {
+            Ok(Some((job, lease))) => {
                 let core = core.clone();
-                let worker = cfg.id.clone();
+                let lease_ms = cfg.lease_ms;
                 tokio::spawn(async move {
-                    if let Err(e) = core.run_job(job, &worker).await {
+                    if let Err(e) = core.run_job(job, &lease, lease_ms).await {
                         tracing::error!(error = %e, "recording a job outcome failed");
                     }
                     drop(permit);

@@ -146,6 +146,10 @@ impl Core {
             .await?
             .ok_or(CoreError::NotFound)?;
         let (user_id, created) = self.upsert_user(&mut *tx, &prepared).await?;
+        // One partner per administrator: partner scoping must never have to guess which.
+        if !tx.partner_memberships_of(&user_id).await?.is_empty() {
+            return Err(CoreError::Conflict("an administrator of a partner already"));
+        }
         tx.insert_partner_membership(&switchboard_store::model::PartnerMembership {
             partner_id: partner_id.clone(),
             user_id: user_id.clone(),
@@ -369,7 +373,9 @@ impl Core {
         if !allowed {
             return Err(CoreError::Conflict("a tenant already in this state"));
         }
-        tx.set_tenant_status(id, target, now).await?;
+        if !tx.set_tenant_status(id, tenant.status, target, now).await? {
+            return Err(CoreError::Conflict("a concurrent change to this tenant"));
+        }
         let action = match target {
             TenantStatus::Active => "tenant.resumed",
             TenantStatus::Suspended => "tenant.suspended",

@@ -49,14 +49,23 @@ pub fn code(secret: &str, now_ms: i64) -> Option<String> {
 
 /// Accepts the current code or one step either side (clock skew).
 pub fn verify(secret: &str, candidate: &str, now_ms: i64) -> bool {
+    verify_step(secret, candidate, now_ms, None).is_some()
+}
+
+/// Like [`verify`], returning the matched time step, and refusing steps at or before `after`
+/// (the last step already used), so a code works once.
+pub fn verify_step(secret: &str, candidate: &str, now_ms: i64, after: Option<i64>) -> Option<i64> {
     let candidate = candidate.trim();
     if candidate.len() != 6 || !candidate.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
-    [-STEP_MS, 0, STEP_MS]
-        .iter()
-        .filter_map(|skew| code(secret, now_ms + skew))
-        .any(|c| crate::secrets::constant_time_eq(&c, candidate))
+    let current = now_ms / STEP_MS;
+    (current - 1..=current + 1)
+        .filter(|step| after.is_none_or(|used| *step > used))
+        .find(|step| {
+            code(secret, step * STEP_MS)
+                .is_some_and(|c| crate::secrets::constant_time_eq(&c, candidate))
+        })
 }
 
 #[cfg(test)]
@@ -87,5 +96,16 @@ mod tests {
         assert!(!verify(&s, &c, now + 90_000));
         assert!(!verify(&s, "12345", now));
         assert!(!verify(&s, "abcdef", now));
+    }
+
+    #[test]
+    fn a_used_step_cannot_be_replayed() {
+        let s = generate_secret();
+        let now = 1_700_000_000_000;
+        let c = code(&s, now).unwrap();
+        let step = verify_step(&s, &c, now, None).unwrap();
+        assert_eq!(step, now / 30_000);
+        assert_eq!(verify_step(&s, &c, now, Some(step)), None);
+        assert_eq!(verify_step(&s, &c, now, Some(step - 1)), Some(step));
     }
 }

@@ -14,11 +14,18 @@ use std::time::Duration;
 use switchboard_store::sql::{Dialect, SqlStore};
 
 /// The migrations, paired by version and name with the PostgreSQL backend's.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/0001_foundation.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "totp_last_step",
+        include_str!("../migrations/0002_totp_last_step.sql"),
+    ),
+];
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]

@@ -62,6 +62,8 @@ pub struct User {
     /// Base32 TOTP secret; `totp_enabled` only after the first code was confirmed.
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
+    /// The last TOTP time step accepted; codes of that step or earlier are refused.
+    pub totp_last_step: Option<i64>,
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub created_at: i64,
@@ -84,6 +86,7 @@ impl User {
             is_platform_admin: false,
             totp_secret: None,
             totp_enabled: false,
+            totp_last_step: None,
             failed_logins: 0,
             locked_until: None,
             created_at: now,

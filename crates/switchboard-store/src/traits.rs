@@ -48,6 +48,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Appends to and reads an audit chain (a tenant's, or the platform's).
 #[async_trait]
 pub trait AuditWriter: Send {
+    /// Which chain this is (a tenant id, or `platform`); every entry's hash covers it, so an
+    /// entry copied into another chain does not verify.
+    fn audit_chain_id(&self) -> String;
     /// Reads the chain head and locks it until commit, serialising appends to the chain.
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError>;
     /// Inserts the entry and moves the chain head to it (one statement where the dialect allows,
@@ -127,10 +130,13 @@ pub trait ControlTx: AuditWriter + Send {
     async fn get_tenant(&mut self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
     async fn get_tenant_by_slug(&mut self, slug: &str) -> Result<Option<Tenant>, StoreError>;
     async fn list_tenants(&mut self, filter: &TenantFilter) -> Result<Vec<Tenant>, StoreError>;
+    /// Moves a tenant from `from` to `to`; `false` when its status was no longer `from` (a
+    /// concurrent change won), so two transitions can never both apply.
     async fn set_tenant_status(
         &mut self,
         id: &TenantId,
-        status: TenantStatus,
+        from: TenantStatus,
+        to: TenantStatus,
         now: i64,
     ) -> Result<bool, StoreError>;
 
@@ -146,6 +152,8 @@ pub trait ControlTx: AuditWriter + Send {
         now: i64,
     ) -> Result<(), StoreError>;
     async fn record_successful_login(&mut self, id: &UserId, now: i64) -> Result<(), StoreError>;
+    /// Records a used TOTP step; `false` when that step (or a later one) was already used.
+    async fn accept_totp_step(&mut self, id: &UserId, step: i64) -> Result<bool, StoreError>;
     async fn set_totp(
         &mut self,
         id: &UserId,
@@ -172,6 +180,13 @@ pub trait ControlTx: AuditWriter + Send {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Job>, StoreError>;
+    /// Extends a running job's lease; `false` when `worker` no longer holds it.
+    async fn extend_job_lease(
+        &mut self,
+        id: &JobId,
+        worker: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError>;
     async fn complete_job(
         &mut self,
         id: &JobId,

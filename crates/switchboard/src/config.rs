@@ -56,10 +56,12 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: String,
+    /// Keys derived values (idempotency fingerprints). A [`Secret`].
+    pub secret: Secret,
     pub data_dir: PathBuf,
     pub public_url: String,
     pub body_limit_bytes: usize,
-    pub trust_forwarded_for: bool,
+    pub forwarded_for_hops: usize,
     pub secure_cookies: bool,
     pub shutdown_grace_secs: u64,
 }
@@ -315,9 +317,11 @@ impl Config {
                 per_second: r.per_ip_per_sec,
                 burst: r.per_ip_burst,
             },
-            trust_forwarded_for: self.server.trust_forwarded_for,
+            forwarded_for_hops: self.server.forwarded_for_hops,
             secure_cookies: self.server.secure_cookies,
             idempotency_ttl_ms: 24 * 3600 * 1000,
+            // Derived from the server secret by `switchboard::start`.
+            fingerprint_key: [0; 32],
         }
     }
 }

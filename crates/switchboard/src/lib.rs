@@ -27,6 +27,45 @@ pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600)
 /// Email of the platform administrator created on first start.
 pub const PLATFORM_ADMIN_EMAIL: &str = "admin@switchboard.local";
 
+/// The server secret: `server.secret` when configured (every process of a multi-node
+/// installation must share it), else a random one kept in `<data_dir>/secret.key` (created on
+/// first start, readable by the owner only).
+pub fn server_secret(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+    if !cfg.server.secret.is_empty() {
+        return Ok(cfg.server.secret.expose().as_bytes().to_vec());
+    }
+    let path = cfg.server.data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(hex_key) => {
+            hex::decode(hex_key.trim()).with_context(|| format!("{} is not hex", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&cfg.server.data_dir)?;
+            let key = switchboard_core::secrets::random_bytes::<32>();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            std::io::Write::write_all(&mut file, hex::encode(key).as_bytes())?;
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A purpose-bound key derived from the server secret.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(purpose.as_bytes());
+    h.update([0]);
+    h.update(secret);
+    h.finalize().into()
+}
+
 /// Opens (and migrates) the configured database.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<SqlStore> {
     let url = cfg.database.url.expose();
@@ -97,9 +136,14 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    let mut api_cfg = cfg.api();
+    api_cfg.fingerprint_key = derive_key(
+        &server_secret(cfg)?,
+        "switchboard/idempotency-fingerprint/v1",
+    );
     let state = AppState {
         core: core.clone(),
-        cfg: Arc::new(cfg.api()),
+        cfg: Arc::new(api_cfg),
         metrics: Arc::default(),
     };
     let app = switchboard_api::app(state).into_make_service_with_connect_info::<SocketAddr>();

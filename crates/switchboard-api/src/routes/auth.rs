@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Meta, ValidJson, Validate};
-use crate::middleware::SESSION_COOKIE;
+use crate::middleware::{SecretBearing, SESSION_COOKIE};
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::State;
@@ -93,13 +93,19 @@ async fn create_token(
     State(state): State<AppState>,
     Meta(meta): Meta,
     ValidJson(body): ValidJson<SignIn>,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Response> {
     let user = state
         .core
         .authenticate_password(&body.email, &body.password, body.totp.as_deref(), &meta)
         .await?;
     let pair = state.core.issue_tokens(&user, &meta).await?;
-    Ok(Json(tokens(&state, pair)))
+    Ok(secret_bearing(Json(tokens(&state, pair)).into_response()))
+}
+
+/// Marks a response that carries credentials: never stored for idempotent replay.
+fn secret_bearing(mut res: Response) -> Response {
+    res.extensions_mut().insert(SecretBearing);
+    res
 }
 
 /// A refresh token to exchange.
@@ -118,12 +124,12 @@ async fn refresh_token(
     State(state): State<AppState>,
     Meta(meta): Meta,
     ValidJson(body): ValidJson<Refresh>,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Response> {
     let pair = state
         .core
         .refresh_tokens(&body.refresh_token, &meta)
         .await?;
-    Ok(Json(tokens(&state, pair)))
+    Ok(secret_bearing(Json(tokens(&state, pair)).into_response()))
 }
 
 /// A console session: the cookie carries the session; send `csrf_token` as `X-CSRF-Token` on
@@ -165,7 +171,7 @@ async fn create_session(
     let value = HeaderValue::from_str(&cookie)
         .map_err(|_| ApiError::new(switchboard_types::ErrorCode::Internal, "cookie"))?;
     res.headers_mut().insert(header::SET_COOKIE, value);
-    Ok(res)
+    Ok(secret_bearing(res))
 }
 
 /// End the current session or token pair.

@@ -2,9 +2,11 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Meta, ValidJson, Validate};
+use crate::middleware::SecretBearing;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use switchboard_core::Principal;
@@ -117,12 +119,15 @@ async fn begin_totp(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Meta(meta): Meta,
-) -> ApiResult<Json<TotpEnrolmentResponse>> {
+) -> ApiResult<Response> {
     let e = state.core.begin_totp(user_only(&principal)?, &meta).await?;
-    Ok(Json(TotpEnrolmentResponse {
+    let mut res = Json(TotpEnrolmentResponse {
         secret: e.secret,
         otpauth_uri: e.uri,
-    }))
+    })
+    .into_response();
+    res.extensions_mut().insert(SecretBearing);
+    Ok(res)
 }
 
 /// The first code from the authenticator app.

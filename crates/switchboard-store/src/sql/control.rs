@@ -31,6 +31,10 @@ impl SqlControlTx {
 
 #[async_trait]
 impl AuditWriter for SqlControlTx {
+    fn audit_chain_id(&self) -> String {
+        "platform".to_owned()
+    }
+
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
         audit::lock_head(&mut self.tx, Chain::Platform).await
     }
@@ -234,15 +238,19 @@ impl ControlTx for SqlControlTx {
     async fn set_tenant_status(
         &mut self,
         id: &TenantId,
-        status: TenantStatus,
+        from: TenantStatus,
+        to: TenantStatus,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(now)
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(id.as_str())
+        .bind(from.as_str())
+        .execute(&mut *self.tx)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -320,6 +328,18 @@ impl ControlTx for SqlControlTx {
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    async fn accept_totp_step(&mut self, id: &UserId, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 \
+             AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn set_totp(
@@ -454,6 +474,23 @@ impl ControlTx for SqlControlTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         row.as_ref().map(rows::job).transpose()
+    }
+
+    async fn extend_job_lease(
+        &mut self,
+        id: &JobId,
+        worker: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 AND status = 'running'",
+        )
+        .bind(lease_until)
+        .bind(id.as_str())
+        .bind(worker)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn complete_job(

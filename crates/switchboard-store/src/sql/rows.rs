@@ -85,7 +85,7 @@ pub(super) fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
 }
 
 pub(super) const USER_COLS: &str = "id, email, display_name, password_hash, is_platform_admin, \
-    totp_secret, totp_enabled, failed_logins, locked_until, created_at, updated_at";
+    totp_secret, totp_enabled, totp_last_step, failed_logins, locked_until, created_at, updated_at";
 
 pub(super) fn user(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
@@ -96,6 +96,7 @@ pub(super) fn user(row: &AnyRow) -> Result<User, StoreError> {
         is_platform_admin: int(row, "is_platform_admin")? != 0,
         totp_secret: opt_text(row, "totp_secret")?,
         totp_enabled: int(row, "totp_enabled")? != 0,
+        totp_last_step: opt_int(row, "totp_last_step")?,
         failed_logins: int(row, "failed_logins")?,
         locked_until: opt_int(row, "locked_until")?,
         created_at: int(row, "created_at")?,

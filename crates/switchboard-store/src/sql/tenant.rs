@@ -38,6 +38,10 @@ impl SqlTenantTx {
 
 #[async_trait]
 impl AuditWriter for SqlTenantTx {
+    fn audit_chain_id(&self) -> String {
+        self.ctx.tenant().to_string()
+    }
+
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
         let t = self.ctx.tenant().clone();
         audit::lock_head(&mut self.tx, Chain::Tenant(&t)).await

@@ -126,3 +126,51 @@ async fn changes_are_audited_with_actor_request_and_chain() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn client_addresses_come_only_from_trusted_proxy_hops() {
+    let app = TestApp::spawn_with(switchboard_testkit::Db::Sqlite, |c| {
+        c.server.forwarded_for_hops = 1
+    })
+    .await;
+    let t = app.tenant_direct().await;
+    // The client claims 203.0.113.9; our one proxy appended the address it really saw.
+    let req = app
+        .request(Method::POST, "/v1/api-keys")
+        .bearer_auth(&t.key)
+        .header("x-forwarded-for", "203.0.113.9, 198.51.100.7")
+        .json(&json!({"name": "via proxy", "scopes": ["viewer"]}));
+    app.send(req).await.expect(201);
+    let page = app
+        .call(
+            Method::GET,
+            "/v1/audit-events?action=api_key.created&limit=1",
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(page.body["data"][0]["ip"], "198.51.100.7");
+    app.stop().await;
+
+    // Without trusted hops the header is ignored entirely.
+    let app = TestApp::spawn(switchboard_testkit::Db::Sqlite).await;
+    let t = app.tenant_direct().await;
+    let req = app
+        .request(Method::POST, "/v1/api-keys")
+        .bearer_auth(&t.key)
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({"name": "direct", "scopes": ["viewer"]}));
+    app.send(req).await.expect(201);
+    let page = app
+        .call(
+            Method::GET,
+            "/v1/audit-events?action=api_key.created&limit=1",
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(page.body["data"][0]["ip"], "127.0.0.1");
+    app.stop().await;
+}

@@ -59,6 +59,19 @@ async fn tokens_refresh_rotate_and_sign_out_revokes() {
             .await
             .expect_problem(401, "unauthenticated");
 
+        // A client still sending its expired token can refresh and sign in again.
+        let refresh2 = r2.body["refresh_token"].as_str().unwrap().to_owned();
+        let stale = app
+            .request(Method::POST, "/v1/auth/refresh")
+            .bearer_auth(&access2)
+            .json(&json!({"refresh_token": refresh2}));
+        app.send(stale).await.expect(200);
+        let stale = app
+            .request(Method::POST, "/v1/auth/token")
+            .bearer_auth(&access2)
+            .json(&json!({"email": t.owner_email, "password": t.owner_password}));
+        app.send(stale).await.expect(200);
+
         let access3 = app.sign_in(&t.owner_email, &t.owner_password).await;
         app.call(Method::POST, "/v1/auth/logout", Some(&access3), None)
             .await
@@ -400,11 +413,31 @@ async fn totp_is_required_once_enabled() {
             .call(Method::POST, "/v1/auth/token", None, Some(bad))
             .await;
         assert_eq!(r.status.as_u16(), 401);
+        // The enrolment code's time step is used; the next sign-in takes the next code.
+        app.clock.advance_ms(30_000);
         let code = switchboard_core::totp::code(&secret, app.clock_now()).unwrap();
         let good = json!({"email": t.owner_email, "password": t.owner_password, "totp": code});
-        app.call(Method::POST, "/v1/auth/token", None, Some(good))
+        app.call(Method::POST, "/v1/auth/token", None, Some(good.clone()))
             .await
             .expect(200);
+        // A code works once, even within its 30-second window.
+        app.call(Method::POST, "/v1/auth/token", None, Some(good))
+            .await
+            .expect_problem(401, "unauthenticated");
+        // Wrong codes count toward the lockout like wrong passwords: the replay was the first
+        // failure since the last success; four more make the five that lock the account.
+        for _ in 0..4 {
+            let bad =
+                json!({"email": t.owner_email, "password": t.owner_password, "totp": "000001"});
+            app.call(Method::POST, "/v1/auth/token", None, Some(bad))
+                .await;
+        }
+        app.clock.advance_ms(30_000);
+        let code = switchboard_core::totp::code(&secret, app.clock_now()).unwrap();
+        let right = json!({"email": t.owner_email, "password": t.owner_password, "totp": code});
+        app.call(Method::POST, "/v1/auth/token", None, Some(right))
+            .await
+            .expect_problem(429, "account_locked");
         app.stop().await;
     }
 }

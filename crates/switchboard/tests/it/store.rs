@@ -155,6 +155,15 @@ async fn jobs_are_claimed_once_retried_and_reclaimed_after_a_lost_lease() {
 
         let again = claim("w3", now + 5000).await.unwrap();
         assert_eq!(again.id, a.id);
+        // The holder renews its lease; nobody else can, and a renewed job is not taken over.
+        let mut tx = store.control(Access::Write).await.unwrap();
+        assert!(!tx.extend_job_lease(&a.id, "w9", now + 5500).await.unwrap());
+        assert!(tx.extend_job_lease(&a.id, "w3", now + 6500).await.unwrap());
+        tx.commit().await.unwrap();
+        assert!(
+            claim("w5", now + 6200).await.is_none(),
+            "{db:?}: a renewed lease was taken over"
+        );
         // w3 dies; once the lease is over another worker takes the job.
         let taken = claim("w4", now + 7000).await.unwrap();
         assert_eq!(taken.id, a.id);

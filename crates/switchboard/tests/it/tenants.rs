@@ -107,6 +107,15 @@ async fn partner_admins_manage_only_their_own_tenants() {
             .expect(201);
         assert!(r.body["generated_password"].is_null());
         let token = app.sign_in(&email, "partner admin password").await;
+        // One partner per administrator.
+        app.call(
+            Method::POST,
+            &format!("/v1/partners/{p2}/admins"),
+            Some(&app.platform_token),
+            Some(json!({"email": email})),
+        )
+        .await
+        .expect_problem(409, "conflict");
 
         let r = app.call(Method::POST, "/v1/tenants", Some(&token), Some(json!({"slug": unique("pt"), "name": "Partner tenant", "admin_email": "o@pt.test"}))).await.expect(201);
         assert_eq!(
