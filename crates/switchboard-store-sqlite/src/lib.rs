@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "totp_last_step",
         include_str!("../migrations/0002_totp_last_step.sql"),
     ),
+    (
+        3,
+        "audit_head_trigger",
+        include_str!("../migrations/0003_audit_head_trigger.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

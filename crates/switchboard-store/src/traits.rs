@@ -53,8 +53,7 @@ pub trait AuditWriter: Send {
     fn audit_chain_id(&self) -> String;
     /// Reads the chain head and locks it until commit, serialising appends to the chain.
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError>;
-    /// Inserts the entry and moves the chain head to it (one statement where the dialect allows,
-    /// to keep the head lock short).
+    /// Inserts the entry; the database moves the chain head to it in the same statement.
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
     /// The stored head without locking it.
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError>;

@@ -54,9 +54,16 @@ impl Chain<'_> {
 pub(super) async fn lock_head(
     tx: &mut Transaction<'static, Any>,
     chain: Chain<'_>,
+    dialect: Dialect,
 ) -> Result<AuditHead, StoreError> {
     let (_, heads, key) = chain.tables();
-    let sql = format!("UPDATE {heads} SET seq = seq WHERE {key} = $1 RETURNING seq, hash");
+    // PostgreSQL: a row lock, held to commit. SQLite: write transactions begin IMMEDIATE and so
+    // already hold the database's one write lock.
+    let lock = match dialect {
+        Dialect::Postgres => " FOR UPDATE",
+        Dialect::Sqlite => "",
+    };
+    let sql = format!("SELECT seq, hash FROM {heads} WHERE {key} = $1{lock}");
     if let Some(row) = chain
         .bind_head_key(sqlx::query(&sql))
         .fetch_optional(&mut **tx)
@@ -68,7 +75,7 @@ pub(super) async fn lock_head(
         });
     }
     // First entry of this chain. Concurrent first appends both try to create the head; the loser
-    // waits for the winner's commit, inserts nothing, and the UPDATE then locks the head row.
+    // waits for the winner's commit, inserts nothing, and the SELECT then locks the head row.
     let insert = format!(
         "INSERT INTO {heads} ({key}, seq, hash) VALUES ($1, 0, '') ON CONFLICT ({key}) DO NOTHING"
     );
@@ -107,40 +114,26 @@ pub(super) async fn read_head(
     )
 }
 
-/// Inserts an entry and moves the head to it. PostgreSQL does both in one statement (a
-/// data-modifying CTE), so the head row stays locked one round trip less.
+/// Inserts an entry; a trigger (migration 0003) moves the chain head to it in the same
+/// statement, so the append is one round trip on both engines.
 pub(super) async fn append(
     tx: &mut Transaction<'static, Any>,
     chain: Chain<'_>,
-    dialect: Dialect,
     r: &AuditRecord,
 ) -> Result<(), StoreError> {
     const COLS: &str =
         "seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, \
         outcome, ip, user_agent, request_id, details, prev_hash, hash";
-    let (events, heads, key) = chain.tables();
-    let (insert, head_key) = match chain {
-        Chain::Tenant(_) => (
-            format!(
-                "INSERT INTO {events} (tenant_id, {COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                 $9, $10, $11, $12, $13, $14, $15, $16)"
-            ),
-            "$1",
+    let (events, _, _) = chain.tables();
+    let sql = match chain {
+        Chain::Tenant(_) => format!(
+            "INSERT INTO {events} (tenant_id, {COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11, $12, $13, $14, $15, $16)"
         ),
-        Chain::Platform => (
-            format!(
-                "INSERT INTO {events} ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15)"
-            ),
-            "1",
+        Chain::Platform => format!(
+            "INSERT INTO {events} ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15)"
         ),
-    };
-    let sql = match dialect {
-        Dialect::Postgres => format!(
-            "WITH e AS ({insert} RETURNING seq, hash) \
-             UPDATE {heads} SET seq = e.seq, hash = e.hash FROM e WHERE {heads}.{key} = {head_key}"
-        ),
-        Dialect::Sqlite => insert,
     };
     let q = match chain {
         Chain::Tenant(t) => sqlx::query(&sql).bind(t.as_str()),
@@ -163,11 +156,6 @@ pub(super) async fn append(
         .bind(r.hash.as_str())
         .execute(&mut **tx)
         .await?;
-    if dialect == Dialect::Sqlite {
-        let update = format!("UPDATE {heads} SET seq = $1, hash = $2 WHERE {key} = $3");
-        let q = sqlx::query(&update).bind(r.seq).bind(r.hash.as_str());
-        chain.bind_head_key(q).execute(&mut **tx).await?;
-    }
     Ok(())
 }
 

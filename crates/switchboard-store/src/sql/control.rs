@@ -36,11 +36,11 @@ impl AuditWriter for SqlControlTx {
     }
 
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
-        audit::lock_head(&mut self.tx, Chain::Platform).await
+        audit::lock_head(&mut self.tx, Chain::Platform, self.dialect).await
     }
 
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        audit::append(&mut self.tx, Chain::Platform, self.dialect, record).await
+        audit::append(&mut self.tx, Chain::Platform, record).await
     }
 
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {

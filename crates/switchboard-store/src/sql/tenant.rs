@@ -44,12 +44,12 @@ impl AuditWriter for SqlTenantTx {
 
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
         let t = self.ctx.tenant().clone();
-        audit::lock_head(&mut self.tx, Chain::Tenant(&t)).await
+        audit::lock_head(&mut self.tx, Chain::Tenant(&t), self.dialect).await
     }
 
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         let t = self.ctx.tenant().clone();
-        audit::append(&mut self.tx, Chain::Tenant(&t), self.dialect, record).await
+        audit::append(&mut self.tx, Chain::Tenant(&t), record).await
     }
 
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {

@@ -77,6 +77,36 @@ async fn every_table_follows_the_tenancy_rules_on_both_backends() {
 }
 
 #[test]
+fn every_migration_file_is_registered() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for (crate_dir, registered) in [
+        (
+            "switchboard-store-sqlite",
+            switchboard_store_sqlite::MIGRATIONS,
+        ),
+        (
+            "switchboard-store-postgres",
+            switchboard_store_postgres::MIGRATIONS,
+        ),
+    ] {
+        let mut files: Vec<String> = std::fs::read_dir(format!("{root}/{crate_dir}/migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let expected: Vec<String> = registered
+            .iter()
+            .map(|(v, n, _)| format!("{v:04}_{n}.sql"))
+            .collect();
+        assert_eq!(
+            files, expected,
+            "{crate_dir}: files in migrations/ and MIGRATIONS differ"
+        );
+    }
+}
+
+#[test]
 fn migrations_are_paired_across_backends() {
     let names = |m: &[(i64, &str, &str)]| {
         m.iter()
