@@ -15,6 +15,7 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use sqlx::AnyPool;
 use sqlx::{Any, Transaction};
+use switchboard_types::TenantId;
 
 pub use introspect::introspect_schema;
 
@@ -54,24 +55,41 @@ impl SqlStore {
         &self.writer
     }
 
-    async fn begin(&self, access: Access) -> Result<Transaction<'static, Any>, StoreError> {
+    /// Opens a transaction; for a tenant on PostgreSQL, sets the row-level-security tenant in the
+    /// same round trip as `BEGIN`.
+    async fn begin(
+        &self,
+        access: Access,
+        tenant: Option<&TenantId>,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
         let pool = match access {
             Access::Read => &self.reader,
             Access::Write => &self.writer,
         };
-        let tx = match (access, self.dialect) {
+        let begin = match (access, self.dialect) {
             // One snapshot for every statement of a read (SQLite's WAL readers already have one),
             // so multi-statement reads such as chain verification are consistent; and a read
             // never writes.
-            (Access::Read, Dialect::Postgres) => {
-                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .await?
-            }
+            (Access::Read, Dialect::Postgres) => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
             // Take the write lock up front instead of upgrading a read lock mid-transaction.
-            (Access::Write, Dialect::Sqlite) => pool.begin_with("BEGIN IMMEDIATE").await?,
-            _ => pool.begin().await?,
+            (Access::Write, Dialect::Sqlite) => "BEGIN IMMEDIATE",
+            (Access::Read, Dialect::Sqlite) | (Access::Write, Dialect::Postgres) => "BEGIN",
         };
-        Ok(tx)
+        let statement = match (tenant, self.dialect) {
+            (Some(t), Dialect::Postgres) => {
+                // Transaction-local: the setting dies with the transaction, so a pooled
+                // connection never carries one tenant's context into another's work. `BEGIN`
+                // takes no parameters, so the id is inlined: only after checking it is nothing
+                // but the characters a TenantId can hold.
+                let id = t.as_str();
+                if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(StoreError::Invalid(format!("tenant id {id:?}")));
+                }
+                format!("{begin}; SELECT set_config('app.tenant_id', '{id}', true)")
+            }
+            _ => begin.to_owned(),
+        };
+        Ok(pool.begin_with(statement).await?)
     }
 }
 
@@ -90,15 +108,7 @@ impl Store for SqlStore {
         ctx: &TenantCtx,
         access: Access,
     ) -> Result<Box<dyn TenantTx>, StoreError> {
-        let mut tx = self.begin(access).await?;
-        if self.dialect == Dialect::Postgres {
-            // Transaction-local: the setting dies with the transaction, so a pooled connection
-            // never carries one tenant's context into another's work.
-            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-                .bind(ctx.tenant().as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let tx = self.begin(access, Some(ctx.tenant())).await?;
         Ok(Box::new(tenant::SqlTenantTx::new(
             tx,
             ctx.clone(),
@@ -107,7 +117,7 @@ impl Store for SqlStore {
     }
 
     async fn control(&self, access: Access) -> Result<Box<dyn ControlTx>, StoreError> {
-        let tx = self.begin(access).await?;
+        let tx = self.begin(access, None).await?;
         Ok(Box::new(control::SqlControlTx::new(tx, self.dialect)))
     }
 
