@@ -318,7 +318,8 @@ impl Config {
                 burst: r.per_ip_burst,
             },
             forwarded_for_hops: self.server.forwarded_for_hops,
-            secure_cookies: self.server.secure_cookies,
+            // Served over TLS (directly or behind a proxy) means Secure cookies.
+            secure_cookies: self.server.secure_cookies || self.public_url().starts_with("https://"),
             idempotency_ttl_ms: 24 * 3600 * 1000,
             // Derived from the server secret by `switchboard::start`.
             fingerprint_key: [0; 32],
@@ -408,6 +409,14 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn cookies_are_secure_when_the_public_url_is_https() {
+        let mut cfg = Config::load_from(None, &Overrides::default(), no_env()).unwrap();
+        assert!(!cfg.api().secure_cookies);
+        cfg.server.public_url = "https://support.example.com".into();
+        assert!(cfg.api().secure_cookies);
     }
 
     #[test]
