@@ -39,6 +39,7 @@ pub use state::{ApiConfig, AppState};
         (name = "users", description = "A tenant's people and roles"),
         (name = "api-keys", description = "A tenant's API keys"),
         (name = "audit", description = "A tenant's hash-chained audit log"),
+        (name = "contacts", description = "The people who write in, and their companies"),
     )
 )]
 struct ApiDoc;
@@ -68,6 +69,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::users::router())
         .merge(routes::api_keys::router())
         .merge(routes::audit::router())
+        .merge(routes::contacts::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

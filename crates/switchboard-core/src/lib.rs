@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod authcache;
 pub mod clock;
+pub mod contacts;
 pub mod error;
 pub mod events;
 pub mod identity;

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit_head_trigger",
         include_str!("../migrations/0003_audit_head_trigger.sql"),
     ),
+    (
+        4,
+        "contacts",
+        include_str!("../migrations/0004_contacts.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

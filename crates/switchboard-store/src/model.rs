@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_types::{
-    Actor, ApiKeyId, AuditEventId, CellId, EventId, JobId, PartnerId, Plan, SessionId, TenantId,
-    TenantRole, TenantStatus, UserId,
+    Actor, ApiKeyId, AuditEventId, CellId, CompanyId, ContactId, EventId, JobId, PartnerId, Plan,
+    SessionId, TenantId, TenantRole, TenantStatus, UserId,
 };
 
 /// A database in a region that hosts tenants.
@@ -326,4 +326,40 @@ impl PageRequest {
             n => n.clamp(1, 1000),
         }
     }
+}
+
+/// A company contacts belong to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Company {
+    pub id: CompanyId,
+    pub name: String,
+    /// Lower-case domain, unique per tenant when present.
+    pub domain: Option<String>,
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A person who writes in. Email, phone (E.164) and external id are each unique per tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub id: ContactId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub company_id: Option<CompanyId>,
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How to look contacts up.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub company_id: Option<CompanyId>,
+    pub page: PageRequest,
 }

@@ -2,6 +2,8 @@
 
 /// Tenant-owned tables, children before parents: the order a purge deletes in.
 pub const TENANT_TABLES: &[&str] = &[
+    "contacts",
+    "companies",
     "outbox_events",
     "api_keys",
     "memberships",

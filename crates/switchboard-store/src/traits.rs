@@ -5,7 +5,8 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use switchboard_types::{
-    ApiKeyId, CellId, JobId, PartnerId, TenantId, TenantRole, TenantStatus, UserId,
+    ApiKeyId, CellId, CompanyId, ContactId, JobId, PartnerId, TenantId, TenantRole, TenantStatus,
+    UserId,
 };
 
 /// Which database engine is behind a store.
@@ -93,6 +94,19 @@ pub trait TenantTx: AuditWriter + Send {
     async fn touch_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<(), StoreError>;
 
     async fn insert_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
+
+    async fn insert_company(&mut self, company: &Company) -> Result<(), StoreError>;
+    async fn get_company(&mut self, id: &CompanyId) -> Result<Option<Company>, StoreError>;
+    async fn list_companies(&mut self, page: &PageRequest) -> Result<Vec<Company>, StoreError>;
+    async fn update_company(&mut self, company: &Company) -> Result<bool, StoreError>;
+    /// Unlinks the company's contacts and deletes it.
+    async fn delete_company(&mut self, id: &CompanyId) -> Result<bool, StoreError>;
+
+    async fn insert_contact(&mut self, contact: &Contact) -> Result<(), StoreError>;
+    async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
+    async fn list_contacts(&mut self, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError>;
+    async fn update_contact(&mut self, contact: &Contact) -> Result<bool, StoreError>;
+    async fn delete_contact(&mut self, id: &ContactId) -> Result<bool, StoreError>;
 
     /// Rows per tenant-owned table (used by deletion reports and tests).
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError>;

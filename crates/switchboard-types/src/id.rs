@@ -121,6 +121,10 @@ prefixed_id!(/// A background job.
     JobId, "job");
 prefixed_id!(/// A domain event in the outbox.
     EventId, "evt");
+prefixed_id!(/// A person who writes in to a tenant.
+    ContactId, "con");
+prefixed_id!(/// A company contacts belong to.
+    CompanyId, "cmp");
 
 #[cfg(test)]
 mod tests {

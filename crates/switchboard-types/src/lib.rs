@@ -13,7 +13,8 @@ pub use actor::{Actor, ActorKind};
 pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{
-    ApiKeyId, AuditEventId, CellId, EventId, IdError, JobId, PartnerId, SessionId, TenantId, UserId,
+    ApiKeyId, AuditEventId, CellId, CompanyId, ContactId, EventId, IdError, JobId, PartnerId,
+    SessionId, TenantId, UserId,
 };
 pub use role::{PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

@@ -65,6 +65,21 @@ impl TenantRole {
         !matches!(self, Self::Auditor)
     }
 
+    /// May read contacts and companies (auditors read the audit log instead).
+    pub fn can_read_contacts(self) -> bool {
+        !matches!(self, Self::Auditor)
+    }
+
+    /// May create and edit contacts and companies.
+    pub fn can_write_contacts(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin | Self::Agent)
+    }
+
+    /// May delete contacts and companies.
+    pub fn can_delete_contacts(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+
     /// May grant `other`: only owners make owners; nobody grants more than they hold.
     pub fn can_grant(self, other: TenantRole) -> bool {
         match self {

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod contacts;
 pub mod me;
 pub mod partners;
 pub mod system;

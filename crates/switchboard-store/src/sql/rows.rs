@@ -5,8 +5,8 @@ use crate::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use switchboard_types::{
-    Actor, ActorKind, ApiKeyId, AuditEventId, CellId, JobId, PartnerId, PartnerRole, Plan,
-    SessionId, TenantId, TenantRole, TenantStatus, UserId,
+    Actor, ActorKind, ApiKeyId, AuditEventId, CellId, CompanyId, ContactId, JobId, PartnerId,
+    PartnerRole, Plan, SessionId, TenantId, TenantRole, TenantStatus, UserId,
 };
 
 fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
@@ -241,6 +241,45 @@ pub(super) fn idempotency(row: &AnyRow) -> Result<IdempotencyRecord, StoreError>
         body: opt_text(row, "body")?,
         created_at: int(row, "created_at")?,
         expires_at: int(row, "expires_at")?,
+    })
+}
+
+fn attributes(row: &AnyRow) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    match json(row, "custom_attributes")? {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(StoreError::Invalid(format!(
+            "custom_attributes is not an object: {other}"
+        ))),
+    }
+}
+
+pub(super) const COMPANY_COLS: &str = "id, name, domain, custom_attributes, created_at, updated_at";
+
+pub(super) fn company(row: &AnyRow) -> Result<Company, StoreError> {
+    Ok(Company {
+        id: CompanyId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        domain: opt_text(row, "domain")?,
+        custom_attributes: attributes(row)?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const CONTACT_COLS: &str =
+    "id, name, email, phone, external_id, company_id, custom_attributes, created_at, updated_at";
+
+pub(super) fn contact(row: &AnyRow) -> Result<Contact, StoreError> {
+    Ok(Contact {
+        id: ContactId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        email: opt_text(row, "email")?,
+        phone: opt_text(row, "phone")?,
+        external_id: opt_text(row, "external_id")?,
+        company_id: opt_text(row, "company_id")?.map(CompanyId::from_trusted),
+        custom_attributes: attributes(row)?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
     })
 }
 

@@ -2,7 +2,7 @@
 //! PostgreSQL row-level security enforces the same filter again.
 
 use super::audit::{self, Chain};
-use super::{rows, Dialect};
+use super::{rows, Bind, Dialect, Filters};
 use crate::model::*;
 use crate::schema::TENANT_TABLES;
 use crate::traits::{AuditWriter, TenantTx};
@@ -10,7 +10,7 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
-use switchboard_types::{ApiKeyId, TenantRole, UserId};
+use switchboard_types::{ApiKeyId, CompanyId, ContactId, TenantRole, UserId};
 
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
@@ -271,6 +271,175 @@ impl TenantTx for SqlTenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn insert_company(&mut self, c: &Company) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO companies (tenant_id, id, name, domain, custom_attributes, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.domain.as_deref())
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_company(&mut self, id: &CompanyId) -> Result<Option<Company>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM companies WHERE tenant_id = $1 AND id = $2",
+            rows::COMPANY_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::company).transpose()
+    }
+
+    async fn list_companies(&mut self, page: &PageRequest) -> Result<Vec<Company>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM companies WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            rows::COMPANY_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::company).collect()
+    }
+
+    async fn update_company(&mut self, c: &Company) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE companies SET name = $1, domain = $2, custom_attributes = $3, updated_at = $4 \
+             WHERE tenant_id = $5 AND id = $6",
+        )
+        .bind(c.name.as_str())
+        .bind(c.domain.as_deref())
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
+        .bind(c.updated_at)
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_company(&mut self, id: &CompanyId) -> Result<bool, StoreError> {
+        sqlx::query(
+            "UPDATE contacts SET company_id = NULL WHERE tenant_id = $1 AND company_id = $2",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM companies WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO contacts (tenant_id, id, name, email, phone, external_id, company_id, \
+             custom_attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.email.as_deref())
+        .bind(c.phone.as_deref())
+        .bind(c.external_id.as_deref())
+        .bind(c.company_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM contacts WHERE tenant_id = $1 AND id = $2",
+            rows::CONTACT_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::contact).transpose()
+    }
+
+    async fn list_contacts(&mut self, f: &ContactFilter) -> Result<Vec<Contact>, StoreError> {
+        let mut w = Filters::default();
+        w.push("tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        for (clause, value) in [
+            ("email = {}", &f.email),
+            ("phone = {}", &f.phone),
+            ("external_id = {}", &f.external_id),
+        ] {
+            if let Some(v) = value {
+                w.push(clause, Bind::Text(v.clone()));
+            }
+        }
+        if let Some(c) = &f.company_id {
+            w.push("company_id = {}", Bind::Text(c.as_str().to_owned()));
+        }
+        if let Some(after) = &f.page.after {
+            w.push("id > {}", Bind::Text(after.clone()));
+        }
+        let sql = format!(
+            "SELECT {} FROM contacts{} ORDER BY id LIMIT {}",
+            rows::CONTACT_COLS,
+            w.where_sql(),
+            w.next_placeholder()
+        );
+        let rows = w
+            .bind_all(sqlx::query(&sql))
+            .bind(f.page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::contact).collect()
+    }
+
+    async fn update_contact(&mut self, c: &Contact) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE contacts SET name = $1, email = $2, phone = $3, external_id = $4, company_id = $5, \
+             custom_attributes = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+        )
+        .bind(c.name.as_str())
+        .bind(c.email.as_deref())
+        .bind(c.phone.as_deref())
+        .bind(c.external_id.as_deref())
+        .bind(c.company_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
+        .bind(c.updated_at)
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_contact(&mut self, id: &ContactId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError> {

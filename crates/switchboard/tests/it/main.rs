@@ -7,6 +7,7 @@ mod api_input;
 mod audit_log;
 mod auth;
 mod cli;
+mod contacts;
 mod isolation;
 mod store;
 mod tenants;

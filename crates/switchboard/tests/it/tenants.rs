@@ -247,6 +247,19 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let company = app
+                .call(
+                    Method::POST,
+                    "/v1/companies",
+                    Some(&t.key),
+                    Some(json!({"name": "Co"})),
+                )
+                .await
+                .expect(201);
+            let contact = json!({"email": "c@x.test", "company_id": company.body["id"]});
+            app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(contact))
+                .await
+                .expect(201);
         }
         let counts = |slug: String| {
             let core = app.core.clone();

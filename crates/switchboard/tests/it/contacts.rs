@@ -1,0 +1,415 @@
+//! Contacts and companies: normalised identifiers unique per tenant, PATCH semantics, roles,
+//! isolation.
+
+use reqwest::Method;
+use serde_json::json;
+use switchboard_testkit::{dbs, TestApp};
+
+#[tokio::test]
+async fn contacts_are_normalised_unique_per_tenant_and_patchable() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let company = app
+            .call(
+                Method::POST,
+                "/v1/companies",
+                Some(&t.key),
+                Some(json!({"name": "Acme", "domain": "ACME.example."})),
+            )
+            .await
+            .expect(201);
+        assert_eq!(company.body["domain"], "acme.example");
+        let company_id = company.body["id"].as_str().unwrap().to_owned();
+
+        let body = json!({"name": "Ada Lovelace", "email": " Ada@Example.COM ", "phone": "020 7946 0018", "phone_region": "GB",
+                          "external_id": "crm-42", "company_id": company_id, "custom_attributes": {"plan": "gold", "seats": 12}});
+        let c = app
+            .call(Method::POST, "/v1/contacts", Some(&t.key), Some(body))
+            .await
+            .expect(201);
+        assert_eq!(c.body["email"], "ada@example.com", "{db:?}");
+        assert_eq!(c.body["phone"], "+442079460018");
+        assert_eq!(c.body["custom_attributes"]["seats"], 12);
+        let id = c.body["id"].as_str().unwrap().to_owned();
+
+        // Each identifier is unique within the tenant, and the conflict names it.
+        for (field, body) in [
+            ("email", json!({"email": "ADA@example.com"})),
+            ("phone", json!({"phone": "+44 20 7946 0018"})),
+            ("external id", json!({"external_id": "crm-42"})),
+        ] {
+            let r = app
+                .call(Method::POST, "/v1/contacts", Some(&t.key), Some(body))
+                .await
+                .expect_problem(409, "conflict");
+            assert!(
+                r.body["detail"].as_str().unwrap().contains(field),
+                "{}",
+                r.text
+            );
+        }
+        // Look-ups normalise like storage.
+        let found = app
+            .call(
+                Method::GET,
+                "/v1/contacts?email=ADA%40EXAMPLE.COM",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(found.body["data"][0]["id"], id.as_str());
+        let found = app
+            .call(
+                Method::GET,
+                "/v1/contacts?phone=%2B44%2020%207946%200018",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(found.body["data"].as_array().unwrap().len(), 1);
+
+        // PATCH: absent keeps, null clears, a value sets.
+        let p = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/contacts/{id}"),
+                Some(&t.key),
+                Some(json!({"phone": null, "name": "Ada King"})),
+            )
+            .await
+            .expect(200);
+        assert!(p.body["phone"].is_null());
+        assert_eq!(p.body["name"], "Ada King");
+        assert_eq!(p.body["email"], "ada@example.com");
+        // The freed number can be used by someone else now.
+        app.call(
+            Method::POST,
+            "/v1/contacts",
+            Some(&t.key),
+            Some(json!({"phone": "+442079460018"})),
+        )
+        .await
+        .expect(201);
+
+        // Deleting the company keeps its contacts.
+        app.call(
+            Method::DELETE,
+            &format!("/v1/companies/{company_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        let after = app
+            .call(
+                Method::GET,
+                &format!("/v1/contacts/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert!(after.body["company_id"].is_null());
+
+        // Every change was audited and emitted as an event, in its transaction.
+        let entries = app
+            .call(
+                Method::GET,
+                &format!("/v1/audit-events?target_id={id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let actions: Vec<_> = entries.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(actions, ["contact.updated", "contact.created"]);
+        assert_eq!(
+            entries.body["data"][0]["details"]["before"]["phone"],
+            "+442079460018"
+        );
+
+        app.call(
+            Method::DELETE,
+            &format!("/v1/contacts/{id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        app.call(
+            Method::GET,
+            &format!("/v1/contacts/{id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_contact_input_is_refused_field_by_field() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let before = app
+            .call(Method::GET, "/v1/contacts", Some(&t.key), None)
+            .await
+            .expect(200)
+            .text;
+        let big: serde_json::Map<String, serde_json::Value> =
+            (0..60).map(|i| (format!("k{i}"), json!(i))).collect();
+        for (body, field) in [
+            (json!({"phone": "12345"}), "phone"),
+            (json!({"phone": "020 7946 0018"}), "phone"),
+            (
+                json!({"phone": "+442079460018", "phone_region": "ZZ"}),
+                "phone",
+            ),
+            (json!({"email": "not-an-email"}), "email"),
+            (json!({"external_id": ""}), "external_id"),
+            (json!({"company_id": "cmp_nope"}), "company_id"),
+            (
+                json!({"company_id": "cmp_01jd8x3k9m2v4q6r8s0t2w4y6z"}),
+                "company_id",
+            ),
+            (json!({"custom_attributes": big}), "custom_attributes"),
+            (
+                json!({"custom_attributes": {"../etc": 1}}),
+                "custom_attributes.../etc",
+            ),
+            (json!({"nickname": "x"}), "nickname"),
+            (json!({"name": "nul\u{0}"}), "name"),
+        ] {
+            let r = app
+                .call(
+                    Method::POST,
+                    "/v1/contacts",
+                    Some(&t.key),
+                    Some(body.clone()),
+                )
+                .await
+                .expect_problem(422, "validation_failed");
+            assert_eq!(
+                r.body["errors"][0]["field"], field,
+                "{db:?} {body}: {}",
+                r.text
+            );
+        }
+        app.call(
+            Method::POST,
+            "/v1/companies",
+            Some(&t.key),
+            Some(json!({"domain": "acme.example"})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        app.call(
+            Method::POST,
+            "/v1/companies",
+            Some(&t.key),
+            Some(json!({"name": "X", "domain": "not a domain"})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        assert_eq!(
+            app.call(Method::GET, "/v1/contacts", Some(&t.key), None)
+                .await
+                .text,
+            before,
+            "refused input changed nothing"
+        );
+        // Hostile text is stored verbatim.
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&t.key),
+                Some(json!({"name": "Robert'); DROP TABLE contacts;-- 🚀"})),
+            )
+            .await
+            .expect(201);
+        assert_eq!(r.body["name"], "Robert'); DROP TABLE contacts;-- 🚀");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn contacts_of_another_tenant_answer_404_and_identifiers_are_per_tenant() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let a = app.tenant().await;
+        let b = app.tenant().await;
+        let same =
+            json!({"email": "shared@example.com", "phone": "+14155552671", "external_id": "x-1"});
+        let cb = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&b.key),
+                Some(same.clone()),
+            )
+            .await
+            .expect(201);
+        app.call(Method::POST, "/v1/contacts", Some(&a.key), Some(same))
+            .await
+            .expect(201);
+        let b_id = cb.body["id"].as_str().unwrap().to_owned();
+        let b_company = app
+            .call(
+                Method::POST,
+                "/v1/companies",
+                Some(&b.key),
+                Some(json!({"name": "B Co"})),
+            )
+            .await
+            .expect(201);
+        let b_company = b_company.body["id"].as_str().unwrap().to_owned();
+        let before = app
+            .call(
+                Method::GET,
+                &format!("/v1/contacts/{b_id}"),
+                Some(&b.key),
+                None,
+            )
+            .await
+            .expect(200)
+            .text;
+
+        for (m, path, body) in [
+            (Method::GET, format!("/v1/contacts/{b_id}"), None),
+            (
+                Method::PATCH,
+                format!("/v1/contacts/{b_id}"),
+                Some(json!({"name": "hijacked"})),
+            ),
+            (Method::DELETE, format!("/v1/contacts/{b_id}"), None),
+            (Method::GET, format!("/v1/companies/{b_company}"), None),
+            (Method::DELETE, format!("/v1/companies/{b_company}"), None),
+        ] {
+            app.call(m, &path, Some(&a.key), body)
+                .await
+                .expect_problem(404, "not_found");
+        }
+        // Linking another tenant's company is refused like a missing one.
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&a.key),
+                Some(json!({"company_id": b_company})),
+            )
+            .await
+            .expect_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "company_id");
+        // A's search finds only A's contact.
+        let found = app
+            .call(
+                Method::GET,
+                "/v1/contacts?email=shared%40example.com",
+                Some(&a.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(found.body["data"].as_array().unwrap().len(), 1);
+        assert_ne!(found.body["data"][0]["id"], b_id.as_str());
+        assert_eq!(
+            app.call(
+                Method::GET,
+                &format!("/v1/contacts/{b_id}"),
+                Some(&b.key),
+                None
+            )
+            .await
+            .expect(200)
+            .text,
+            before,
+            "{db:?}"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn roles_decide_who_reads_writes_and_deletes_contacts() {
+    let app = TestApp::spawn(switchboard_testkit::Db::Sqlite).await;
+    let t = app.tenant().await;
+    let key = |scope: &str| {
+        let app = &app;
+        let admin = t.key.clone();
+        let scope = scope.to_owned();
+        async move {
+            let r = app
+                .call(
+                    Method::POST,
+                    "/v1/api-keys",
+                    Some(&admin),
+                    Some(json!({"name": scope, "scopes": [scope]})),
+                )
+                .await
+                .expect(201);
+            r.body["secret"].as_str().unwrap().to_owned()
+        }
+    };
+    let (agent, viewer, auditor) = (
+        key("agent").await,
+        key("viewer").await,
+        key("auditor").await,
+    );
+    let c = app
+        .call(
+            Method::POST,
+            "/v1/contacts",
+            Some(&agent),
+            Some(json!({"name": "By agent"})),
+        )
+        .await
+        .expect(201);
+    let id = c.body["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::GET,
+        &format!("/v1/contacts/{id}"),
+        Some(&viewer),
+        None,
+    )
+    .await
+    .expect(200);
+    app.call(
+        Method::POST,
+        "/v1/contacts",
+        Some(&viewer),
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    app.call(Method::GET, "/v1/contacts", Some(&auditor), None)
+        .await
+        .expect_problem(403, "forbidden");
+    app.call(
+        Method::DELETE,
+        &format!("/v1/contacts/{id}"),
+        Some(&agent),
+        None,
+    )
+    .await
+    .expect_problem(403, "forbidden");
+    app.call(
+        Method::DELETE,
+        &format!("/v1/contacts/{id}"),
+        Some(&t.key),
+        None,
+    )
+    .await
+    .expect(204);
+    app.stop().await;
+}
