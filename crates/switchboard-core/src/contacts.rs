@@ -333,6 +333,65 @@ impl Core {
         Ok(())
     }
 
+    /// Merges `duplicate` into `survivor`: the survivor keeps its own values and takes the
+    /// duplicate's where it has none (identifiers, company, attributes); the duplicate is deleted.
+    /// The audit entry holds the duplicate's full record, the only way to undo a merge by hand.
+    pub async fn merge_contacts(
+        &self,
+        access: &TenantAccess,
+        survivor: &ContactId,
+        duplicate: &ContactId,
+        meta: &RequestMeta,
+    ) -> CoreResult<Contact> {
+        if !access.role.can_write_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        if survivor == duplicate {
+            return Err(CoreError::field(
+                "contact_id",
+                "cannot merge a contact into itself",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        let mut keep = tx.get_contact(survivor).await?.ok_or(CoreError::NotFound)?;
+        let gone = tx
+            .get_contact(duplicate)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        // The duplicate goes first, releasing its identifiers for the survivor.
+        tx.delete_contact(duplicate).await?;
+        if keep.name.is_empty() {
+            keep.name = gone.name.clone();
+        }
+        keep.email = keep.email.take().or_else(|| gone.email.clone());
+        keep.phone = keep.phone.take().or_else(|| gone.phone.clone());
+        keep.external_id = keep.external_id.take().or_else(|| gone.external_id.clone());
+        keep.company_id = keep.company_id.take().or_else(|| gone.company_id.clone());
+        for (k, v) in &gone.custom_attributes {
+            keep.custom_attributes
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        keep.updated_at = now;
+        tx.update_contact(&keep).await?;
+        let details = json!({"merged": {"id": gone.id, "name": gone.name, "email": gone.email, "phone": gone.phone,
+            "external_id": gone.external_id, "company_id": gone.company_id, "custom_attributes": gone.custom_attributes,
+            "created_at": gone.created_at}});
+        events::emit(
+            &mut *tx,
+            "contact.merged",
+            json!({"contact_id": keep.id, "merged_contact_id": gone.id}),
+            now,
+        )
+        .await?;
+        let draft = AuditDraft::success("contact.merged", "contact", keep.id.to_string())
+            .with_details(details);
+        audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
+        tx.commit().await?;
+        Ok(keep)
+    }
+
     pub async fn create_company(
         &self,
         access: &TenantAccess,

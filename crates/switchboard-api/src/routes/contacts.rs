@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_contacts, create_contact))
         .routes(routes!(get_contact, update_contact, delete_contact))
+        .routes(routes!(merge_contact))
         .routes(routes!(list_companies, create_company))
         .routes(routes!(get_company, update_company, delete_company))
 }
@@ -262,6 +263,35 @@ async fn delete_contact(
         .delete_contact(&access, &contact_id(&id)?, &meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The duplicate to fold into this contact.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeIn {
+    pub duplicate_id: ContactId,
+}
+
+impl Validate for MergeIn {}
+
+/// Merge a duplicate into this contact: empty fields are filled from the duplicate, which is
+/// deleted. Audited with the duplicate's full record.
+#[utoipa::path(post, path = "/v1/contacts/{contact_id}/merge", tag = "contacts", security(("bearer" = [])), params(("contact_id" = String, Path)), request_body = MergeIn,
+    responses((status = 200, body = ContactOut), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn merge_contact(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<MergeIn>,
+) -> ApiResult<Json<ContactOut>> {
+    Ok(Json(
+        state
+            .core
+            .merge_contacts(&access, &contact_id(&id)?, &b.duplicate_id, &meta)
+            .await?
+            .into(),
+    ))
 }
 
 /// A company.

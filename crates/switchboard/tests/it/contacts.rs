@@ -413,3 +413,100 @@ async fn roles_decide_who_reads_writes_and_deletes_contacts() {
     .expect(204);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn merging_fills_gaps_deletes_the_duplicate_and_keeps_its_record_in_the_audit_log() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let b = app.tenant().await;
+        let keep = app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(json!({"name": "Ada", "email": "ada@x.test", "custom_attributes": {"tier": "gold"}}))).await.expect(201);
+        let dup = app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(json!({"name": "A. L.", "phone": "+14155552671", "custom_attributes": {"tier": "silver", "city": "London"}}))).await.expect(201);
+        let (keep_id, dup_id) = (
+            keep.body["id"].as_str().unwrap().to_owned(),
+            dup.body["id"].as_str().unwrap().to_owned(),
+        );
+        let other = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&b.key),
+                Some(json!({"name": "B's"})),
+            )
+            .await
+            .expect(201);
+        let other_id = other.body["id"].as_str().unwrap().to_owned();
+
+        // Another tenant's contact cannot be merged in, and a contact not into itself.
+        app.call(
+            Method::POST,
+            &format!("/v1/contacts/{keep_id}/merge"),
+            Some(&t.key),
+            Some(json!({"duplicate_id": other_id})),
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.call(
+            Method::POST,
+            &format!("/v1/contacts/{keep_id}/merge"),
+            Some(&t.key),
+            Some(json!({"duplicate_id": keep_id})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        app.call(
+            Method::GET,
+            &format!("/v1/contacts/{other_id}"),
+            Some(&b.key),
+            None,
+        )
+        .await
+        .expect(200);
+
+        let merged = app
+            .call(
+                Method::POST,
+                &format!("/v1/contacts/{keep_id}/merge"),
+                Some(&t.key),
+                Some(json!({"duplicate_id": dup_id})),
+            )
+            .await
+            .expect(200);
+        assert_eq!(merged.body["name"], "Ada", "{db:?}");
+        assert_eq!(merged.body["email"], "ada@x.test");
+        assert_eq!(
+            merged.body["phone"], "+14155552671",
+            "gaps are filled from the duplicate"
+        );
+        assert_eq!(
+            merged.body["custom_attributes"],
+            json!({"tier": "gold", "city": "London"})
+        );
+        app.call(
+            Method::GET,
+            &format!("/v1/contacts/{dup_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        let audit = app
+            .call(
+                Method::GET,
+                "/v1/audit-events?action=contact.merged",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            audit.body["data"][0]["details"]["merged"]["id"],
+            dup_id.as_str()
+        );
+        assert_eq!(
+            audit.body["data"][0]["details"]["merged"]["custom_attributes"]["tier"],
+            "silver"
+        );
+        app.stop().await;
+    }
+}
