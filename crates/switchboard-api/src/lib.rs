@@ -70,6 +70,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::api_keys::router())
         .merge(routes::audit::router())
         .merge(routes::contacts::router())
+        .merge(routes::attributes::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use std::str::FromStr;
 use switchboard_store::model::{Company, Contact, ContactFilter, PageRequest};
 use switchboard_store::{Access, TenantTx};
-use switchboard_types::{CompanyId, ContactId};
+use switchboard_types::{AttributeTarget, CompanyId, ContactId};
 
 /// A field a PATCH may leave alone, clear, or set.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -229,6 +229,12 @@ impl Core {
         apply_contact(&mut contact, input)?;
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         ensure_unique(&mut *tx, &contact).await?;
+        crate::attributes::check_values(
+            &mut *tx,
+            AttributeTarget::Contact,
+            &contact.custom_attributes,
+        )
+        .await?;
         tx.insert_contact(&contact)
             .await
             .map_err(|e| conflict(e, "a contact with this identifier"))?;
@@ -294,6 +300,12 @@ impl Core {
         apply_contact(&mut contact, input)?;
         contact.updated_at = now;
         ensure_unique(&mut *tx, &contact).await?;
+        crate::attributes::check_values(
+            &mut *tx,
+            AttributeTarget::Contact,
+            &contact.custom_attributes,
+        )
+        .await?;
         tx.update_contact(&contact)
             .await
             .map_err(|e| conflict(e, "a contact with this identifier"))?;
@@ -415,6 +427,12 @@ impl Core {
             return Err(CoreError::field("name", "required"));
         }
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        crate::attributes::check_values(
+            &mut *tx,
+            AttributeTarget::Company,
+            &company.custom_attributes,
+        )
+        .await?;
         tx.insert_company(&company)
             .await
             .map_err(|e| conflict(e, "a company with this domain"))?;
@@ -475,6 +493,12 @@ impl Core {
             return Err(CoreError::field("name", "required"));
         }
         company.updated_at = now;
+        crate::attributes::check_values(
+            &mut *tx,
+            AttributeTarget::Company,
+            &company.custom_attributes,
+        )
+        .await?;
         tx.update_company(&company)
             .await
             .map_err(|e| conflict(e, "a company with this domain"))?;

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "contacts",
         include_str!("../migrations/0004_contacts.sql"),
     ),
+    (
+        5,
+        "attribute_definitions",
+        include_str!("../migrations/0005_attribute_definitions.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

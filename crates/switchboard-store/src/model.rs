@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_types::{
-    Actor, ApiKeyId, AuditEventId, CellId, CompanyId, ContactId, EventId, JobId, PartnerId, Plan,
-    SessionId, TenantId, TenantRole, TenantStatus, UserId,
+    Actor, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, CellId, CompanyId,
+    ContactId, EventId, JobId, PartnerId, Plan, SessionId, TenantId, TenantRole, TenantStatus,
+    UserId,
 };
 
 /// A database in a region that hosts tenants.
@@ -362,4 +363,18 @@ pub struct ContactFilter {
     pub external_id: Option<String>,
     pub company_id: Option<CompanyId>,
     pub page: PageRequest,
+}
+
+/// A typed custom attribute a tenant keeps on one kind of record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDefinition {
+    pub id: AttributeId,
+    pub applies_to: AttributeTarget,
+    /// The key values are stored under (`a-z`, `0-9`, `_`).
+    pub key: String,
+    pub label: String,
+    pub kind: AttributeKind,
+    /// Allowed values, for `list` attributes.
+    pub options: Vec<String>,
+    pub created_at: i64,
 }

@@ -5,8 +5,8 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use switchboard_types::{
-    ApiKeyId, CellId, CompanyId, ContactId, JobId, PartnerId, TenantId, TenantRole, TenantStatus,
-    UserId,
+    ApiKeyId, AttributeId, AttributeTarget, CellId, CompanyId, ContactId, JobId, PartnerId,
+    TenantId, TenantRole, TenantStatus, UserId,
 };
 
 /// Which database engine is behind a store.
@@ -101,6 +101,16 @@ pub trait TenantTx: AuditWriter + Send {
     async fn update_company(&mut self, company: &Company) -> Result<bool, StoreError>;
     /// Unlinks the company's contacts and deletes it.
     async fn delete_company(&mut self, id: &CompanyId) -> Result<bool, StoreError>;
+
+    async fn insert_attribute(
+        &mut self,
+        definition: &AttributeDefinition,
+    ) -> Result<(), StoreError>;
+    async fn list_attributes(
+        &mut self,
+        applies_to: Option<AttributeTarget>,
+    ) -> Result<Vec<AttributeDefinition>, StoreError>;
+    async fn delete_attribute(&mut self, id: &AttributeId) -> Result<bool, StoreError>;
 
     async fn insert_contact(&mut self, contact: &Contact) -> Result<(), StoreError>;
     async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError>;

@@ -125,6 +125,8 @@ prefixed_id!(/// A person who writes in to a tenant.
     ContactId, "con");
 prefixed_id!(/// A company contacts belong to.
     CompanyId, "cmp");
+prefixed_id!(/// A custom attribute definition.
+    AttributeId, "atd");
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! ML, voice and analytics libraries can depend on it without pulling in the server.
 
 pub mod actor;
+pub mod attribute;
 pub mod error_code;
 pub mod event;
 pub mod id;
@@ -10,11 +11,12 @@ pub mod role;
 pub mod tenant;
 
 pub use actor::{Actor, ActorKind};
+pub use attribute::{AttributeKind, AttributeTarget};
 pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{
-    ApiKeyId, AuditEventId, CellId, CompanyId, ContactId, EventId, IdError, JobId, PartnerId,
-    SessionId, TenantId, UserId,
+    ApiKeyId, AttributeId, AuditEventId, CellId, CompanyId, ContactId, EventId, IdError, JobId,
+    PartnerId, SessionId, TenantId, UserId,
 };
 pub use role::{PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

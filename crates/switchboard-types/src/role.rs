@@ -65,6 +65,11 @@ impl TenantRole {
         !matches!(self, Self::Auditor)
     }
 
+    /// May change the tenant's settings (attribute definitions, later inboxes, teams, rules).
+    pub fn can_manage_settings(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+
     /// May read contacts and companies (auditors read the audit log instead).
     pub fn can_read_contacts(self) -> bool {
         !matches!(self, Self::Auditor)

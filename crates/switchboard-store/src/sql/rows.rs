@@ -5,8 +5,9 @@ use crate::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use switchboard_types::{
-    Actor, ActorKind, ApiKeyId, AuditEventId, CellId, CompanyId, ContactId, JobId, PartnerId,
-    PartnerRole, Plan, SessionId, TenantId, TenantRole, TenantStatus, UserId,
+    Actor, ActorKind, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, CellId,
+    CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId, TenantId, TenantRole,
+    TenantStatus, UserId,
 };
 
 fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
@@ -280,6 +281,26 @@ pub(super) fn contact(row: &AnyRow) -> Result<Contact, StoreError> {
         custom_attributes: attributes(row)?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const ATTRIBUTE_COLS: &str =
+    "id, applies_to, attr_key, label, kind, options, created_at";
+
+pub(super) fn attribute(row: &AnyRow) -> Result<AttributeDefinition, StoreError> {
+    let target = text(row, "applies_to")?;
+    let kind = text(row, "kind")?;
+    let options: Vec<String> = serde_json::from_value(json(row, "options")?)
+        .map_err(|e| StoreError::Invalid(format!("options: {e}")))?;
+    Ok(AttributeDefinition {
+        id: AttributeId::from_trusted(text(row, "id")?),
+        applies_to: AttributeTarget::parse(&target)
+            .ok_or_else(|| invalid("attribute target", &target))?,
+        key: text(row, "attr_key")?,
+        label: text(row, "label")?,
+        kind: AttributeKind::parse(&kind).ok_or_else(|| invalid("attribute kind", &kind))?,
+        options,
+        created_at: int(row, "created_at")?,
     })
 }
 

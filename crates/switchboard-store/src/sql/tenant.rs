@@ -10,7 +10,9 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
-use switchboard_types::{ApiKeyId, CompanyId, ContactId, TenantRole, UserId};
+use switchboard_types::{
+    ApiKeyId, AttributeId, AttributeTarget, CompanyId, ContactId, TenantRole, UserId,
+};
 
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
@@ -346,6 +348,57 @@ impl TenantTx for SqlTenantTx {
             .bind(id.as_str())
             .execute(&mut *self.tx)
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_attribute(&mut self, d: &AttributeDefinition) -> Result<(), StoreError> {
+        let options =
+            serde_json::to_string(&d.options).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO attribute_definitions (tenant_id, id, applies_to, attr_key, label, kind, options, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(d.id.as_str())
+        .bind(d.applies_to.as_str())
+        .bind(d.key.as_str())
+        .bind(d.label.as_str())
+        .bind(d.kind.as_str())
+        .bind(options)
+        .bind(d.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_attributes(
+        &mut self,
+        applies_to: Option<AttributeTarget>,
+    ) -> Result<Vec<AttributeDefinition>, StoreError> {
+        let mut w = Filters::default();
+        w.push("tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        if let Some(t) = applies_to {
+            w.push("applies_to = {}", Bind::Text(t.as_str().to_owned()));
+        }
+        let sql = format!(
+            "SELECT {} FROM attribute_definitions{} ORDER BY applies_to, attr_key",
+            rows::ATTRIBUTE_COLS,
+            w.where_sql()
+        );
+        let rows = w
+            .bind_all(sqlx::query(&sql))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::attribute).collect()
+    }
+
+    async fn delete_attribute(&mut self, id: &AttributeId) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM attribute_definitions WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant().to_owned())
+                .bind(id.as_str())
+                .execute(&mut *self.tx)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 

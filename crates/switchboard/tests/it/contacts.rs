@@ -5,11 +5,34 @@ use reqwest::Method;
 use serde_json::json;
 use switchboard_testkit::{dbs, TestApp};
 
+async fn define(
+    app: &TestApp,
+    key: &str,
+    applies_to: &str,
+    attr: &str,
+    kind: &str,
+    options: &[&str],
+) -> String {
+    let body = json!({"applies_to": applies_to, "key": attr, "label": attr, "kind": kind, "options": options});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/attribute-definitions",
+            Some(key),
+            Some(body),
+        )
+        .await
+        .expect(201);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn contacts_are_normalised_unique_per_tenant_and_patchable() {
     for db in dbs() {
         let app = TestApp::spawn(db).await;
         let t = app.tenant().await;
+        define(&app, &t.key, "contact", "plan", "list", &["gold", "silver"]).await;
+        define(&app, &t.key, "contact", "seats", "number", &[]).await;
         let company = app
             .call(
                 Method::POST,
@@ -420,6 +443,8 @@ async fn merging_fills_gaps_deletes_the_duplicate_and_keeps_its_record_in_the_au
         let app = TestApp::spawn(db).await;
         let t = app.tenant().await;
         let b = app.tenant().await;
+        define(&app, &t.key, "contact", "tier", "list", &["gold", "silver"]).await;
+        define(&app, &t.key, "contact", "city", "text", &[]).await;
         let keep = app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(json!({"name": "Ada", "email": "ada@x.test", "custom_attributes": {"tier": "gold"}}))).await.expect(201);
         let dup = app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(json!({"name": "A. L.", "phone": "+14155552671", "custom_attributes": {"tier": "silver", "city": "London"}}))).await.expect(201);
         let (keep_id, dup_id) = (
@@ -507,6 +532,183 @@ async fn merging_fills_gaps_deletes_the_duplicate_and_keeps_its_record_in_the_au
             audit.body["data"][0]["details"]["merged"]["custom_attributes"]["tier"],
             "silver"
         );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn custom_attributes_must_be_defined_and_typed() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let renewal = define(&app, &t.key, "contact", "renewal", "date", &[]).await;
+        define(&app, &t.key, "contact", "vip", "boolean", &[]).await;
+        define(
+            &app,
+            &t.key,
+            "company",
+            "industry",
+            "list",
+            &["retail", "banking"],
+        )
+        .await;
+        // Definitions are per tenant: B defining `score` does not let A use it.
+        define(&app, &other.key, "contact", "score", "number", &[]).await;
+
+        let ok = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&t.key),
+                Some(json!({"custom_attributes": {"renewal": "2027-01-31", "vip": true}})),
+            )
+            .await
+            .expect(201);
+        let id = ok.body["id"].as_str().unwrap().to_owned();
+        for (attrs, field) in [
+            (json!({"score": 3}), "custom_attributes.score"),
+            (
+                json!({"renewal": "31/01/2027"}),
+                "custom_attributes.renewal",
+            ),
+            (json!({"vip": "yes"}), "custom_attributes.vip"),
+            (json!({"industry": "retail"}), "custom_attributes.industry"),
+        ] {
+            let r = app
+                .call(
+                    Method::POST,
+                    "/v1/contacts",
+                    Some(&t.key),
+                    Some(json!({"custom_attributes": attrs})),
+                )
+                .await
+                .expect_problem(422, "validation_failed");
+            assert_eq!(r.body["errors"][0]["field"], field, "{db:?}: {}", r.text);
+        }
+        app.call(
+            Method::POST,
+            "/v1/companies",
+            Some(&t.key),
+            Some(json!({"name": "Shop", "custom_attributes": {"industry": "retail"}})),
+        )
+        .await
+        .expect(201);
+        app.call(
+            Method::POST,
+            "/v1/companies",
+            Some(&t.key),
+            Some(json!({"name": "Shop 2", "custom_attributes": {"industry": "mining"}})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+
+        // Keys are unique per target; only owners and admins define; lists need options.
+        let dup = json!({"applies_to": "contact", "key": "vip", "label": "VIP", "kind": "text"});
+        app.call(
+            Method::POST,
+            "/v1/attribute-definitions",
+            Some(&t.key),
+            Some(dup),
+        )
+        .await
+        .expect_problem(409, "conflict");
+        let agent = app
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&t.key),
+                Some(json!({"name": "a", "scopes": ["agent"]})),
+            )
+            .await
+            .expect(201);
+        let agent = agent.body["secret"].as_str().unwrap().to_owned();
+        let body = json!({"applies_to": "contact", "key": "x", "label": "X", "kind": "text"});
+        app.call(
+            Method::POST,
+            "/v1/attribute-definitions",
+            Some(&agent),
+            Some(body),
+        )
+        .await
+        .expect_problem(403, "forbidden");
+        for (body, field) in [
+            (
+                json!({"applies_to": "contact", "key": "colour", "label": "Colour", "kind": "list"}),
+                "options",
+            ),
+            (
+                json!({"applies_to": "contact", "key": "Bad-Key", "label": "B", "kind": "text"}),
+                "key",
+            ),
+            (
+                json!({"applies_to": "ticket", "key": "k", "label": "K", "kind": "text"}),
+                "applies_to",
+            ),
+        ] {
+            let r = app
+                .call(
+                    Method::POST,
+                    "/v1/attribute-definitions",
+                    Some(&t.key),
+                    Some(body),
+                )
+                .await
+                .expect_problem(422, "validation_failed");
+            assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
+        }
+        let listed = app
+            .call(
+                Method::GET,
+                "/v1/attribute-definitions?applies_to=contact",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let keys: Vec<_> = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["key"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(keys, ["renewal", "vip"]);
+
+        // Deleting a definition keeps stored values and refuses new ones.
+        app.call(
+            Method::DELETE,
+            &format!("/v1/attribute-definitions/{renewal}"),
+            Some(&other.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.call(
+            Method::DELETE,
+            &format!("/v1/attribute-definitions/{renewal}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        let kept = app
+            .call(
+                Method::GET,
+                &format!("/v1/contacts/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(kept.body["custom_attributes"]["renewal"], "2027-01-31");
+        app.call(
+            Method::POST,
+            "/v1/contacts",
+            Some(&t.key),
+            Some(json!({"custom_attributes": {"renewal": "2027-02-01"}})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
         app.stop().await;
     }
 }

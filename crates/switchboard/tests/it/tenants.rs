@@ -247,6 +247,16 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let def =
+                json!({"applies_to": "contact", "key": "tier", "label": "Tier", "kind": "text"});
+            app.call(
+                Method::POST,
+                "/v1/attribute-definitions",
+                Some(&t.key),
+                Some(def),
+            )
+            .await
+            .expect(201);
             let company = app
                 .call(
                     Method::POST,
