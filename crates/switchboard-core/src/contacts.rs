@@ -99,7 +99,7 @@ fn optional_text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldErr
 }
 
 /// Applies a contact input on top of `base`, validating and normalising each field.
-fn apply_contact(base: &mut Contact, input: ContactInput) -> Result<(), CoreError> {
+pub(crate) fn apply_contact(base: &mut Contact, input: ContactInput) -> Result<(), CoreError> {
     let mut errors = Vec::new();
     match input.name {
         Change::Set(n) => {

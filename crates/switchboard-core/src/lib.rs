@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authcache;
 pub mod clock;
 pub mod contacts;
+pub mod contacts_csv;
 pub mod error;
 pub mod events;
 pub mod identity;
