@@ -71,6 +71,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::audit::router())
         .merge(routes::contacts::router())
         .merge(routes::attributes::router())
+        .merge(routes::teams::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -18,6 +18,7 @@ pub mod members;
 pub mod password;
 pub mod ratelimit;
 pub mod secrets;
+pub mod teams;
 pub mod tenants;
 pub mod totp;
 pub mod validate;

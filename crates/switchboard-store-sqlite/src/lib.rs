@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attribute_definitions",
         include_str!("../migrations/0005_attribute_definitions.sql"),
     ),
+    (
+        6,
+        "teams_and_availability",
+        include_str!("../migrations/0006_teams_and_availability.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_types::{
-    Actor, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, CellId, CompanyId,
-    ContactId, EventId, JobId, PartnerId, Plan, SessionId, TenantId, TenantRole, TenantStatus,
-    UserId,
+    Actor, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, Availability,
+    CellId, CompanyId, ContactId, EventId, JobId, PartnerId, Plan, SessionId, TeamId, TenantId,
+    TenantRole, TenantStatus, UserId,
 };
 
 /// A database in a region that hosts tenants.
@@ -113,6 +113,9 @@ pub struct Member {
     pub email: String,
     pub display_name: String,
     pub role: TenantRole,
+    pub availability: Availability,
+    /// Open conversations this agent takes at most; `None`: no limit.
+    pub capacity: Option<i64>,
     pub created_at: i64,
 }
 
@@ -377,4 +380,14 @@ pub struct AttributeDefinition {
     /// Allowed values, for `list` attributes.
     pub options: Vec<String>,
     pub created_at: i64,
+}
+
+/// A team of agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

@@ -2,6 +2,8 @@
 
 /// Tenant-owned tables, children before parents: the order a purge deletes in.
 pub const TENANT_TABLES: &[&str] = &[
+    "team_members",
+    "teams",
     "attribute_definitions",
     "contacts",
     "companies",

@@ -5,8 +5,8 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use switchboard_types::{
-    ApiKeyId, AttributeId, AttributeTarget, CellId, CompanyId, ContactId, JobId, PartnerId,
-    TenantId, TenantRole, TenantStatus, UserId,
+    ApiKeyId, AttributeId, AttributeTarget, Availability, CellId, CompanyId, ContactId, JobId,
+    PartnerId, TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
 
 /// Which database engine is behind a store.
@@ -85,6 +85,35 @@ pub trait TenantTx: AuditWriter + Send {
     ) -> Result<bool, StoreError>;
     async fn delete_membership(&mut self, user: &UserId) -> Result<bool, StoreError>;
     async fn count_owners(&mut self) -> Result<i64, StoreError>;
+
+    async fn set_member_availability(
+        &mut self,
+        user: &UserId,
+        availability: Availability,
+    ) -> Result<bool, StoreError>;
+    async fn set_member_capacity(
+        &mut self,
+        user: &UserId,
+        capacity: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_team(&mut self, team: &Team) -> Result<(), StoreError>;
+    async fn get_team(&mut self, id: &TeamId) -> Result<Option<Team>, StoreError>;
+    async fn list_teams(&mut self) -> Result<Vec<Team>, StoreError>;
+    async fn update_team(&mut self, team: &Team) -> Result<bool, StoreError>;
+    async fn delete_team(&mut self, id: &TeamId) -> Result<bool, StoreError>;
+    async fn add_team_member(
+        &mut self,
+        team: &TeamId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn remove_team_member(
+        &mut self,
+        team: &TeamId,
+        user: &UserId,
+    ) -> Result<bool, StoreError>;
+    async fn list_team_members(&mut self, team: &TeamId) -> Result<Vec<Member>, StoreError>;
 
     async fn insert_api_key(&mut self, key: &ApiKey) -> Result<(), StoreError>;
     async fn get_api_key(&mut self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;

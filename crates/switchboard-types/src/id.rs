@@ -127,6 +127,8 @@ prefixed_id!(/// A company contacts belong to.
     CompanyId, "cmp");
 prefixed_id!(/// A custom attribute definition.
     AttributeId, "atd");
+prefixed_id!(/// A team of agents.
+    TeamId, "team");
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{
     ApiKeyId, AttributeId, AuditEventId, CellId, CompanyId, ContactId, EventId, IdError, JobId,
-    PartnerId, SessionId, TenantId, UserId,
+    PartnerId, SessionId, TeamId, TenantId, UserId,
 };
-pub use role::{PartnerRole, TenantRole};
+pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

@@ -147,3 +147,34 @@ mod tests {
         assert!(!TenantRole::Agent.can_read_audit());
     }
 }
+
+/// Whether an agent takes conversations right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Receives new conversations.
+    Online,
+    /// Signed in, but not receiving new conversations.
+    Busy,
+    Offline,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Busy => "busy",
+            Self::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "online" => Self::Online,
+            "busy" => Self::Busy,
+            "offline" => Self::Offline,
+            _ => return None,
+        })
+    }
+}

@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod me;
 pub mod partners;
 pub mod system;
+pub mod teams;
 pub mod tenants;
 pub mod users;
 

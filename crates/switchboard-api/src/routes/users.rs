@@ -12,7 +12,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use switchboard_core::members::NewMember;
 use switchboard_store::model::Member;
-use switchboard_types::{TenantRole, UserId};
+use switchboard_types::{Availability, TenantRole, UserId};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,6 +31,9 @@ pub struct UserOut {
     pub email: String,
     pub display_name: String,
     pub role: TenantRole,
+    pub availability: Availability,
+    /// Open conversations this person takes at most; null: no limit.
+    pub capacity: Option<i64>,
     /// When the person joined this tenant.
     pub joined_at: String,
 }
@@ -42,6 +45,8 @@ impl From<Member> for UserOut {
             email: m.email,
             display_name: m.display_name,
             role: m.role,
+            availability: m.availability,
+            capacity: m.capacity,
             joined_at: ts(m.created_at),
         }
     }
@@ -72,10 +77,31 @@ pub struct CreatedUserOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipPatch {
-    pub role: TenantRole,
+    pub role: Option<TenantRole>,
+    /// Open conversations at most; `null` removes the limit.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub capacity: Option<Option<i64>>,
 }
 
-impl Validate for MembershipPatch {}
+/// Distinguishes an absent field from `null`.
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl Validate for MembershipPatch {
+    fn validate(&self) -> Result<(), Vec<switchboard_core::FieldError>> {
+        if self.role.is_none() && self.capacity.is_none() {
+            return Err(vec![switchboard_core::FieldError::new(
+                "role",
+                "send role, capacity or both",
+            )]);
+        }
+        Ok(())
+    }
+}
 
 fn user_id(raw: &str) -> ApiResult<UserId> {
     raw.parse().map_err(|_| ApiError::not_found())
@@ -152,13 +178,27 @@ async fn update_membership(
     Path(id): Path<String>,
     ValidJson(body): ValidJson<MembershipPatch>,
 ) -> ApiResult<Json<UserOut>> {
-    Ok(Json(
-        state
-            .core
-            .change_member_role(&access, &user_id(&id)?, body.role, &meta)
-            .await?
-            .into(),
-    ))
+    let user = user_id(&id)?;
+    let mut member = None;
+    if let Some(role) = body.role {
+        member = Some(
+            state
+                .core
+                .change_member_role(&access, &user, role, &meta)
+                .await?,
+        );
+    }
+    if let Some(capacity) = body.capacity {
+        member = Some(
+            state
+                .core
+                .set_capacity(&access, &user, capacity, &meta)
+                .await?,
+        );
+    }
+    member
+        .map(|m| Json(m.into()))
+        .ok_or_else(ApiError::not_found)
 }
 
 /// Remove a member from the tenant (the account itself remains).

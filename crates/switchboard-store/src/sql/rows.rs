@@ -5,9 +5,9 @@ use crate::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use switchboard_types::{
-    Actor, ActorKind, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, CellId,
-    CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId, TenantId, TenantRole,
-    TenantStatus, UserId,
+    Actor, ActorKind, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId,
+    Availability, CellId, CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId,
+    TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
 
 fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
@@ -124,7 +124,7 @@ pub(super) fn membership(row: &AnyRow) -> Result<Membership, StoreError> {
 
 pub(super) const MEMBER_COLS: &str =
     "m.user_id AS user_id, u.email AS email, u.display_name AS display_name, m.role AS role, \
-     m.created_at AS created_at";
+     m.availability AS availability, m.capacity AS capacity, m.created_at AS created_at";
 
 pub(super) fn member(row: &AnyRow) -> Result<Member, StoreError> {
     Ok(Member {
@@ -132,6 +132,11 @@ pub(super) fn member(row: &AnyRow) -> Result<Member, StoreError> {
         email: text(row, "email")?,
         display_name: text(row, "display_name")?,
         role: role(row)?,
+        availability: {
+            let a = text(row, "availability")?;
+            Availability::parse(&a).ok_or_else(|| invalid("availability", &a))?
+        },
+        capacity: opt_int(row, "capacity")?,
         created_at: int(row, "created_at")?,
     })
 }
@@ -301,6 +306,18 @@ pub(super) fn attribute(row: &AnyRow) -> Result<AttributeDefinition, StoreError>
         kind: AttributeKind::parse(&kind).ok_or_else(|| invalid("attribute kind", &kind))?,
         options,
         created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const TEAM_COLS: &str = "id, name, description, created_at, updated_at";
+
+pub(super) fn team(row: &AnyRow) -> Result<Team, StoreError> {
+    Ok(Team {
+        id: TeamId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
     })
 }
 

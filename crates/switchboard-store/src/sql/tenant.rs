@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
 use switchboard_types::{
-    ApiKeyId, AttributeId, AttributeTarget, CompanyId, ContactId, TenantRole, UserId,
+    ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
+    UserId,
 };
 
 pub(super) struct SqlTenantTx {
@@ -166,6 +167,154 @@ impl TenantTx for SqlTenantTx {
                 .fetch_one(&mut *self.tx)
                 .await?;
         rows::count(&row)
+    }
+
+    async fn set_member_availability(
+        &mut self,
+        user: &UserId,
+        availability: Availability,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE memberships SET availability = $1 WHERE tenant_id = $2 AND user_id = $3",
+        )
+        .bind(availability.as_str())
+        .bind(self.tenant().to_owned())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_member_capacity(
+        &mut self,
+        user: &UserId,
+        capacity: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE memberships SET capacity = $1 WHERE tenant_id = $2 AND user_id = $3",
+        )
+        .bind(capacity)
+        .bind(self.tenant().to_owned())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_team(&mut self, t: &Team) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO teams (tenant_id, id, name, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(t.id.as_str())
+        .bind(t.name.as_str())
+        .bind(t.description.as_str())
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_team(&mut self, id: &TeamId) -> Result<Option<Team>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM teams WHERE tenant_id = $1 AND id = $2",
+            rows::TEAM_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::team).transpose()
+    }
+
+    async fn list_teams(&mut self) -> Result<Vec<Team>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM teams WHERE tenant_id = $1 ORDER BY name",
+            rows::TEAM_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::team).collect()
+    }
+
+    async fn update_team(&mut self, t: &Team) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE teams SET name = $1, description = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
+        )
+        .bind(t.name.as_str())
+        .bind(t.description.as_str())
+        .bind(t.updated_at)
+        .bind(self.tenant().to_owned())
+        .bind(t.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_team(&mut self, id: &TeamId) -> Result<bool, StoreError> {
+        // Members go first explicitly (not only by cascade) so both engines behave alike.
+        sqlx::query("DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM teams WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_team_member(
+        &mut self,
+        team: &TeamId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO team_members (tenant_id, team_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(self.tenant().to_owned())
+            .bind(team.as_str())
+            .bind(user.as_str())
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_team_member(
+        &mut self,
+        team: &TeamId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2 AND user_id = $3",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(team.as_str())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_team_members(&mut self, team: &TeamId) -> Result<Vec<Member>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM team_members t JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id \
+             JOIN users u ON u.id = m.user_id WHERE t.tenant_id = $1 AND t.team_id = $2 ORDER BY m.user_id",
+            rows::MEMBER_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(team.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::member).collect()
     }
 
     async fn insert_api_key(&mut self, k: &ApiKey) -> Result<(), StoreError> {

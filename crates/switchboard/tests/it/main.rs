@@ -10,4 +10,5 @@ mod cli;
 mod contacts;
 mod isolation;
 mod store;
+mod teams;
 mod tenants;

@@ -247,6 +247,28 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let team = app
+                .call(
+                    Method::POST,
+                    "/v1/teams",
+                    Some(&t.key),
+                    Some(json!({"name": "T"})),
+                )
+                .await
+                .expect(201);
+            let users = app
+                .call(Method::GET, "/v1/users", Some(&t.key), None)
+                .await
+                .expect(200);
+            let user = json!({"user_id": users.body["data"][0]["id"]});
+            app.call(
+                Method::POST,
+                &format!("/v1/teams/{}/members", team.body["id"].as_str().unwrap()),
+                Some(&t.key),
+                Some(user),
+            )
+            .await
+            .expect(204);
             let def =
                 json!({"applies_to": "contact", "key": "tier", "label": "Tier", "kind": "text"});
             app.call(
