@@ -51,7 +51,16 @@ pub(crate) async fn check_values(
     tx: &mut (dyn TenantTx + '_),
     target: AttributeTarget,
     values: &Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
 ) -> CoreResult<()> {
+    // Only what this write sets or changes is checked: values stored under a definition that was
+    // since deleted or changed stay, and must not block unrelated updates.
+    let changed: Map<String, Value> = values
+        .iter()
+        .filter(|(k, v)| previous.and_then(|p| p.get(*k)) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let values = &changed;
     if values.is_empty() {
         return Ok(());
     }
@@ -104,7 +113,8 @@ impl Core {
         validate::name("label", &input.label, &mut errors);
         let mut options = input.options;
         if input.kind == AttributeKind::List {
-            options.dedup();
+            let mut seen = std::collections::HashSet::new();
+            options.retain(|o| seen.insert(o.clone()));
             if options.is_empty() || options.len() > 100 {
                 errors.push(FieldError::new("options", "a list needs 1-100 options"));
             }

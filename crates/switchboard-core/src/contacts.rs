@@ -130,7 +130,7 @@ pub(crate) fn apply_contact(base: &mut Contact, input: ContactInput) -> Result<(
     match input.external_id {
         Change::Set(x) => {
             optional_text("external_id", &x, 255, &mut errors);
-            base.external_id = Some(x);
+            base.external_id = Some(x.trim().to_owned());
         }
         Change::Clear => base.external_id = None,
         Change::Keep => {}
@@ -143,7 +143,14 @@ pub(crate) fn apply_contact(base: &mut Contact, input: ContactInput) -> Result<(
     match input.custom_attributes {
         Change::Set(m) => {
             attributes("custom_attributes", &m, &mut errors);
-            base.custom_attributes = m;
+            // Merged key by key: a key sent as null is removed, keys not sent are kept.
+            for (k, v) in m {
+                if v.is_null() {
+                    base.custom_attributes.remove(&k);
+                } else {
+                    base.custom_attributes.insert(k, v);
+                }
+            }
         }
         Change::Clear => base.custom_attributes.clear(),
         Change::Keep => {}
@@ -201,7 +208,12 @@ async fn ensure_unique(tx: &mut (dyn TenantTx + '_), c: &Contact) -> CoreResult<
 }
 
 fn contact_json(c: &Contact) -> Value {
-    json!({"contact_id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "external_id": c.external_id, "company_id": c.company_id})
+    json!({"contact_id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "external_id": c.external_id,
+           "company_id": c.company_id, "custom_attributes": c.custom_attributes})
+}
+
+fn company_json(c: &Company) -> Value {
+    json!({"company_id": c.id, "name": c.name, "domain": c.domain, "custom_attributes": c.custom_attributes})
 }
 
 impl Core {
@@ -233,6 +245,7 @@ impl Core {
             &mut *tx,
             AttributeTarget::Contact,
             &contact.custom_attributes,
+            None,
         )
         .await?;
         tx.insert_contact(&contact)
@@ -297,6 +310,7 @@ impl Core {
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let mut contact = tx.get_contact(id).await?.ok_or(CoreError::NotFound)?;
         let before = contact_json(&contact);
+        let previous_attributes = contact.custom_attributes.clone();
         apply_contact(&mut contact, input)?;
         contact.updated_at = now;
         ensure_unique(&mut *tx, &contact).await?;
@@ -304,11 +318,16 @@ impl Core {
             &mut *tx,
             AttributeTarget::Contact,
             &contact.custom_attributes,
+            Some(&previous_attributes),
         )
         .await?;
-        tx.update_contact(&contact)
+        if !tx
+            .update_contact(&contact)
             .await
-            .map_err(|e| conflict(e, "a contact with this identifier"))?;
+            .map_err(|e| conflict(e, "a contact with this identifier"))?
+        {
+            return Err(CoreError::NotFound);
+        }
         let after = contact_json(&contact);
         events::emit(&mut *tx, "contact.updated", after.clone(), now).await?;
         let draft = AuditDraft::success("contact.updated", "contact", id.to_string())
@@ -355,7 +374,8 @@ impl Core {
         duplicate: &ContactId,
         meta: &RequestMeta,
     ) -> CoreResult<Contact> {
-        if !access.role.can_write_contacts() {
+        // A merge deletes the duplicate, so it needs the right to delete.
+        if !access.role.can_write_contacts() || !access.role.can_delete_contacts() {
             return Err(CoreError::Forbidden);
         }
         if survivor == duplicate {
@@ -372,7 +392,9 @@ impl Core {
             .await?
             .ok_or(CoreError::NotFound)?;
         // The duplicate goes first, releasing its identifiers for the survivor.
-        tx.delete_contact(duplicate).await?;
+        if !tx.delete_contact(duplicate).await? {
+            return Err(CoreError::NotFound);
+        }
         if keep.name.is_empty() {
             keep.name = gone.name.clone();
         }
@@ -386,7 +408,14 @@ impl Core {
                 .or_insert_with(|| v.clone());
         }
         keep.updated_at = now;
-        tx.update_contact(&keep).await?;
+        if !tx
+            .update_contact(&keep)
+            .await
+            .map_err(|e| conflict(e, "a contact with this identifier"))?
+        {
+            return Err(CoreError::NotFound);
+        }
+        events::emit(&mut *tx, "contact.updated", contact_json(&keep), now).await?;
         let details = json!({"merged": {"id": gone.id, "name": gone.name, "email": gone.email, "phone": gone.phone,
             "external_id": gone.external_id, "company_id": gone.company_id, "custom_attributes": gone.custom_attributes,
             "created_at": gone.created_at}});
@@ -431,6 +460,7 @@ impl Core {
             &mut *tx,
             AttributeTarget::Company,
             &company.custom_attributes,
+            None,
         )
         .await?;
         tx.insert_company(&company)
@@ -488,6 +518,8 @@ impl Core {
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let mut company = tx.get_company(id).await?.ok_or(CoreError::NotFound)?;
+        let before = company_json(&company);
+        let previous_attributes = company.custom_attributes.clone();
         apply_company(&mut company, input)?;
         if company.name.is_empty() {
             return Err(CoreError::field("name", "required"));
@@ -497,26 +529,21 @@ impl Core {
             &mut *tx,
             AttributeTarget::Company,
             &company.custom_attributes,
+            Some(&previous_attributes),
         )
         .await?;
-        tx.update_company(&company)
+        if !tx
+            .update_company(&company)
             .await
-            .map_err(|e| conflict(e, "a company with this domain"))?;
-        events::emit(
-            &mut *tx,
-            "company.updated",
-            json!({"company_id": company.id, "name": company.name, "domain": company.domain}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
-            meta,
-            AuditDraft::success("company.updated", "company", id.to_string()),
-            now,
-        )
-        .await?;
+            .map_err(|e| conflict(e, "a company with this domain"))?
+        {
+            return Err(CoreError::NotFound);
+        }
+        let after = company_json(&company);
+        events::emit(&mut *tx, "company.updated", after.clone(), now).await?;
+        let draft = AuditDraft::success("company.updated", "company", id.to_string())
+            .with_details(json!({"before": before, "after": after}));
+        audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
         tx.commit().await?;
         Ok(company)
     }
@@ -533,8 +560,31 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        if !tx.delete_company(id).await? {
+        // The company's contacts lose it: each gets its own update event.
+        let mut unlinked = Vec::new();
+        let mut page = PageRequest {
+            after: None,
+            limit: 1000,
+        };
+        loop {
+            let batch = tx
+                .list_contacts(&ContactFilter {
+                    company_id: Some(id.clone()),
+                    page: page.clone(),
+                    ..Default::default()
+                })
+                .await?;
+            let Some(last) = batch.last() else { break };
+            page.after = Some(last.id.to_string());
+            unlinked.extend(batch);
+        }
+        if !tx.delete_company(id, now).await? {
             return Err(CoreError::NotFound);
+        }
+        for mut c in unlinked {
+            c.company_id = None;
+            c.updated_at = now;
+            events::emit(&mut *tx, "contact.updated", contact_json(&c), now).await?;
         }
         events::emit(&mut *tx, "company.deleted", json!({"company_id": id}), now).await?;
         audit::append(
@@ -584,7 +634,14 @@ fn apply_company(base: &mut Company, input: CompanyInput) -> Result<(), CoreErro
     match input.custom_attributes {
         Change::Set(m) => {
             attributes("custom_attributes", &m, &mut errors);
-            base.custom_attributes = m;
+            // Merged key by key: a key sent as null is removed, keys not sent are kept.
+            for (k, v) in m {
+                if v.is_null() {
+                    base.custom_attributes.remove(&k);
+                } else {
+                    base.custom_attributes.insert(k, v);
+                }
+            }
         }
         Change::Clear => base.custom_attributes.clear(),
         Change::Keep => {}

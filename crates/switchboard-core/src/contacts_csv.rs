@@ -37,7 +37,12 @@ pub struct ImportReport {
 /// (starting with `=`, `@`, tab, CR, or `+`/`-` not followed by a plain number such as an E.164
 /// phone) is written with a leading `'`, which [`unprotect`] removes again on import.
 pub fn protect(cell: &str) -> String {
-    let mut chars = cell.chars();
+    // Spreadsheets skip leading blanks before evaluating, and a cell that already starts with `'`
+    // is marked too so that `unprotect` never eats a quote that was data.
+    if cell.starts_with('\'') {
+        return format!("'{cell}");
+    }
+    let mut chars = cell.trim_start_matches([' ', '\n']).chars();
     let risky = match chars.next() {
         Some('=' | '@' | '\t' | '\r') => true,
         Some('+' | '-') => {
@@ -154,9 +159,21 @@ impl Core {
         let (mut emails, mut phones, mut external) =
             (HashSet::new(), HashSet::new(), HashSet::new());
         let mut errors = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let line = i + 2;
-            if contacts.len() + errors.len() >= MAX_IMPORT_ROWS {
+        let mut rows = 0;
+        for record in reader.records() {
+            // The reader skips empty lines and quoted fields span lines: ask it where we are.
+            let line = match &record {
+                Ok(r) => r.position(),
+                Err(e) => e.position(),
+            }
+            .map_or(0, csv::Position::line);
+            if let Ok(r) = &record {
+                if r.iter().all(|c| c.trim().is_empty()) {
+                    continue;
+                }
+            }
+            rows += 1;
+            if rows > MAX_IMPORT_ROWS {
                 return Err(CoreError::field(
                     "body",
                     &format!("at most {MAX_IMPORT_ROWS} rows per import"),
@@ -366,7 +383,8 @@ mod tests {
             ("+442079460018", "+442079460018"),
             ("-12.5", "-12.5"),
             ("Ada", "Ada"),
-            ("'quoted", "'quoted"),
+            ("'quoted", "''quoted"),
+            (" =1+1", "' =1+1"),
         ] {
             assert_eq!(protect(raw), written, "{raw}");
             assert_eq!(unprotect(&protect(raw)), raw, "{raw}");

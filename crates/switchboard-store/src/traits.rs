@@ -129,7 +129,7 @@ pub trait TenantTx: AuditWriter + Send {
     async fn list_companies(&mut self, page: &PageRequest) -> Result<Vec<Company>, StoreError>;
     async fn update_company(&mut self, company: &Company) -> Result<bool, StoreError>;
     /// Unlinks the company's contacts and deletes it.
-    async fn delete_company(&mut self, id: &CompanyId) -> Result<bool, StoreError>;
+    async fn delete_company(&mut self, id: &CompanyId, now: i64) -> Result<bool, StoreError>;
 
     async fn insert_attribute(
         &mut self,
@@ -142,6 +142,7 @@ pub trait TenantTx: AuditWriter + Send {
     async fn delete_attribute(&mut self, id: &AttributeId) -> Result<bool, StoreError>;
 
     async fn insert_contact(&mut self, contact: &Contact) -> Result<(), StoreError>;
+    /// In a write transaction on PostgreSQL the row stays locked until commit.
     async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
     async fn list_contacts(&mut self, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError>;
     async fn update_contact(&mut self, contact: &Contact) -> Result<bool, StoreError>;

@@ -82,6 +82,7 @@ impl ControlTx for SqlControlTx {
             tx,
             ctx.clone(),
             self.dialect,
+            crate::Access::Write,
         )))
     }
 

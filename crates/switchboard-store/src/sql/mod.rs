@@ -113,6 +113,7 @@ impl Store for SqlStore {
             tx,
             ctx.clone(),
             self.dialect,
+            access,
         )))
     }
 

@@ -5,7 +5,7 @@ use super::audit::{self, Chain};
 use super::{rows, Bind, Dialect, Filters};
 use crate::model::*;
 use crate::schema::TENANT_TABLES;
-use crate::traits::{AuditWriter, TenantTx};
+use crate::traits::{Access, AuditWriter, TenantTx};
 use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
@@ -19,6 +19,7 @@ pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
     ctx: TenantCtx,
     dialect: Dialect,
+    access: Access,
 }
 
 impl std::fmt::Debug for SqlTenantTx {
@@ -30,8 +31,27 @@ impl std::fmt::Debug for SqlTenantTx {
 }
 
 impl SqlTenantTx {
-    pub(super) fn new(tx: Transaction<'static, Any>, ctx: TenantCtx, dialect: Dialect) -> Self {
-        Self { tx, ctx, dialect }
+    pub(super) fn new(
+        tx: Transaction<'static, Any>,
+        ctx: TenantCtx,
+        dialect: Dialect,
+        access: Access,
+    ) -> Self {
+        Self {
+            tx,
+            ctx,
+            dialect,
+            access,
+        }
+    }
+
+    /// In a PostgreSQL write transaction, reading one record locks it until commit, so a
+    /// read-modify-write never loses a concurrent change (SQLite's writer is alone anyway).
+    fn lock_for_write(&self) -> &'static str {
+        match (self.dialect, self.access) {
+            (Dialect::Postgres, Access::Write) => " FOR UPDATE",
+            _ => "",
+        }
     }
 
     fn tenant(&self) -> &str {
@@ -443,8 +463,9 @@ impl TenantTx for SqlTenantTx {
 
     async fn get_company(&mut self, id: &CompanyId) -> Result<Option<Company>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM companies WHERE tenant_id = $1 AND id = $2",
-            rows::COMPANY_COLS
+            "SELECT {} FROM companies WHERE tenant_id = $1 AND id = $2{}",
+            rows::COMPANY_COLS,
+            self.lock_for_write()
         );
         let row = sqlx::query(&sql)
             .bind(self.tenant().to_owned())
@@ -484,12 +505,11 @@ impl TenantTx for SqlTenantTx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn delete_company(&mut self, id: &CompanyId) -> Result<bool, StoreError> {
-        sqlx::query(
-            "UPDATE contacts SET company_id = NULL WHERE tenant_id = $1 AND company_id = $2",
-        )
-        .bind(self.tenant().to_owned())
-        .bind(id.as_str())
+    async fn delete_company(&mut self, id: &CompanyId, now: i64) -> Result<bool, StoreError> {
+        sqlx::query("UPDATE contacts SET company_id = NULL, updated_at = $3 WHERE tenant_id = $1 AND company_id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .bind(now)
         .execute(&mut *self.tx)
         .await?;
         let done = sqlx::query("DELETE FROM companies WHERE tenant_id = $1 AND id = $2")
@@ -573,8 +593,9 @@ impl TenantTx for SqlTenantTx {
 
     async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM contacts WHERE tenant_id = $1 AND id = $2",
-            rows::CONTACT_COLS
+            "SELECT {} FROM contacts WHERE tenant_id = $1 AND id = $2{}",
+            rows::CONTACT_COLS,
+            self.lock_for_write()
         );
         let row = sqlx::query(&sql)
             .bind(self.tenant().to_owned())

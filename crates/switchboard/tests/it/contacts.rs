@@ -868,3 +868,112 @@ async fn csv_import_is_all_or_nothing_and_export_round_trips() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn patches_merge_attributes_and_stale_values_never_block_updates() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let tier = define(&app, &t.key, "contact", "tier", "list", &["gold", "silver"]).await;
+        define(&app, &t.key, "contact", "city", "text", &[]).await;
+        let c = app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(json!({"external_id": " crm-9 ", "custom_attributes": {"tier": "gold", "city": "Paris"}}))).await.expect(201);
+        assert_eq!(
+            c.body["external_id"], "crm-9",
+            "{db:?}: identifiers are trimmed"
+        );
+        app.call(
+            Method::POST,
+            "/v1/contacts",
+            Some(&t.key),
+            Some(json!({"external_id": "crm-9"})),
+        )
+        .await
+        .expect_problem(409, "conflict");
+        let id = c.body["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/contacts/{id}");
+        // Keys not sent are kept; a key sent as null is removed.
+        let p = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t.key),
+                Some(json!({"custom_attributes": {"city": null}})),
+            )
+            .await
+            .expect(200);
+        assert_eq!(p.body["custom_attributes"], json!({"tier": "gold"}));
+        // A value stored under a definition deleted since does not block other changes.
+        app.call(
+            Method::DELETE,
+            &format!("/v1/attribute-definitions/{tier}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        let p = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t.key),
+                Some(json!({"name": "Still editable"})),
+            )
+            .await
+            .expect(200);
+        assert_eq!(p.body["custom_attributes"], json!({"tier": "gold"}));
+        // Merging deletes a contact, so agents may not merge.
+        let agent = app
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&t.key),
+                Some(json!({"name": "a", "scopes": ["agent"]})),
+            )
+            .await
+            .expect(201);
+        let agent = agent.body["secret"].as_str().unwrap().to_owned();
+        let other = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&agent),
+                Some(json!({"name": "Other"})),
+            )
+            .await
+            .expect(201);
+        let merge = json!({"duplicate_id": other.body["id"]});
+        app.call(
+            Method::POST,
+            &format!("{path}/merge"),
+            Some(&agent),
+            Some(merge),
+        )
+        .await
+        .expect_problem(403, "forbidden");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn csv_reports_true_line_numbers_and_skips_blank_rows() {
+    let app = TestApp::spawn(switchboard_testkit::Db::Sqlite).await;
+    let t = app.tenant().await;
+    // The record on line 3 spans two lines (a quoted newline, which a name refuses), so the next
+    // bad record starts on line 5; blank rows are skipped, not reported.
+    let body = "name,email\nAda,ada@x.test\n\"Multi\nline\",ml@x.test\nBad,nope\n,\n";
+    let r = app
+        .send(csv_post(&app, &t.key, body))
+        .await
+        .expect_problem(422, "validation_failed");
+    let fields: Vec<_> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, ["line[3].name", "line[5].email"], "{}", r.text);
+    let fixed = "name,email\nAda,ada@x.test\n,\n\nBo,bo@x.test\n";
+    let r = app.send(csv_post(&app, &t.key, fixed)).await.expect(201);
+    assert_eq!(r.body["created"], 2, "blank rows are not contacts");
+    app.stop().await;
+}
