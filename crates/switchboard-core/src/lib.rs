@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod attributes;
 pub mod audit;
 pub mod authcache;
+pub mod calendar;
 pub mod clock;
 pub mod contacts;
 pub mod contacts_csv;
