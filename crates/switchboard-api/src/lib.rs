@@ -72,6 +72,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::contacts::router())
         .merge(routes::attributes::router())
         .merge(routes::teams::router())
+        .merge(routes::calendars::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -8,6 +8,7 @@ pub mod attributes;
 pub mod audit;
 pub mod authcache;
 pub mod calendar;
+pub mod calendars;
 pub mod clock;
 pub mod contacts;
 pub mod contacts_csv;

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "teams_and_availability",
         include_str!("../migrations/0006_teams_and_availability.sql"),
     ),
+    (
+        7,
+        "business_calendars",
+        include_str!("../migrations/0007_business_calendars.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

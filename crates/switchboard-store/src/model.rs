@@ -2,6 +2,7 @@
 //! storage; the API renders RFC 3339.
 
 use serde::{Deserialize, Serialize};
+use switchboard_types::CalendarId;
 use switchboard_types::{
     Actor, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, Availability,
     CellId, CompanyId, ContactId, EventId, JobId, PartnerId, Plan, SessionId, TeamId, TenantId,
@@ -388,6 +389,17 @@ pub struct Team {
     pub id: TeamId,
     pub name: String,
     pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A business-hours calendar; `spec` is its JSON definition (time zone, hours, holidays), kept
+/// as written and validated by the core before storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusinessCalendar {
+    pub id: CalendarId,
+    pub name: String,
+    pub spec: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
 }

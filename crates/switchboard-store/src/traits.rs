@@ -4,6 +4,7 @@ use crate::model::*;
 use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use switchboard_types::CalendarId;
 use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CellId, CompanyId, ContactId, JobId,
     PartnerId, TeamId, TenantId, TenantRole, TenantStatus, UserId,
@@ -96,6 +97,15 @@ pub trait TenantTx: AuditWriter + Send {
         user: &UserId,
         capacity: Option<i64>,
     ) -> Result<bool, StoreError>;
+
+    async fn insert_calendar(&mut self, calendar: &BusinessCalendar) -> Result<(), StoreError>;
+    async fn get_calendar(
+        &mut self,
+        id: &CalendarId,
+    ) -> Result<Option<BusinessCalendar>, StoreError>;
+    async fn list_calendars(&mut self) -> Result<Vec<BusinessCalendar>, StoreError>;
+    async fn update_calendar(&mut self, calendar: &BusinessCalendar) -> Result<bool, StoreError>;
+    async fn delete_calendar(&mut self, id: &CalendarId) -> Result<bool, StoreError>;
 
     async fn insert_team(&mut self, team: &Team) -> Result<(), StoreError>;
     async fn get_team(&mut self, id: &TeamId) -> Result<Option<Team>, StoreError>;

@@ -129,6 +129,8 @@ prefixed_id!(/// A custom attribute definition.
     AttributeId, "atd");
 prefixed_id!(/// A team of agents.
     TeamId, "team");
+prefixed_id!(/// A business-hours calendar.
+    CalendarId, "cal");
 
 #[cfg(test)]
 mod tests {

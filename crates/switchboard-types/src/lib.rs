@@ -15,8 +15,8 @@ pub use attribute::{AttributeKind, AttributeTarget};
 pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{
-    ApiKeyId, AttributeId, AuditEventId, CellId, CompanyId, ContactId, EventId, IdError, JobId,
-    PartnerId, SessionId, TeamId, TenantId, UserId,
+    ApiKeyId, AttributeId, AuditEventId, CalendarId, CellId, CompanyId, ContactId, EventId,
+    IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
 };
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod attributes;
 pub mod audit;
 pub mod auth;
+pub mod calendars;
 pub mod contacts;
 pub mod me;
 pub mod partners;

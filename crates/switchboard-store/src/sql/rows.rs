@@ -4,6 +4,7 @@ use crate::model::*;
 use crate::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use switchboard_types::CalendarId;
 use switchboard_types::{
     Actor, ActorKind, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId,
     Availability, CellId, CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId,
@@ -316,6 +317,18 @@ pub(super) fn team(row: &AnyRow) -> Result<Team, StoreError> {
         id: TeamId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
         description: text(row, "description")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const CALENDAR_COLS: &str = "id, name, spec, created_at, updated_at";
+
+pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
+    Ok(BusinessCalendar {
+        id: CalendarId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        spec: json(row, "spec")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })

@@ -10,6 +10,7 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
+use switchboard_types::CalendarId;
 use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
     UserId,
@@ -218,6 +219,74 @@ impl TenantTx for SqlTenantTx {
         .bind(user.as_str())
         .execute(&mut *self.tx)
         .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_calendar(&mut self, c: &BusinessCalendar) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO business_calendars (tenant_id, id, name, spec, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.spec.to_string())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_calendar(
+        &mut self,
+        id: &CalendarId,
+    ) -> Result<Option<BusinessCalendar>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM business_calendars WHERE tenant_id = $1 AND id = $2{}",
+            rows::CALENDAR_COLS,
+            self.lock_for_write()
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::calendar).transpose()
+    }
+
+    async fn list_calendars(&mut self) -> Result<Vec<BusinessCalendar>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM business_calendars WHERE tenant_id = $1 ORDER BY name",
+            rows::CALENDAR_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::calendar).collect()
+    }
+
+    async fn update_calendar(&mut self, c: &BusinessCalendar) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE business_calendars SET name = $1, spec = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
+        )
+        .bind(c.name.as_str())
+        .bind(c.spec.to_string())
+        .bind(c.updated_at)
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_calendar(&mut self, id: &CalendarId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM business_calendars WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

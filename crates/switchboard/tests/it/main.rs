@@ -6,6 +6,7 @@
 mod api_input;
 mod audit_log;
 mod auth;
+mod calendars;
 mod cli;
 mod contacts;
 mod isolation;

@@ -247,6 +247,15 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let cal = json!({"name": "Hours", "spec": {"timezone": "UTC"}});
+            app.call(
+                Method::POST,
+                "/v1/business-calendars",
+                Some(&t.key),
+                Some(cal),
+            )
+            .await
+            .expect(201);
             let team = app
                 .call(
                     Method::POST,
