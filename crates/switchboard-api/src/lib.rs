@@ -40,6 +40,7 @@ pub use state::{ApiConfig, AppState};
         (name = "api-keys", description = "A tenant's API keys"),
         (name = "audit", description = "A tenant's hash-chained audit log"),
         (name = "contacts", description = "The people who write in, and their companies"),
+        (name = "conversations", description = "Inboxes, conversations and messages"),
     )
 )]
 struct ApiDoc;
@@ -73,6 +74,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::attributes::router())
         .merge(routes::teams::router())
         .merge(routes::calendars::router())
+        .merge(routes::conversations::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -348,7 +348,14 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        if !tx.delete_contact(id).await? {
+        let deleted = tx.delete_contact(id).await.map_err(|e| match e {
+            // Conversations still point at the contact: merge it into another one instead.
+            switchboard_store::StoreError::MissingReference(_) => CoreError::Conflict(
+                "a contact with conversations; merge it into another contact instead",
+            ),
+            other => CoreError::Store(other),
+        })?;
+        if !deleted {
             return Err(CoreError::NotFound);
         }
         events::emit(&mut *tx, "contact.deleted", json!({"contact_id": id}), now).await?;
@@ -391,7 +398,9 @@ impl Core {
             .get_contact(duplicate)
             .await?
             .ok_or(CoreError::NotFound)?;
-        // The duplicate goes first, releasing its identifiers for the survivor.
+        // Its conversations move to the survivor; then the duplicate goes, releasing its
+        // identifiers for the survivor.
+        let moved = tx.move_conversations(duplicate, survivor, now).await?;
         if !tx.delete_contact(duplicate).await? {
             return Err(CoreError::NotFound);
         }
@@ -416,7 +425,7 @@ impl Core {
             return Err(CoreError::NotFound);
         }
         events::emit(&mut *tx, "contact.updated", contact_json(&keep), now).await?;
-        let details = json!({"merged": {"id": gone.id, "name": gone.name, "email": gone.email, "phone": gone.phone,
+        let details = json!({"conversations_moved": moved, "merged": {"id": gone.id, "name": gone.name, "email": gone.email, "phone": gone.phone,
             "external_id": gone.external_id, "company_id": gone.company_id, "custom_attributes": gone.custom_attributes,
             "created_at": gone.created_at}});
         events::emit(

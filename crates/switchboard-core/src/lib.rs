@@ -12,6 +12,7 @@ pub mod calendars;
 pub mod clock;
 pub mod contacts;
 pub mod contacts_csv;
+pub mod conversations;
 pub mod error;
 pub mod events;
 pub mod identity;

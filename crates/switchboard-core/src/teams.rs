@@ -158,6 +158,7 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        tx.clear_conversation_team(id, now).await?;
         if !tx.delete_team(id).await? {
             return Err(CoreError::NotFound);
         }

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "business_calendars",
         include_str!("../migrations/0007_business_calendars.sql"),
     ),
+    (
+        8,
+        "conversations",
+        include_str!("../migrations/0008_conversations.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

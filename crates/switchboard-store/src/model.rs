@@ -8,6 +8,9 @@ use switchboard_types::{
     CellId, CompanyId, ContactId, EventId, JobId, PartnerId, Plan, SessionId, TeamId, TenantId,
     TenantRole, TenantStatus, UserId,
 };
+use switchboard_types::{
+    Channel, ConversationId, ConversationStatus, Direction, InboxId, MessageId, Priority,
+};
 
 /// A database in a region that hosts tenants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,4 +405,59 @@ pub struct BusinessCalendar {
     pub spec: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// An inbox: one channel customers reach the tenant through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbox {
+    pub id: InboxId,
+    pub name: String,
+    pub channel: Channel,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A conversation with one contact in one inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    /// The per-tenant display number (`#42`), never reused.
+    pub number: i64,
+    pub inbox_id: InboxId,
+    pub contact_id: ContactId,
+    pub status: ConversationStatus,
+    pub snoozed_until: Option<i64>,
+    pub priority: Priority,
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    /// Since when the customer waits for a reply; `None` when the last word was ours.
+    pub waiting_since: Option<i64>,
+    pub last_activity_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub inbox_id: Option<InboxId>,
+    pub contact_id: Option<ContactId>,
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub unassigned: bool,
+    pub page: PageRequest,
+}
+
+/// A message or private note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub direction: Direction,
+    /// A note for agents only; never sent to the customer.
+    pub private: bool,
+    pub sender: Actor,
+    pub content: String,
+    pub created_at: i64,
 }

@@ -2,6 +2,10 @@
 
 /// Tenant-owned tables, children before parents: the order a purge deletes in.
 pub const TENANT_TABLES: &[&str] = &[
+    "messages",
+    "conversations",
+    "conversation_counters",
+    "inboxes",
     "business_calendars",
     "team_members",
     "teams",

@@ -9,6 +9,7 @@ use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CellId, CompanyId, ContactId, JobId,
     PartnerId, TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
+use switchboard_types::{ConversationId, InboxId};
 
 /// Which database engine is behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +158,45 @@ pub trait TenantTx: AuditWriter + Send {
     async fn list_contacts(&mut self, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError>;
     async fn update_contact(&mut self, contact: &Contact) -> Result<bool, StoreError>;
     async fn delete_contact(&mut self, id: &ContactId) -> Result<bool, StoreError>;
+
+    async fn insert_inbox(&mut self, inbox: &Inbox) -> Result<(), StoreError>;
+    async fn get_inbox(&mut self, id: &InboxId) -> Result<Option<Inbox>, StoreError>;
+    async fn list_inboxes(&mut self) -> Result<Vec<Inbox>, StoreError>;
+
+    /// The next per-tenant display number; locks the counter until commit, so numbers are never
+    /// handed out twice.
+    async fn next_conversation_number(&mut self) -> Result<i64, StoreError>;
+    async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<(), StoreError>;
+    /// In a write transaction on PostgreSQL the row stays locked until commit.
+    async fn get_conversation(
+        &mut self,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>, StoreError>;
+    async fn list_conversations(
+        &mut self,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<Conversation>, StoreError>;
+    async fn update_conversation(
+        &mut self,
+        conversation: &Conversation,
+    ) -> Result<bool, StoreError>;
+    /// Moves every conversation of one contact to another (contact merge).
+    async fn move_conversations(
+        &mut self,
+        from: &ContactId,
+        to: &ContactId,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+    /// Clears the team of every conversation of a deleted team.
+    async fn clear_conversation_team(&mut self, team: &TeamId, now: i64)
+        -> Result<u64, StoreError>;
+
+    async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
+    async fn list_messages(
+        &mut self,
+        conversation: &ConversationId,
+        page: &PageRequest,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// Rows per tenant-owned table (used by deletion reports and tests).
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError>;

@@ -131,6 +131,12 @@ prefixed_id!(/// A team of agents.
     TeamId, "team");
 prefixed_id!(/// A business-hours calendar.
     CalendarId, "cal");
+prefixed_id!(/// An inbox: one channel customers reach the tenant through.
+    InboxId, "inb");
+prefixed_id!(/// A conversation with a contact.
+    ConversationId, "cnv");
+prefixed_id!(/// One message or private note in a conversation.
+    MessageId, "msg");
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod attribute;
+pub mod conversation;
 pub mod error_code;
 pub mod event;
 pub mod id;
@@ -12,11 +13,13 @@ pub mod tenant;
 
 pub use actor::{Actor, ActorKind};
 pub use attribute::{AttributeKind, AttributeTarget};
+pub use conversation::{Channel, ConversationStatus, Direction, Priority};
 pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{
     ApiKeyId, AttributeId, AuditEventId, CalendarId, CellId, CompanyId, ContactId, EventId,
     IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
 };
+pub use id::{ConversationId, InboxId, MessageId};
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

@@ -70,6 +70,11 @@ impl TenantRole {
         matches!(self, Self::Owner | Self::Admin)
     }
 
+    /// May reply to, annotate and change conversations.
+    pub fn can_work_conversations(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin | Self::Agent)
+    }
+
     /// May read contacts and companies (auditors read the audit log instead).
     pub fn can_read_contacts(self) -> bool {
         !matches!(self, Self::Auditor)

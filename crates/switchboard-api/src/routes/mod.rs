@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod calendars;
 pub mod contacts;
+pub mod conversations;
 pub mod me;
 pub mod partners;
 pub mod system;

@@ -10,6 +10,9 @@ use switchboard_types::{
     Availability, CellId, CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId,
     TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
+use switchboard_types::{
+    Channel, ConversationId, ConversationStatus, Direction, InboxId, MessageId, Priority,
+};
 
 fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
     Ok(row.try_get::<String, _>(col)?)
@@ -331,6 +334,59 @@ pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
         spec: json(row, "spec")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const INBOX_COLS: &str = "id, name, channel, created_at, updated_at";
+
+pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
+    let channel = text(row, "channel")?;
+    Ok(Inbox {
+        id: InboxId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        channel: Channel::parse(&channel).ok_or_else(|| invalid("channel", &channel))?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const CONVERSATION_COLS: &str =
+    "id, number, inbox_id, contact_id, status, snoozed_until, priority, \
+    assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at";
+
+pub(super) fn conversation(row: &AnyRow) -> Result<Conversation, StoreError> {
+    let status = text(row, "status")?;
+    let priority = text(row, "priority")?;
+    Ok(Conversation {
+        id: ConversationId::from_trusted(text(row, "id")?),
+        number: int(row, "number")?,
+        inbox_id: InboxId::from_trusted(text(row, "inbox_id")?),
+        contact_id: ContactId::from_trusted(text(row, "contact_id")?),
+        status: ConversationStatus::parse(&status).ok_or_else(|| invalid("status", &status))?,
+        snoozed_until: opt_int(row, "snoozed_until")?,
+        priority: Priority::parse(&priority).ok_or_else(|| invalid("priority", &priority))?,
+        assignee_id: opt_text(row, "assignee_id")?.map(UserId::from_trusted),
+        team_id: opt_text(row, "team_id")?.map(TeamId::from_trusted),
+        waiting_since: opt_int(row, "waiting_since")?,
+        last_activity_at: int(row, "last_activity_at")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const MESSAGE_COLS: &str =
+    "id, conversation_id, direction, private, sender_type, sender_id, content, created_at";
+
+pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
+    let direction = text(row, "direction")?;
+    Ok(Message {
+        id: MessageId::from_trusted(text(row, "id")?),
+        conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
+        direction: Direction::parse(&direction).ok_or_else(|| invalid("direction", &direction))?,
+        private: int(row, "private")? != 0,
+        sender: actor(row, "sender_type", "sender_id")?,
+        content: text(row, "content")?,
+        created_at: int(row, "created_at")?,
     })
 }
 

@@ -15,6 +15,7 @@ use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
     UserId,
 };
+use switchboard_types::{ConversationId, InboxId};
 
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
@@ -732,6 +733,242 @@ impl TenantTx for SqlTenantTx {
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO inboxes (tenant_id, id, name, channel, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(self.tenant().to_owned())
+            .bind(i.id.as_str())
+            .bind(i.name.as_str())
+            .bind(i.channel.as_str())
+            .bind(i.created_at)
+            .bind(i.updated_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_inbox(&mut self, id: &InboxId) -> Result<Option<Inbox>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM inboxes WHERE tenant_id = $1 AND id = $2",
+            rows::INBOX_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::inbox).transpose()
+    }
+
+    async fn list_inboxes(&mut self) -> Result<Vec<Inbox>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM inboxes WHERE tenant_id = $1 ORDER BY name",
+            rows::INBOX_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::inbox).collect()
+    }
+
+    async fn next_conversation_number(&mut self) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO conversation_counters (tenant_id, last_number) VALUES ($1, 1) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_number = conversation_counters.last_number + 1 \
+             RETURNING last_number",
+        )
+        .bind(self.tenant().to_owned())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        rows::count(&row)
+    }
+
+    async fn insert_conversation(&mut self, c: &Conversation) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO conversations (tenant_id, id, number, inbox_id, contact_id, status, snoozed_until, priority, \
+             assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.number)
+        .bind(c.inbox_id.as_str())
+        .bind(c.contact_id.as_str())
+        .bind(c.status.as_str())
+        .bind(c.snoozed_until)
+        .bind(c.priority.as_str())
+        .bind(c.assignee_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(c.team_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(c.waiting_since)
+        .bind(c.last_activity_at)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_conversation(
+        &mut self,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM conversations WHERE tenant_id = $1 AND id = $2{}",
+            rows::CONVERSATION_COLS,
+            self.lock_for_write()
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::conversation).transpose()
+    }
+
+    async fn list_conversations(
+        &mut self,
+        f: &ConversationFilter,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let mut w = Filters::default();
+        w.push("tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        if let Some(s) = f.status {
+            w.push("status = {}", Bind::Text(s.as_str().to_owned()));
+        }
+        for (clause, value) in [
+            (
+                "inbox_id = {}",
+                f.inbox_id.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+            (
+                "contact_id = {}",
+                f.contact_id.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+            (
+                "assignee_id = {}",
+                f.assignee_id.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+            (
+                "team_id = {}",
+                f.team_id.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+            ("id > {}", f.page.after.clone()),
+        ] {
+            if let Some(v) = value {
+                w.push(clause, Bind::Text(v));
+            }
+        }
+        let unassigned = if f.unassigned {
+            " AND assignee_id IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {} FROM conversations{}{unassigned} ORDER BY id LIMIT {}",
+            rows::CONVERSATION_COLS,
+            w.where_sql(),
+            w.next_placeholder()
+        );
+        let rows = w
+            .bind_all(sqlx::query(&sql))
+            .bind(f.page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::conversation).collect()
+    }
+
+    async fn update_conversation(&mut self, c: &Conversation) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations SET status = $1, snoozed_until = $2, priority = $3, assignee_id = $4, team_id = $5, \
+             waiting_since = $6, last_activity_at = $7, updated_at = $8, contact_id = $9 WHERE tenant_id = $10 AND id = $11",
+        )
+        .bind(c.status.as_str())
+        .bind(c.snoozed_until)
+        .bind(c.priority.as_str())
+        .bind(c.assignee_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(c.team_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(c.waiting_since)
+        .bind(c.last_activity_at)
+        .bind(c.updated_at)
+        .bind(c.contact_id.as_str())
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn move_conversations(
+        &mut self,
+        from: &ContactId,
+        to: &ContactId,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(from.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn clear_conversation_team(
+        &mut self,
+        team: &TeamId,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations SET team_id = NULL, updated_at = $1 WHERE tenant_id = $2 AND team_id = $3",
+        )
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(team.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_message(&mut self, m: &Message) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO messages (tenant_id, id, conversation_id, direction, private, sender_type, sender_id, content, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .bind(m.conversation_id.as_str())
+        .bind(m.direction.as_str())
+        .bind(i64::from(m.private))
+        .bind(m.sender.kind.as_str())
+        .bind(m.sender.id.as_str())
+        .bind(m.content.as_str())
+        .bind(m.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_messages(
+        &mut self,
+        conversation: &ConversationId,
+        page: &PageRequest,
+    ) -> Result<Vec<Message>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+            rows::MESSAGE_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(conversation.as_str())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::message).collect()
     }
 
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError> {

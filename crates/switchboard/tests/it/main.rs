@@ -9,6 +9,7 @@ mod auth;
 mod calendars;
 mod cli;
 mod contacts;
+mod conversations;
 mod isolation;
 mod store;
 mod teams;

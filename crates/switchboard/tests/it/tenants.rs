@@ -247,6 +247,27 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let inbox = app
+                .call(
+                    Method::POST,
+                    "/v1/inboxes",
+                    Some(&t.key),
+                    Some(json!({"name": "In", "channel": "api"})),
+                )
+                .await
+                .expect(201);
+            let msg = json!({"contact": {"external_id": "p-1"}, "content": "hello"});
+            app.call(
+                Method::POST,
+                &format!(
+                    "/v1/inboxes/{}/messages",
+                    inbox.body["id"].as_str().unwrap()
+                ),
+                Some(&t.key),
+                Some(msg),
+            )
+            .await
+            .expect(201);
             let cal = json!({"name": "Hours", "spec": {"timezone": "UTC"}});
             app.call(
                 Method::POST,

@@ -1,0 +1,409 @@
+//! Inboxes, conversations and messages.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Meta, PageQuery, Tenant, ValidJson, ValidQuery, Validate};
+use crate::routes::{ts, Page};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Deserializer, Serialize};
+use switchboard_core::clock::parse_rfc3339;
+use switchboard_core::contacts::Change;
+use switchboard_core::conversations::{ContactRef, ConversationPatch};
+use switchboard_core::FieldError;
+use switchboard_store::model::{Conversation, ConversationFilter, Inbox, Message};
+use switchboard_types::{
+    Actor, Channel, ContactId, ConversationId, ConversationStatus, Direction, InboxId, MessageId,
+    Priority, TeamId, UserId,
+};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_inboxes, create_inbox))
+        .routes(routes!(receive_message))
+        .routes(routes!(list_conversations))
+        .routes(routes!(get_conversation, update_conversation))
+        .routes(routes!(post_message))
+}
+
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn change<T>(v: Option<Option<T>>) -> Change<T> {
+    match v {
+        None => Change::Keep,
+        Some(None) => Change::Clear,
+        Some(Some(x)) => Change::Set(x),
+    }
+}
+
+/// An inbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxOut {
+    pub id: InboxId,
+    pub name: String,
+    pub channel: Channel,
+    pub created_at: String,
+}
+
+impl From<Inbox> for InboxOut {
+    fn from(i: Inbox) -> Self {
+        Self {
+            id: i.id,
+            name: i.name,
+            channel: i.channel,
+            created_at: ts(i.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxList {
+    pub data: Vec<InboxOut>,
+}
+
+/// An inbox to create (owner, admin).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxIn {
+    pub name: String,
+    pub channel: Channel,
+}
+
+impl Validate for InboxIn {}
+
+/// A conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationOut {
+    pub id: ConversationId,
+    /// The per-tenant display number.
+    pub number: i64,
+    pub inbox_id: InboxId,
+    pub contact_id: ContactId,
+    pub status: ConversationStatus,
+    pub snoozed_until: Option<String>,
+    pub priority: Priority,
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    /// Since when the customer waits for a reply.
+    pub waiting_since: Option<String>,
+    pub last_activity_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Conversation> for ConversationOut {
+    fn from(c: Conversation) -> Self {
+        Self {
+            id: c.id,
+            number: c.number,
+            inbox_id: c.inbox_id,
+            contact_id: c.contact_id,
+            status: c.status,
+            snoozed_until: c.snoozed_until.map(ts),
+            priority: c.priority,
+            assignee_id: c.assignee_id,
+            team_id: c.team_id,
+            waiting_since: c.waiting_since.map(ts),
+            last_activity_at: ts(c.last_activity_at),
+            created_at: ts(c.created_at),
+            updated_at: ts(c.updated_at),
+        }
+    }
+}
+
+/// A message or private note.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageOut {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub direction: Direction,
+    pub private: bool,
+    pub sender: Actor,
+    pub content: String,
+    pub created_at: String,
+}
+
+impl From<Message> for MessageOut {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            direction: m.direction,
+            private: m.private,
+            sender: m.sender,
+            content: m.content,
+            created_at: ts(m.created_at),
+        }
+    }
+}
+
+/// A conversation with its messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: ConversationOut,
+    pub messages: Vec<MessageOut>,
+}
+
+/// Who sent an inbound message; matched by `external_id`, then `email`, then `phone`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRefIn {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub phone_region: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A customer message arriving through the API channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboundIn {
+    pub contact: ContactRefIn,
+    pub content: String,
+}
+
+impl Validate for InboundIn {}
+
+/// Where an inbound message landed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboundOut {
+    pub conversation: ConversationOut,
+    pub message: MessageOut,
+    /// Whether the message started a new conversation.
+    pub created: bool,
+}
+
+/// An agent's reply or private note.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageIn {
+    pub content: String,
+    /// A note for agents only, never sent to the customer.
+    #[serde(default)]
+    pub private: bool,
+}
+
+impl Validate for MessageIn {}
+
+/// Changes to a conversation; `null` clears `assignee_id` or `team_id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationPatchIn {
+    pub status: Option<ConversationStatus>,
+    /// Required with `status: snoozed` (RFC 3339, in the future).
+    pub snoozed_until: Option<String>,
+    pub priority: Option<Priority>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub assignee_id: Option<Option<UserId>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub team_id: Option<Option<TeamId>>,
+}
+
+impl Validate for ConversationPatchIn {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        match &self.snoozed_until {
+            Some(s) if parse_rfc3339(s).is_none() => Err(vec![FieldError::new(
+                "snoozed_until",
+                "must be an RFC 3339 timestamp",
+            )]),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationQuery {
+    pub status: Option<ConversationStatus>,
+    pub inbox_id: Option<InboxId>,
+    pub contact_id: Option<ContactId>,
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    /// Only conversations nobody is assigned to.
+    pub unassigned: Option<bool>,
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+impl Validate for ConversationQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        PageQuery {
+            limit: self.limit,
+            after: None,
+        }
+        .validate()
+    }
+}
+
+fn conversation_id(raw: &str) -> ApiResult<ConversationId> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+/// List inboxes.
+#[utoipa::path(get, path = "/v1/inboxes", tag = "conversations", security(("bearer" = [])), responses((status = 200, body = InboxList)))]
+async fn list_inboxes(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+) -> ApiResult<Json<InboxList>> {
+    Ok(Json(InboxList {
+        data: state
+            .core
+            .list_inboxes(&access)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    }))
+}
+
+/// Create an inbox.
+#[utoipa::path(post, path = "/v1/inboxes", tag = "conversations", security(("bearer" = [])), request_body = InboxIn,
+    responses((status = 201, body = InboxOut), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+async fn create_inbox(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    ValidJson(b): ValidJson<InboxIn>,
+) -> ApiResult<(StatusCode, Json<InboxOut>)> {
+    let inbox = state
+        .core
+        .create_inbox(&access, &b.name, b.channel, &meta)
+        .await?;
+    Ok((StatusCode::CREATED, Json(inbox.into())))
+}
+
+/// Deliver a customer message into an inbox (API channel): it finds or creates the contact, joins
+/// their latest conversation in this inbox (reopening it) or starts one.
+#[utoipa::path(post, path = "/v1/inboxes/{inbox_id}/messages", tag = "conversations", security(("bearer" = [])), params(("inbox_id" = String, Path)), request_body = InboundIn,
+    responses((status = 201, body = InboundOut), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn receive_message(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<InboundIn>,
+) -> ApiResult<(StatusCode, Json<InboundOut>)> {
+    let inbox: InboxId = id.parse().map_err(|_| ApiError::not_found())?;
+    let who = ContactRef {
+        external_id: b.contact.external_id,
+        email: b.contact.email,
+        phone: b.contact.phone,
+        phone_region: b.contact.phone_region,
+        name: b.contact.name,
+    };
+    let (conversation, message, created) = state
+        .core
+        .receive_message(&access, &inbox, who, b.content, &meta)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InboundOut {
+            conversation: conversation.into(),
+            message: message.into(),
+            created,
+        }),
+    ))
+}
+
+/// List conversations.
+#[utoipa::path(get, path = "/v1/conversations", tag = "conversations", security(("bearer" = [])), params(ConversationQuery),
+    responses((status = 200, body = Page<ConversationOut>)))]
+async fn list_conversations(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    ValidQuery(q): ValidQuery<ConversationQuery>,
+) -> ApiResult<Json<Page<ConversationOut>>> {
+    let page = PageQuery {
+        limit: q.limit,
+        after: q.after,
+    };
+    let filter = ConversationFilter {
+        status: q.status,
+        inbox_id: q.inbox_id,
+        contact_id: q.contact_id,
+        assignee_id: q.assignee_id,
+        team_id: q.team_id,
+        unassigned: q.unassigned.unwrap_or(false),
+        page: page.to_store(),
+    };
+    let items = state.core.list_conversations(&access, filter).await?;
+    Ok(Json(Page::from_overfetch(
+        items,
+        page.page_size(),
+        |c| c.id.to_string(),
+        ConversationOut::from,
+    )))
+}
+
+/// A conversation with its messages and notes.
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path)),
+    responses((status = 200, body = ConversationDetail), (status = 404, body = crate::error::Problem)))]
+async fn get_conversation(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConversationDetail>> {
+    let (c, messages) = state
+        .core
+        .get_conversation(&access, &conversation_id(&id)?)
+        .await?;
+    Ok(Json(ConversationDetail {
+        conversation: c.into(),
+        messages: messages.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Change status (snooze needs `snoozed_until`), priority, assignee or team.
+#[utoipa::path(patch, path = "/v1/conversations/{conversation_id}", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path)), request_body = ConversationPatchIn,
+    responses((status = 200, body = ConversationOut), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn update_conversation(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<ConversationPatchIn>,
+) -> ApiResult<Json<ConversationOut>> {
+    let patch = ConversationPatch {
+        status: b.status,
+        snoozed_until: b.snoozed_until.as_deref().and_then(parse_rfc3339),
+        priority: b.priority,
+        assignee_id: change(b.assignee_id),
+        team_id: change(b.team_id),
+    };
+    Ok(Json(
+        state
+            .core
+            .update_conversation(&access, &conversation_id(&id)?, patch, &meta)
+            .await?
+            .into(),
+    ))
+}
+
+/// Reply to the customer, or leave a private note.
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/messages", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path)), request_body = MessageIn,
+    responses((status = 201, body = MessageOut), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn post_message(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    let m = state
+        .core
+        .post_message(&access, &conversation_id(&id)?, b.content, b.private, &meta)
+        .await?;
+    Ok((StatusCode::CREATED, Json(m.into())))
+}

@@ -1,0 +1,510 @@
+//! Inboxes, conversations and messages: a customer message arrives, finds (or creates) its
+//! contact and conversation, and waits for an agent; agents reply, leave private notes, and move
+//! conversations through their statuses.
+
+use crate::audit::{self, AuditDraft, RequestMeta};
+use crate::contacts::{apply_contact, Change, ContactInput};
+use crate::error::{CoreError, CoreResult, FieldError};
+use crate::tenants::conflict;
+use crate::{events, validate, Core, TenantAccess};
+use serde_json::{json, Map, Value};
+use switchboard_store::model::{
+    Contact, ContactFilter, Conversation, ConversationFilter, Inbox, Message, PageRequest,
+};
+use switchboard_store::{Access, TenantTx};
+use switchboard_types::{
+    Actor, ActorKind, Channel, ContactId, ConversationId, ConversationStatus, Direction, InboxId,
+    MessageId, Priority, TeamId, UserId,
+};
+
+/// Longest message body, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Who an inbound message is from: the first identifier that matches an existing contact wins;
+/// otherwise a contact is created from all of them.
+#[derive(Debug, Clone, Default)]
+pub struct ContactRef {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub phone_region: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Changes to a conversation (absent fields are kept).
+#[derive(Debug, Clone, Default)]
+pub struct ConversationPatch {
+    pub status: Option<ConversationStatus>,
+    pub snoozed_until: Option<i64>,
+    pub priority: Option<Priority>,
+    pub assignee_id: Change<UserId>,
+    pub team_id: Change<TeamId>,
+}
+
+fn check_content(content: &str) -> CoreResult<()> {
+    if content.trim().is_empty() || content.len() > MAX_MESSAGE_BYTES || content.contains('\0') {
+        return Err(CoreError::field(
+            "content",
+            "1 byte to 64 KiB of text, no NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+fn conversation_json(c: &Conversation) -> Value {
+    json!({"conversation_id": c.id, "number": c.number, "inbox_id": c.inbox_id, "contact_id": c.contact_id,
+           "status": c.status, "priority": c.priority, "assignee_id": c.assignee_id, "team_id": c.team_id})
+}
+
+fn message_json(m: &Message) -> Value {
+    json!({"message_id": m.id, "conversation_id": m.conversation_id, "direction": m.direction, "private": m.private,
+           "sender": m.sender, "content": m.content})
+}
+
+/// Finds the contact an inbound message is from, or creates it.
+async fn resolve_contact(
+    core: &Core,
+    tx: &mut (dyn TenantTx + '_),
+    who: ContactRef,
+    access: &TenantAccess,
+    meta: &RequestMeta,
+) -> CoreResult<Contact> {
+    let now = core.now();
+    let mut probe = Contact {
+        id: ContactId::generate(),
+        name: String::new(),
+        email: None,
+        phone: None,
+        external_id: None,
+        company_id: None,
+        custom_attributes: Map::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    let set = |v: Option<String>| v.map_or(Change::Keep, Change::Set);
+    apply_contact(
+        &mut probe,
+        ContactInput {
+            name: set(who.name),
+            email: set(who.email),
+            phone: set(who.phone),
+            phone_region: who.phone_region,
+            external_id: set(who.external_id),
+            ..Default::default()
+        },
+    )?;
+    if probe.email.is_none() && probe.phone.is_none() && probe.external_id.is_none() {
+        return Err(CoreError::field(
+            "contact",
+            "give at least one of external_id, email or phone",
+        ));
+    }
+    for filter in [
+        probe.external_id.clone().map(|v| ContactFilter {
+            external_id: Some(v),
+            ..Default::default()
+        }),
+        probe.email.clone().map(|v| ContactFilter {
+            email: Some(v),
+            ..Default::default()
+        }),
+        probe.phone.clone().map(|v| ContactFilter {
+            phone: Some(v),
+            ..Default::default()
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(found) = tx
+            .list_contacts(&ContactFilter {
+                page: PageRequest {
+                    after: None,
+                    limit: 1,
+                },
+                ..filter
+            })
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok(found);
+        }
+    }
+    tx.insert_contact(&probe)
+        .await
+        .map_err(|e| conflict(e, "a contact with this identifier"))?;
+    events::emit(tx, "contact.created", json!({"contact_id": probe.id, "name": probe.name, "email": probe.email, "phone": probe.phone, "external_id": probe.external_id}), now).await?;
+    let draft = AuditDraft::success("contact.created", "contact", probe.id.to_string())
+        .with_details(json!({"via": "inbound_message"}));
+    audit::append(tx, access.ctx.actor(), meta, draft, now).await?;
+    Ok(probe)
+}
+
+impl Core {
+    pub async fn create_inbox(
+        &self,
+        access: &TenantAccess,
+        name: &str,
+        channel: Channel,
+        meta: &RequestMeta,
+    ) -> CoreResult<Inbox> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut errors = Vec::new();
+        validate::name("name", name, &mut errors);
+        validate::finish(errors)?;
+        let now = self.now();
+        let inbox = Inbox {
+            id: InboxId::generate(),
+            name: name.trim().to_owned(),
+            channel,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        tx.insert_inbox(&inbox)
+            .await
+            .map_err(|e| conflict(e, "an inbox with this name"))?;
+        events::emit(
+            &mut *tx,
+            "inbox.created",
+            json!({"inbox_id": inbox.id, "name": inbox.name, "channel": inbox.channel}),
+            now,
+        )
+        .await?;
+        audit::append(
+            &mut *tx,
+            access.ctx.actor(),
+            meta,
+            AuditDraft::success("inbox.created", "inbox", inbox.id.to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(inbox)
+    }
+
+    pub async fn list_inboxes(&self, access: &TenantAccess) -> CoreResult<Vec<Inbox>> {
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        Ok(self
+            .store
+            .tenant(&access.ctx, Access::Read)
+            .await?
+            .list_inboxes()
+            .await?)
+    }
+
+    /// A customer message arriving in an inbox (API channel). It joins the contact's latest
+    /// conversation in that inbox, reopening it, or starts a new one. Returns the conversation,
+    /// the message, and whether the conversation is new.
+    pub async fn receive_message(
+        &self,
+        access: &TenantAccess,
+        inbox_id: &InboxId,
+        who: ContactRef,
+        content: String,
+        meta: &RequestMeta,
+    ) -> CoreResult<(Conversation, Message, bool)> {
+        if !access.role.can_work_conversations() {
+            return Err(CoreError::Forbidden);
+        }
+        check_content(&content)?;
+        let now = self.now();
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
+        let contact = resolve_contact(self, &mut *tx, who, access, meta).await?;
+        let filter = ConversationFilter {
+            contact_id: Some(contact.id.clone()),
+            inbox_id: Some(inbox_id.clone()),
+            page: PageRequest {
+                after: None,
+                limit: 1000,
+            },
+            ..Default::default()
+        };
+        let latest = tx
+            .list_conversations(&filter)
+            .await?
+            .into_iter()
+            .max_by_key(|c| c.number);
+        let (mut conversation, created) = match latest {
+            Some(c) => (
+                tx.get_conversation(&c.id)
+                    .await?
+                    .ok_or(CoreError::NotFound)?,
+                false,
+            ),
+            None => {
+                let number = tx.next_conversation_number().await?;
+                let c = Conversation {
+                    id: ConversationId::generate(),
+                    number,
+                    inbox_id: inbox_id.clone(),
+                    contact_id: contact.id.clone(),
+                    status: ConversationStatus::Open,
+                    snoozed_until: None,
+                    priority: Priority::None,
+                    assignee_id: None,
+                    team_id: None,
+                    waiting_since: Some(now),
+                    last_activity_at: now,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.insert_conversation(&c).await?;
+                events::emit(&mut *tx, "conversation.created", conversation_json(&c), now).await?;
+                audit::append(
+                    &mut *tx,
+                    access.ctx.actor(),
+                    meta,
+                    AuditDraft::success("conversation.created", "conversation", c.id.to_string()),
+                    now,
+                )
+                .await?;
+                (c, true)
+            }
+        };
+        if !created {
+            let before = conversation.status;
+            conversation.status = ConversationStatus::Open;
+            conversation.snoozed_until = None;
+            conversation.waiting_since = conversation.waiting_since.or(Some(now));
+            conversation.last_activity_at = now;
+            conversation.updated_at = now;
+            tx.update_conversation(&conversation).await?;
+            if before != ConversationStatus::Open {
+                let data = json!({"conversation_id": conversation.id, "from": before, "to": "open", "reason": "customer_message"});
+                events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
+                let draft = AuditDraft::success(
+                    "conversation.status_changed",
+                    "conversation",
+                    conversation.id.to_string(),
+                )
+                .with_details(data);
+                audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
+            }
+        }
+        let message = Message {
+            id: MessageId::generate(),
+            conversation_id: conversation.id.clone(),
+            direction: Direction::Incoming,
+            private: false,
+            sender: Actor {
+                kind: ActorKind::Contact,
+                id: contact.id.to_string(),
+            },
+            content,
+            created_at: now,
+        };
+        tx.insert_message(&message).await?;
+        events::emit(&mut *tx, "message.created", message_json(&message), now).await?;
+        audit::append(
+            &mut *tx,
+            access.ctx.actor(),
+            meta,
+            AuditDraft::success("message.created", "message", message.id.to_string())
+                .with_details(json!({"conversation_id": conversation.id})),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((conversation, message, created))
+    }
+
+    /// An agent's reply (sent to the customer) or private note (agents only).
+    pub async fn post_message(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+        content: String,
+        private: bool,
+        meta: &RequestMeta,
+    ) -> CoreResult<Message> {
+        if !access.role.can_work_conversations() {
+            return Err(CoreError::Forbidden);
+        }
+        check_content(&content)?;
+        let now = self.now();
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        let mut conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        let message = Message {
+            id: MessageId::generate(),
+            conversation_id: id.clone(),
+            direction: Direction::Outgoing,
+            private,
+            sender: access.ctx.actor().clone(),
+            content,
+            created_at: now,
+        };
+        tx.insert_message(&message).await?;
+        if !private {
+            // The customer has their answer; the reply clock stops until they write again.
+            conversation.waiting_since = None;
+        }
+        conversation.last_activity_at = now;
+        conversation.updated_at = now;
+        tx.update_conversation(&conversation).await?;
+        events::emit(&mut *tx, "message.created", message_json(&message), now).await?;
+        let draft = AuditDraft::success("message.created", "message", message.id.to_string())
+            .with_details(json!({"conversation_id": id, "private": private}));
+        audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    pub async fn get_conversation(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+    ) -> CoreResult<(Conversation, Vec<Message>)> {
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
+        let conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        let messages = tx
+            .list_messages(
+                id,
+                &PageRequest {
+                    after: None,
+                    limit: 1000,
+                },
+            )
+            .await?;
+        Ok((conversation, messages))
+    }
+
+    pub async fn list_conversations(
+        &self,
+        access: &TenantAccess,
+        filter: ConversationFilter,
+    ) -> CoreResult<Vec<Conversation>> {
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        Ok(self
+            .store
+            .tenant(&access.ctx, Access::Read)
+            .await?
+            .list_conversations(&filter)
+            .await?)
+    }
+
+    /// Status, snooze, priority, assignee and team changes, each evented and audited.
+    pub async fn update_conversation(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+        patch: ConversationPatch,
+        meta: &RequestMeta,
+    ) -> CoreResult<Conversation> {
+        if !access.role.can_work_conversations() {
+            return Err(CoreError::Forbidden);
+        }
+        let now = self.now();
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        let mut c = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        let before = c.clone();
+        let mut errors = Vec::new();
+        if let Some(status) = patch.status {
+            match (status, patch.snoozed_until) {
+                (ConversationStatus::Snoozed, Some(until)) if until > now => {
+                    c.snoozed_until = Some(until)
+                }
+                (ConversationStatus::Snoozed, _) => errors.push(FieldError::new(
+                    "snoozed_until",
+                    "a future time is required to snooze",
+                )),
+                (_, Some(_)) => {
+                    errors.push(FieldError::new("snoozed_until", "only with status snoozed"))
+                }
+                (_, None) => c.snoozed_until = None,
+            }
+            c.status = status;
+        } else if patch.snoozed_until.is_some() {
+            errors.push(FieldError::new("snoozed_until", "only with status snoozed"));
+        }
+        if let Some(p) = patch.priority {
+            c.priority = p;
+        }
+        match patch.assignee_id {
+            Change::Set(u) => {
+                if tx.get_member(&u).await?.is_none() {
+                    errors.push(FieldError::new(
+                        "assignee_id",
+                        "not a member of this tenant",
+                    ));
+                }
+                c.assignee_id = Some(u);
+            }
+            Change::Clear => c.assignee_id = None,
+            Change::Keep => {}
+        }
+        match patch.team_id {
+            Change::Set(t) => {
+                if tx.get_team(&t).await?.is_none() {
+                    errors.push(FieldError::new("team_id", "no such team"));
+                }
+                c.team_id = Some(t);
+            }
+            Change::Clear => c.team_id = None,
+            Change::Keep => {}
+        }
+        validate::finish(errors)?;
+        c.updated_at = now;
+        if !tx.update_conversation(&c).await? {
+            return Err(CoreError::NotFound);
+        }
+        let actor = access.ctx.actor();
+        if c.status != before.status {
+            let data = json!({"conversation_id": id, "from": before.status, "to": c.status, "snoozed_until": c.snoozed_until});
+            events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
+            audit::append(
+                &mut *tx,
+                actor,
+                meta,
+                AuditDraft::success(
+                    "conversation.status_changed",
+                    "conversation",
+                    id.to_string(),
+                )
+                .with_details(data),
+                now,
+            )
+            .await?;
+        }
+        if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
+            let data = json!({"conversation_id": id, "assignee_id": c.assignee_id, "team_id": c.team_id,
+                              "previous_assignee_id": before.assignee_id, "previous_team_id": before.team_id});
+            events::emit(&mut *tx, "conversation.assigned", data.clone(), now).await?;
+            audit::append(
+                &mut *tx,
+                actor,
+                meta,
+                AuditDraft::success("conversation.assigned", "conversation", id.to_string())
+                    .with_details(data),
+                now,
+            )
+            .await?;
+        }
+        if c.priority != before.priority {
+            let data = json!({"conversation_id": id, "from": before.priority, "to": c.priority});
+            events::emit(&mut *tx, "conversation.updated", data.clone(), now).await?;
+            audit::append(
+                &mut *tx,
+                actor,
+                meta,
+                AuditDraft::success("conversation.updated", "conversation", id.to_string())
+                    .with_details(data),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,423 @@
+//! Inboxes, conversations and messages.
+
+use reqwest::Method;
+use serde_json::json;
+use switchboard_testkit::{dbs, TestApp};
+
+async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/inboxes",
+            Some(key),
+            Some(json!({"name": name, "channel": "api"})),
+        )
+        .await
+        .expect(201);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_message_finds_its_conversation_and_waits_for_a_reply() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Website").await;
+        let inbound_url = format!("/v1/inboxes/{inbox_id}/messages");
+        let send = |content: &str| {
+            let body =
+                json!({"contact": {"email": "Ada@Example.com", "name": "Ada"}, "content": content});
+            app.call(Method::POST, &inbound_url, Some(&t.key), Some(body))
+        };
+        let first = send("My card was charged twice").await.expect(201);
+        assert_eq!(first.body["created"], true, "{db:?}");
+        assert_eq!(first.body["conversation"]["number"], 1);
+        assert_eq!(first.body["message"]["direction"], "incoming");
+        assert_eq!(first.body["message"]["sender"]["type"], "contact");
+        let id = first.body["conversation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(first.body["conversation"]["waiting_since"].is_string());
+        let again = send("Any news?").await.expect(201);
+        assert_eq!(again.body["created"], false);
+        assert_eq!(again.body["conversation"]["id"], id.as_str());
+        let contacts = app
+            .call(
+                Method::GET,
+                "/v1/contacts?email=ada%40example.com",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            contacts.body["data"].as_array().unwrap().len(),
+            1,
+            "the contact was created once"
+        );
+
+        // A private note leaves the customer waiting; a reply does not.
+        let path = format!("/v1/conversations/{id}/messages");
+        app.call(
+            Method::POST,
+            &path,
+            Some(&t.key),
+            Some(json!({"content": "Checking with billing", "private": true})),
+        )
+        .await
+        .expect(201);
+        let c = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert!(c.body["waiting_since"].is_string());
+        app.call(
+            Method::POST,
+            &path,
+            Some(&t.key),
+            Some(json!({"content": "Refunded, sorry!"})),
+        )
+        .await
+        .expect(201);
+        let c = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert!(c.body["waiting_since"].is_null());
+        let directions: Vec<_> = c.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["direction"].as_str().unwrap().to_owned(),
+                    m["private"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            directions,
+            [
+                ("incoming".into(), false),
+                ("incoming".into(), false),
+                ("outgoing".into(), true),
+                ("outgoing".into(), false)
+            ]
+        );
+
+        // Resolved, then the customer writes again: reopened, not a new conversation.
+        app.call(
+            Method::PATCH,
+            &format!("/v1/conversations/{id}"),
+            Some(&t.key),
+            Some(json!({"status": "resolved"})),
+        )
+        .await
+        .expect(200);
+        let reopened = send("It happened again").await.expect(201);
+        assert_eq!(reopened.body["created"], false);
+        assert_eq!(reopened.body["conversation"]["status"], "open");
+        let audit = app
+            .call(
+                Method::GET,
+                &format!("/v1/audit-events?action=conversation.status_changed&target_id={id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            audit.body["data"][0]["details"]["reason"],
+            "customer_message"
+        );
+        assert_eq!(audit.body["data"][1]["details"]["to"], "resolved");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn display_numbers_are_never_duplicated_under_concurrency() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Busy").await;
+        let inbound_url = format!("/v1/inboxes/{inbox_id}/messages");
+        let mut sends = Vec::new();
+        for i in 0..20 {
+            let body = json!({"contact": {"external_id": format!("c-{i}")}, "content": format!("hello {i}")});
+            sends.push(app.call(Method::POST, &inbound_url, Some(&t.key), Some(body)));
+        }
+        let mut numbers: Vec<i64> = futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(|r| {
+                r.expect(201).body["conversation"]["number"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        numbers.sort_unstable();
+        let before = numbers.len();
+        numbers.dedup();
+        assert_eq!(numbers.len(), before, "{db:?}: duplicate display numbers");
+        // Numbers are per tenant.
+        let other = app.tenant().await;
+        let other_inbox = inbox(&app, &other.key, "Busy").await;
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{other_inbox}/messages"),
+                Some(&other.key),
+                Some(json!({"contact": {"external_id": "x"}, "content": "hi"})),
+            )
+            .await
+            .expect(201);
+        assert_eq!(r.body["conversation"]["number"], 1);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn conversation_changes_are_validated_and_stay_in_their_tenant() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Main").await;
+        let inbound_url = format!("/v1/inboxes/{inbox_id}/messages");
+        let r = app
+            .call(
+                Method::POST,
+                &inbound_url,
+                Some(&t.key),
+                Some(json!({"contact": {"phone": "+14155552671"}, "content": "help"})),
+            )
+            .await
+            .expect(201);
+        let id = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+        let contact_id = r.body["conversation"]["contact_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/v1/conversations/{id}");
+        let inbound = format!("/v1/inboxes/{inbox_id}/messages");
+
+        for (body, field) in [
+            (
+                json!({"contact": {"name": "Nobody"}, "content": "x"}),
+                "contact",
+            ),
+            (
+                json!({"contact": {"email": "a@b.test"}, "content": "   "}),
+                "content",
+            ),
+            (
+                json!({"contact": {"email": "a@b.test"}, "content": "nul\u{0}"}),
+                "content",
+            ),
+            (
+                json!({"contact": {"email": "a@b.test"}, "content": "x".repeat(64 * 1024 + 1)}),
+                "content",
+            ),
+            (
+                json!({"contact": {"email": "not-an-email"}, "content": "x"}),
+                "email",
+            ),
+        ] {
+            let r = app
+                .call(Method::POST, &inbound, Some(&t.key), Some(body))
+                .await
+                .expect_problem(422, "validation_failed");
+            assert_eq!(r.body["errors"][0]["field"], field, "{db:?}: {}", r.text);
+        }
+        let past = switchboard_core::clock::rfc3339(app.clock_now() - 1000);
+        let future = switchboard_core::clock::rfc3339(app.clock_now() + 3_600_000);
+        for (body, field) in [
+            (json!({"status": "snoozed"}), "snoozed_until"),
+            (
+                json!({"status": "snoozed", "snoozed_until": past}),
+                "snoozed_until",
+            ),
+            (
+                json!({"status": "open", "snoozed_until": future}),
+                "snoozed_until",
+            ),
+            (
+                json!({"assignee_id": "usr_01jd8x3k9m2v4q6r8s0t2w4y6z"}),
+                "assignee_id",
+            ),
+            (
+                json!({"team_id": "team_01jd8x3k9m2v4q6r8s0t2w4y6z"}),
+                "team_id",
+            ),
+            (json!({"priority": "asap"}), "priority"),
+        ] {
+            let r = app
+                .call(Method::PATCH, &path, Some(&t.key), Some(body))
+                .await
+                .expect_problem(422, "validation_failed");
+            assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
+        }
+        let snoozed = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t.key),
+                Some(json!({"status": "snoozed", "snoozed_until": future, "priority": "high"})),
+            )
+            .await
+            .expect(200);
+        assert_eq!(snoozed.body["status"], "snoozed");
+        assert_eq!(snoozed.body["priority"], "high");
+        let owner = app
+            .call(Method::GET, "/v1/users", Some(&t.key), None)
+            .await
+            .expect(200);
+        let owner_id = owner.body["data"][0]["id"].as_str().unwrap().to_owned();
+        let assigned = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t.key),
+                Some(json!({"assignee_id": owner_id})),
+            )
+            .await
+            .expect(200);
+        assert_eq!(assigned.body["assignee_id"], owner_id.as_str());
+        let mine = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations?assignee_id={owner_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(mine.body["data"].as_array().unwrap().len(), 1);
+        let unassigned = app
+            .call(
+                Method::GET,
+                "/v1/conversations?unassigned=true",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(unassigned.body["data"].as_array().unwrap().len(), 0);
+
+        // Another tenant sees nothing and changes nothing.
+        let before = app
+            .call(Method::GET, &path, Some(&t.key), None)
+            .await
+            .expect(200)
+            .text;
+        for (m, p, body) in [
+            (Method::GET, path.clone(), None),
+            (
+                Method::PATCH,
+                path.clone(),
+                Some(json!({"status": "resolved"})),
+            ),
+            (
+                Method::POST,
+                format!("{path}/messages"),
+                Some(json!({"content": "hijack"})),
+            ),
+            (
+                Method::POST,
+                inbound.clone(),
+                Some(json!({"contact": {"email": "x@y.test"}, "content": "x"})),
+            ),
+        ] {
+            app.call(m, &p, Some(&other.key), body)
+                .await
+                .expect_problem(404, "not_found");
+        }
+        assert_eq!(
+            app.call(Method::GET, "/v1/conversations", Some(&other.key), None)
+                .await
+                .expect(200)
+                .body["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            app.call(Method::GET, &path, Some(&t.key), None)
+                .await
+                .expect(200)
+                .text,
+            before,
+            "{db:?}"
+        );
+
+        // Viewers read but do not write; auditors do not read.
+        let viewer = app
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&t.key),
+                Some(json!({"name": "v", "scopes": ["viewer"]})),
+            )
+            .await
+            .expect(201);
+        let viewer = viewer.body["secret"].as_str().unwrap().to_owned();
+        app.call(Method::GET, &path, Some(&viewer), None)
+            .await
+            .expect(200);
+        app.call(
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(&viewer),
+            Some(json!({"content": "x"})),
+        )
+        .await
+        .expect_problem(403, "forbidden");
+
+        // A contact with conversations is merged, not deleted; merging moves its conversations.
+        app.call(
+            Method::DELETE,
+            &format!("/v1/contacts/{contact_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect_problem(409, "conflict");
+        let keep = app
+            .call(
+                Method::POST,
+                "/v1/contacts",
+                Some(&t.key),
+                Some(json!({"name": "Survivor"})),
+            )
+            .await
+            .expect(201);
+        let keep_id = keep.body["id"].as_str().unwrap().to_owned();
+        app.call(
+            Method::POST,
+            &format!("/v1/contacts/{keep_id}/merge"),
+            Some(&t.key),
+            Some(json!({"duplicate_id": contact_id})),
+        )
+        .await
+        .expect(200);
+        let moved = app
+            .call(Method::GET, &path, Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(moved.body["contact_id"], keep_id.as_str());
+        app.stop().await;
+    }
+}
