@@ -160,6 +160,7 @@ impl Core {
             id: InboxId::generate(),
             name: name.trim().to_owned(),
             channel,
+            assignment_policy: switchboard_types::AssignmentPolicy::None,
             created_at: now,
             updated_at: now,
         };
@@ -215,7 +216,7 @@ impl Core {
         check_content(&content)?;
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
+        let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
         let contact = resolve_contact(self, &mut *tx, who, access, meta).await?;
         let filter = ConversationFilter {
             contact_id: Some(contact.id.clone()),
@@ -288,6 +289,7 @@ impl Core {
                 audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
             }
         }
+        crate::assignment::auto_assign(&mut *tx, &inbox, &mut conversation, meta, now).await?;
         let message = Message {
             id: MessageId::generate(),
             conversation_id: conversation.id.clone(),

@@ -4,6 +4,7 @@
 //! transaction as the change itself.
 
 pub mod apikeys;
+pub mod assignment;
 pub mod attributes;
 pub mod audit;
 pub mod authcache;

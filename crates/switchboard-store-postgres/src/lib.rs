@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conversations",
         include_str!("../migrations/0008_conversations.sql"),
     ),
+    (
+        9,
+        "assignment",
+        include_str!("../migrations/0009_assignment.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -413,6 +413,7 @@ pub struct Inbox {
     pub id: InboxId,
     pub name: String,
     pub channel: Channel,
+    pub assignment_policy: switchboard_types::AssignmentPolicy,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -460,4 +461,15 @@ pub struct Message {
     pub sender: Actor,
     pub content: String,
     pub created_at: i64,
+}
+
+/// An agent taking an inbox's conversations, with what auto-assignment needs to choose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxAgent {
+    pub user_id: UserId,
+    pub availability: Availability,
+    pub capacity: Option<i64>,
+    pub last_assigned_at: Option<i64>,
+    /// Conversations assigned to this agent that are not resolved, across inboxes.
+    pub open_conversations: i64,
 }

@@ -163,6 +163,32 @@ pub trait TenantTx: AuditWriter + Send {
     async fn get_inbox(&mut self, id: &InboxId) -> Result<Option<Inbox>, StoreError>;
     async fn list_inboxes(&mut self) -> Result<Vec<Inbox>, StoreError>;
 
+    async fn set_inbox_policy(
+        &mut self,
+        id: &InboxId,
+        policy: switchboard_types::AssignmentPolicy,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn add_inbox_member(
+        &mut self,
+        inbox: &InboxId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn remove_inbox_member(
+        &mut self,
+        inbox: &InboxId,
+        user: &UserId,
+    ) -> Result<bool, StoreError>;
+    /// The inbox's agents with their availability, capacity, round-robin position and load.
+    async fn inbox_agents(&mut self, inbox: &InboxId) -> Result<Vec<InboxAgent>, StoreError>;
+    async fn mark_assigned(
+        &mut self,
+        inbox: &InboxId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
     /// The next per-tenant display number; locks the counter until commit, so numbers are never
     /// handed out twice.
     async fn next_conversation_number(&mut self) -> Result<i64, StoreError>;

@@ -28,6 +28,8 @@ text_enum!(/// Where a conversation stands. A new customer message reopens a pen
     ConversationStatus { Open => "open", Pending => "pending", Snoozed => "snoozed", Resolved => "resolved" });
 text_enum!(/// How urgent a conversation is.
     Priority { None => "none", Low => "low", Medium => "medium", High => "high", Urgent => "urgent" });
+text_enum!(/// How an inbox hands new conversations to its agents.
+    AssignmentPolicy { None => "none", RoundRobin => "round_robin", Balanced => "balanced" });
 text_enum!(/// Who a message travels to: from the customer (incoming) or to them (outgoing).
     Direction { Incoming => "incoming", Outgoing => "outgoing" });
 

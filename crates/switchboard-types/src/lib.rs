@@ -13,7 +13,7 @@ pub mod tenant;
 
 pub use actor::{Actor, ActorKind};
 pub use attribute::{AttributeKind, AttributeTarget};
-pub use conversation::{Channel, ConversationStatus, Direction, Priority};
+pub use conversation::{AssignmentPolicy, Channel, ConversationStatus, Direction, Priority};
 pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{

@@ -14,8 +14,8 @@ use switchboard_core::conversations::{ContactRef, ConversationPatch};
 use switchboard_core::FieldError;
 use switchboard_store::model::{Conversation, ConversationFilter, Inbox, Message};
 use switchboard_types::{
-    Actor, Channel, ContactId, ConversationId, ConversationStatus, Direction, InboxId, MessageId,
-    Priority, TeamId, UserId,
+    Actor, AssignmentPolicy, Availability, Channel, ContactId, ConversationId, ConversationStatus,
+    Direction, InboxId, MessageId, Priority, TeamId, UserId,
 };
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -24,6 +24,9 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_inboxes, create_inbox))
+        .routes(routes!(get_inbox, update_inbox))
+        .routes(routes!(add_inbox_member))
+        .routes(routes!(remove_inbox_member))
         .routes(routes!(receive_message))
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation, update_conversation))
@@ -50,6 +53,7 @@ pub struct InboxOut {
     pub id: InboxId,
     pub name: String,
     pub channel: Channel,
+    pub assignment_policy: AssignmentPolicy,
     pub created_at: String,
 }
 
@@ -59,6 +63,7 @@ impl From<Inbox> for InboxOut {
             id: i.id,
             name: i.name,
             channel: i.channel,
+            assignment_policy: i.assignment_policy,
             created_at: ts(i.created_at),
         }
     }
@@ -78,6 +83,125 @@ pub struct InboxIn {
 }
 
 impl Validate for InboxIn {}
+
+/// An agent who takes an inbox's conversations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxAgentOut {
+    pub user_id: UserId,
+    pub availability: Availability,
+    pub capacity: Option<i64>,
+    pub open_conversations: i64,
+    pub last_assigned_at: Option<String>,
+}
+
+/// An inbox and its agents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxDetail {
+    #[serde(flatten)]
+    pub inbox: InboxOut,
+    pub agents: Vec<InboxAgentOut>,
+}
+
+/// How the inbox assigns new conversations.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxPatch {
+    pub assignment_policy: AssignmentPolicy,
+}
+
+impl Validate for InboxPatch {}
+
+/// A tenant member to take this inbox's conversations.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxMemberIn {
+    pub user_id: UserId,
+}
+
+impl Validate for InboxMemberIn {}
+
+fn inbox_id(raw: &str) -> ApiResult<InboxId> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+/// An inbox with its agents, their availability and load.
+#[utoipa::path(get, path = "/v1/inboxes/{inbox_id}", tag = "conversations", security(("bearer" = [])), params(("inbox_id" = String, Path)),
+    responses((status = 200, body = InboxDetail), (status = 404, body = crate::error::Problem)))]
+async fn get_inbox(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InboxDetail>> {
+    let (inbox, agents) = state.core.get_inbox(&access, &inbox_id(&id)?).await?;
+    let agents = agents
+        .into_iter()
+        .map(|a| InboxAgentOut {
+            user_id: a.user_id,
+            availability: a.availability,
+            capacity: a.capacity,
+            open_conversations: a.open_conversations,
+            last_assigned_at: a.last_assigned_at.map(ts),
+        })
+        .collect();
+    Ok(Json(InboxDetail {
+        inbox: inbox.into(),
+        agents,
+    }))
+}
+
+/// Set the assignment policy: `none`, `round_robin` (online agents under capacity take turns) or
+/// `balanced` (the least loaded of them).
+#[utoipa::path(patch, path = "/v1/inboxes/{inbox_id}", tag = "conversations", security(("bearer" = [])), params(("inbox_id" = String, Path)), request_body = InboxPatch,
+    responses((status = 200, body = InboxOut), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+async fn update_inbox(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<InboxPatch>,
+) -> ApiResult<Json<InboxOut>> {
+    Ok(Json(
+        state
+            .core
+            .set_inbox_policy(&access, &inbox_id(&id)?, b.assignment_policy, &meta)
+            .await?
+            .into(),
+    ))
+}
+
+/// Add an agent to the inbox.
+#[utoipa::path(post, path = "/v1/inboxes/{inbox_id}/members", tag = "conversations", security(("bearer" = [])), params(("inbox_id" = String, Path)), request_body = InboxMemberIn,
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn add_inbox_member(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<InboxMemberIn>,
+) -> ApiResult<StatusCode> {
+    state
+        .core
+        .add_inbox_member(&access, &inbox_id(&id)?, &b.user_id, &meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove an agent from the inbox.
+#[utoipa::path(delete, path = "/v1/inboxes/{inbox_id}/members/{user_id}", tag = "conversations", security(("bearer" = [])),
+    params(("inbox_id" = String, Path), ("user_id" = String, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)))]
+async fn remove_inbox_member(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let user: UserId = user.parse().map_err(|_| ApiError::not_found())?;
+    state
+        .core
+        .remove_inbox_member(&access, &inbox_id(&id)?, &user, &meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
 
 /// A conversation.
 #[derive(Debug, Serialize, ToSchema)]

@@ -337,7 +337,7 @@ pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
     })
 }
 
-pub(super) const INBOX_COLS: &str = "id, name, channel, created_at, updated_at";
+pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, created_at, updated_at";
 
 pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
     let channel = text(row, "channel")?;
@@ -345,8 +345,24 @@ pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
         id: InboxId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
         channel: Channel::parse(&channel).ok_or_else(|| invalid("channel", &channel))?,
+        assignment_policy: {
+            let p = text(row, "assignment_policy")?;
+            switchboard_types::AssignmentPolicy::parse(&p)
+                .ok_or_else(|| invalid("assignment policy", &p))?
+        },
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) fn inbox_agent(row: &AnyRow) -> Result<InboxAgent, StoreError> {
+    let a = text(row, "availability")?;
+    Ok(InboxAgent {
+        user_id: UserId::from_trusted(text(row, "user_id")?),
+        availability: Availability::parse(&a).ok_or_else(|| invalid("availability", &a))?,
+        capacity: opt_int(row, "capacity")?,
+        last_assigned_at: opt_int(row, "last_assigned_at")?,
+        open_conversations: int(row, "open_conversations")?,
     })
 }
 

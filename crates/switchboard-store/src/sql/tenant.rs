@@ -736,13 +736,17 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO inboxes (tenant_id, id, name, channel, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query(
+            "INSERT INTO inboxes (tenant_id, id, name, channel, assignment_policy, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $7, $5, $6)",
+        )
             .bind(self.tenant().to_owned())
             .bind(i.id.as_str())
             .bind(i.name.as_str())
             .bind(i.channel.as_str())
             .bind(i.created_at)
             .bind(i.updated_at)
+            .bind(i.assignment_policy.as_str())
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -771,6 +775,86 @@ impl TenantTx for SqlTenantTx {
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(rows::inbox).collect()
+    }
+
+    async fn set_inbox_policy(
+        &mut self,
+        id: &InboxId,
+        policy: switchboard_types::AssignmentPolicy,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE inboxes SET assignment_policy = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(policy.as_str())
+            .bind(now)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_inbox_member(
+        &mut self,
+        inbox: &InboxId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO inbox_members (tenant_id, inbox_id, user_id, last_assigned_at, created_at) VALUES ($1, $2, $3, NULL, $4)")
+            .bind(self.tenant().to_owned())
+            .bind(inbox.as_str())
+            .bind(user.as_str())
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_inbox_member(
+        &mut self,
+        inbox: &InboxId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM inbox_members WHERE tenant_id = $1 AND inbox_id = $2 AND user_id = $3",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(inbox.as_str())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn inbox_agents(&mut self, inbox: &InboxId) -> Result<Vec<InboxAgent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT im.user_id AS user_id, m.availability AS availability, m.capacity AS capacity, \
+             im.last_assigned_at AS last_assigned_at, \
+             (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = im.tenant_id AND c.assignee_id = im.user_id \
+                AND c.status <> 'resolved') AS open_conversations \
+             FROM inbox_members im JOIN memberships m ON m.tenant_id = im.tenant_id AND m.user_id = im.user_id \
+             WHERE im.tenant_id = $1 AND im.inbox_id = $2 ORDER BY im.user_id",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(inbox.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(rows::inbox_agent).collect()
+    }
+
+    async fn mark_assigned(
+        &mut self,
+        inbox: &InboxId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE inbox_members SET last_assigned_at = $1 WHERE tenant_id = $2 AND inbox_id = $3 AND user_id = $4")
+            .bind(now)
+            .bind(self.tenant().to_owned())
+            .bind(inbox.as_str())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     async fn next_conversation_number(&mut self) -> Result<i64, StoreError> {

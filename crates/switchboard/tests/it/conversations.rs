@@ -421,3 +421,167 @@ async fn conversation_changes_are_validated_and_stay_in_their_tenant() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn auto_assignment_takes_turns_among_available_agents_within_capacity() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Support").await;
+        let mut agents = Vec::new();
+        for (name, availability) in [("a1", "online"), ("a2", "online"), ("a3", "busy")] {
+            let email = format!("{name}@{}.test", t.slug);
+            let r = app.call(Method::POST, "/v1/users", Some(&t.key), Some(json!({"email": email, "role": "agent", "password": "a long enough password"}))).await.expect(201);
+            let id = r.body["user"]["id"].as_str().unwrap().to_owned();
+            let token = app.sign_in(&email, "a long enough password").await;
+            let req = app
+                .request(Method::PUT, "/v1/me/availability")
+                .bearer_auth(&token)
+                .header("x-switchboard-tenant", &t.slug)
+                .json(&json!({"availability": availability}));
+            app.send(req).await.expect(200);
+            app.call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/members"),
+                Some(&t.key),
+                Some(json!({"user_id": id})),
+            )
+            .await
+            .expect(204);
+            agents.push(id);
+        }
+        let stranger = app
+            .call(Method::GET, "/v1/users", Some(&other.key), None)
+            .await
+            .expect(200)
+            .body["data"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/members"),
+                Some(&t.key),
+                Some(json!({"user_id": stranger})),
+            )
+            .await
+            .expect_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "user_id");
+        app.call(
+            Method::PATCH,
+            &format!("/v1/inboxes/{inbox_id}"),
+            Some(&other.key),
+            Some(json!({"assignment_policy": "round_robin"})),
+        )
+        .await
+        .expect_problem(404, "not_found");
+
+        let inbound_url = format!("/v1/inboxes/{inbox_id}/messages");
+        let mut n = 0;
+        let mut send = || {
+            n += 1;
+            app.call(
+                Method::POST,
+                &inbound_url,
+                Some(&t.key),
+                Some(json!({"contact": {"external_id": format!("cust-{n}")}, "content": "help"})),
+            )
+        };
+        // Policy none: nobody is assigned.
+        let r = send().await.expect(201);
+        assert!(r.body["conversation"]["assignee_id"].is_null(), "{db:?}");
+
+        app.call(
+            Method::PATCH,
+            &format!("/v1/inboxes/{inbox_id}"),
+            Some(&t.key),
+            Some(json!({"assignment_policy": "round_robin"})),
+        )
+        .await
+        .expect(200);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(
+                send().await.expect(201).body["conversation"]["assignee_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        assert!(
+            !got.contains(&agents[2]),
+            "{db:?}: a busy agent was assigned"
+        );
+        assert_ne!(got[0], got[1], "round robin takes turns: {got:?}");
+        assert_eq!(got[0], got[2]);
+        assert_eq!(got[1], got[3]);
+        let audit = app
+            .call(
+                Method::GET,
+                "/v1/audit-events?action=conversation.assigned&limit=1",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            audit.body["data"][0]["actor"],
+            json!({"type": "automation", "id": "auto_assignment"})
+        );
+
+        // Capacity: an agent at their limit is skipped.
+        let full = got[0].clone();
+        app.call(
+            Method::PATCH,
+            &format!("/v1/memberships/{full}"),
+            Some(&t.key),
+            Some(json!({"capacity": 2})),
+        )
+        .await
+        .expect(200);
+        for _ in 0..2 {
+            let a = send().await.expect(201).body["conversation"]["assignee_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_ne!(a, full, "{db:?}: an agent over capacity was assigned");
+        }
+
+        // Balanced: the least loaded online agent under capacity wins.
+        app.call(
+            Method::PATCH,
+            &format!("/v1/memberships/{full}"),
+            Some(&t.key),
+            Some(json!({"capacity": null})),
+        )
+        .await
+        .expect(200);
+        app.call(
+            Method::PATCH,
+            &format!("/v1/inboxes/{inbox_id}"),
+            Some(&t.key),
+            Some(json!({"assignment_policy": "balanced"})),
+        )
+        .await
+        .expect(200);
+        let a = send().await.expect(201).body["conversation"]["assignee_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(a, full, "{db:?}: 2 open beat 4 open");
+        let detail = app
+            .call(
+                Method::GET,
+                &format!("/v1/inboxes/{inbox_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(detail.body["assignment_policy"], "balanced");
+        assert_eq!(detail.body["agents"].as_array().unwrap().len(), 3);
+        app.stop().await;
+    }
+}

@@ -268,6 +268,26 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let users = app
+                .call(Method::GET, "/v1/users", Some(&t.key), None)
+                .await
+                .expect(200);
+            let inboxes = app
+                .call(Method::GET, "/v1/inboxes", Some(&t.key), None)
+                .await
+                .expect(200);
+            let member = json!({"user_id": users.body["data"][0]["id"]});
+            app.call(
+                Method::POST,
+                &format!(
+                    "/v1/inboxes/{}/members",
+                    inboxes.body["data"][0]["id"].as_str().unwrap()
+                ),
+                Some(&t.key),
+                Some(member),
+            )
+            .await
+            .expect(204);
             let cal = json!({"name": "Hours", "spec": {"timezone": "UTC"}});
             app.call(
                 Method::POST,
