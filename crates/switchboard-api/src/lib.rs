@@ -75,6 +75,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::teams::router())
         .merge(routes::calendars::router())
         .merge(routes::conversations::router())
+        .merge(routes::labels::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod jobs;
+pub mod labels;
 pub mod members;
 pub mod password;
 pub mod ratelimit;

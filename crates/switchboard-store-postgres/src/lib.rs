@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "assignment",
         include_str!("../migrations/0009_assignment.sql"),
     ),
+    (
+        10,
+        "labels_and_canned_responses",
+        include_str!("../migrations/0010_labels_and_canned_responses.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

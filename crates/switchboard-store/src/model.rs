@@ -8,6 +8,7 @@ use switchboard_types::{
     CellId, CompanyId, ContactId, EventId, JobId, PartnerId, Plan, SessionId, TeamId, TenantId,
     TenantRole, TenantStatus, UserId,
 };
+use switchboard_types::{CannedResponseId, LabelId};
 use switchboard_types::{
     Channel, ConversationId, ConversationStatus, Direction, InboxId, MessageId, Priority,
 };
@@ -442,6 +443,8 @@ pub struct Conversation {
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
     pub status: Option<ConversationStatus>,
+    /// Only conversations carrying this label.
+    pub label_id: Option<LabelId>,
     pub inbox_id: Option<InboxId>,
     pub contact_id: Option<ContactId>,
     pub assignee_id: Option<UserId>,
@@ -472,4 +475,24 @@ pub struct InboxAgent {
     pub last_assigned_at: Option<i64>,
     /// Conversations assigned to this agent that are not resolved, across inboxes.
     pub open_conversations: i64,
+}
+
+/// A label conversations carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub id: LabelId,
+    pub name: String,
+    /// `#rrggbb`.
+    pub colour: String,
+    pub created_at: i64,
+}
+
+/// A reply text agents insert with `/short_code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedResponse {
+    pub id: CannedResponseId,
+    pub short_code: String,
+    pub content: String,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

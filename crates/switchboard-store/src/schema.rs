@@ -2,6 +2,9 @@
 
 /// Tenant-owned tables, children before parents: the order a purge deletes in.
 pub const TENANT_TABLES: &[&str] = &[
+    "conversation_labels",
+    "labels",
+    "canned_responses",
     "inbox_members",
     "messages",
     "conversations",

@@ -9,7 +9,7 @@ use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CellId, CompanyId, ContactId, JobId,
     PartnerId, TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
-use switchboard_types::{ConversationId, InboxId};
+use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId};
 
 /// Which database engine is behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +216,30 @@ pub trait TenantTx: AuditWriter + Send {
     /// Clears the team of every conversation of a deleted team.
     async fn clear_conversation_team(&mut self, team: &TeamId, now: i64)
         -> Result<u64, StoreError>;
+
+    async fn insert_label(&mut self, label: &Label) -> Result<(), StoreError>;
+    async fn list_labels(&mut self) -> Result<Vec<Label>, StoreError>;
+    async fn delete_label(&mut self, id: &LabelId) -> Result<bool, StoreError>;
+    /// Labels on a conversation, by name.
+    async fn conversation_labels(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<Label>, StoreError>;
+    /// Replaces a conversation's labels.
+    async fn set_conversation_labels(
+        &mut self,
+        conversation: &ConversationId,
+        labels: &[LabelId],
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    async fn insert_canned(&mut self, canned: &CannedResponse) -> Result<(), StoreError>;
+    /// Canned responses, those whose short code starts with `prefix` when given.
+    async fn list_canned(
+        &mut self,
+        prefix: Option<&str>,
+    ) -> Result<Vec<CannedResponse>, StoreError>;
+    async fn delete_canned(&mut self, id: &CannedResponseId) -> Result<bool, StoreError>;
 
     async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
     async fn list_messages(

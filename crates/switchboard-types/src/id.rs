@@ -137,6 +137,10 @@ prefixed_id!(/// A conversation with a contact.
     ConversationId, "cnv");
 prefixed_id!(/// One message or private note in a conversation.
     MessageId, "msg");
+prefixed_id!(/// A label conversations carry.
+    LabelId, "lbl");
+prefixed_id!(/// A canned response.
+    CannedResponseId, "can");
 
 #[cfg(test)]
 mod tests {

@@ -274,6 +274,8 @@ impl From<Message> for MessageOut {
 pub struct ConversationDetail {
     #[serde(flatten)]
     pub conversation: ConversationOut,
+    /// Label names.
+    pub labels: Vec<String>,
     pub messages: Vec<MessageOut>,
 }
 
@@ -351,6 +353,7 @@ impl Validate for ConversationPatchIn {
 #[serde(deny_unknown_fields)]
 pub struct ConversationQuery {
     pub status: Option<ConversationStatus>,
+    pub label_id: Option<switchboard_types::LabelId>,
     pub inbox_id: Option<InboxId>,
     pub contact_id: Option<ContactId>,
     pub assignee_id: Option<UserId>,
@@ -455,6 +458,7 @@ async fn list_conversations(
     };
     let filter = ConversationFilter {
         status: q.status,
+        label_id: q.label_id,
         inbox_id: q.inbox_id,
         contact_id: q.contact_id,
         assignee_id: q.assignee_id,
@@ -479,12 +483,18 @@ async fn get_conversation(
     Tenant(access): Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConversationDetail>> {
-    let (c, messages) = state
+    let id = conversation_id(&id)?;
+    let (c, messages) = state.core.get_conversation(&access, &id).await?;
+    let labels = state
         .core
-        .get_conversation(&access, &conversation_id(&id)?)
-        .await?;
+        .conversation_labels(&access, &id)
+        .await?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
     Ok(Json(ConversationDetail {
         conversation: c.into(),
+        labels,
         messages: messages.into_iter().map(Into::into).collect(),
     }))
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calendars;
 pub mod contacts;
 pub mod conversations;
+pub mod labels;
 pub mod me;
 pub mod partners;
 pub mod system;

@@ -10,6 +10,7 @@ use switchboard_types::{
     Availability, CellId, CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId,
     TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
+use switchboard_types::{CannedResponseId, LabelId};
 use switchboard_types::{
     Channel, ConversationId, ConversationStatus, Direction, InboxId, MessageId, Priority,
 };
@@ -403,6 +404,29 @@ pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
         sender: actor(row, "sender_type", "sender_id")?,
         content: text(row, "content")?,
         created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const LABEL_COLS: &str = "id, name, colour, created_at";
+
+pub(super) fn label(row: &AnyRow) -> Result<Label, StoreError> {
+    Ok(Label {
+        id: LabelId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        colour: text(row, "colour")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const CANNED_COLS: &str = "id, short_code, content, created_at, updated_at";
+
+pub(super) fn canned(row: &AnyRow) -> Result<CannedResponse, StoreError> {
+    Ok(CannedResponse {
+        id: CannedResponseId::from_trusted(text(row, "id")?),
+        short_code: text(row, "short_code")?,
+        content: text(row, "content")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
     })
 }
 

@@ -15,7 +15,7 @@ use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
     UserId,
 };
-use switchboard_types::{ConversationId, InboxId};
+use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId};
 
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
@@ -943,6 +943,13 @@ impl TenantTx for SqlTenantTx {
                 w.push(clause, Bind::Text(v));
             }
         }
+        if let Some(label) = &f.label_id {
+            w.push(
+                "id IN (SELECT conversation_id FROM conversation_labels cl WHERE cl.tenant_id = conversations.tenant_id \
+                 AND cl.label_id = {})",
+                Bind::Text(label.as_str().to_owned()),
+            );
+        }
         let unassigned = if f.unassigned {
             " AND assignee_id IS NULL"
         } else {
@@ -1015,6 +1022,139 @@ impl TenantTx for SqlTenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_label(&mut self, l: &Label) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO labels (tenant_id, id, name, colour, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(self.tenant().to_owned())
+            .bind(l.id.as_str())
+            .bind(l.name.as_str())
+            .bind(l.colour.as_str())
+            .bind(l.created_at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_labels(&mut self) -> Result<Vec<Label>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM labels WHERE tenant_id = $1 ORDER BY name",
+            rows::LABEL_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::label).collect()
+    }
+
+    async fn delete_label(&mut self, id: &LabelId) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM conversation_labels WHERE tenant_id = $1 AND label_id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM labels WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn conversation_labels(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<Label>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM labels WHERE tenant_id = $1 AND id IN \
+             (SELECT label_id FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2) ORDER BY name",
+            rows::LABEL_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(conversation.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::label).collect()
+    }
+
+    async fn set_conversation_labels(
+        &mut self,
+        conversation: &ConversationId,
+        labels: &[LabelId],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(conversation.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        for label in labels {
+            sqlx::query("INSERT INTO conversation_labels (tenant_id, conversation_id, label_id, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(self.tenant().to_owned())
+                .bind(conversation.as_str())
+                .bind(label.as_str())
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_canned(&mut self, c: &CannedResponse) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO canned_responses (tenant_id, id, short_code, content, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.short_code.as_str())
+        .bind(c.content.as_str())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_canned(
+        &mut self,
+        prefix: Option<&str>,
+    ) -> Result<Vec<CannedResponse>, StoreError> {
+        let mut w = Filters::default();
+        w.push("tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        if let Some(p) = prefix {
+            // A prefix compared exactly: `%` and `_` in it are not wildcards.
+            w.push(
+                &format!(
+                    "substr(short_code, 1, {}) = {{}}",
+                    i64::try_from(p.chars().count()).unwrap_or(0)
+                ),
+                Bind::Text(p.to_owned()),
+            );
+        }
+        let sql = format!(
+            "SELECT {} FROM canned_responses{} ORDER BY short_code",
+            rows::CANNED_COLS,
+            w.where_sql()
+        );
+        let rows = w
+            .bind_all(sqlx::query(&sql))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::canned).collect()
+    }
+
+    async fn delete_canned(&mut self, id: &CannedResponseId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM canned_responses WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_message(&mut self, m: &Message) -> Result<(), StoreError> {

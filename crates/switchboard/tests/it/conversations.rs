@@ -585,3 +585,218 @@ async fn auto_assignment_takes_turns_among_available_agents_within_capacity() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn labels_filter_conversations_and_canned_responses_complete_short_codes() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Main").await;
+        let inbound_url = format!("/v1/inboxes/{inbox_id}/messages");
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            let r = app
+                .call(
+                    Method::POST,
+                    &inbound_url,
+                    Some(&t.key),
+                    Some(json!({"contact": {"external_id": format!("l-{n}")}, "content": "hi"})),
+                )
+                .await
+                .expect(201);
+            ids.push(r.body["conversation"]["id"].as_str().unwrap().to_owned());
+        }
+        let billing = app
+            .call(
+                Method::POST,
+                "/v1/labels",
+                Some(&t.key),
+                Some(json!({"name": "billing", "colour": "#1F6FEB"})),
+            )
+            .await
+            .expect(201);
+        assert_eq!(billing.body["colour"], "#1f6feb");
+        let billing_id = billing.body["id"].as_str().unwrap().to_owned();
+        app.call(
+            Method::POST,
+            "/v1/labels",
+            Some(&t.key),
+            Some(json!({"name": "vip", "colour": "#000000"})),
+        )
+        .await
+        .expect(201);
+        app.call(
+            Method::POST,
+            "/v1/labels",
+            Some(&t.key),
+            Some(json!({"name": "billing", "colour": "#000000"})),
+        )
+        .await
+        .expect_problem(409, "conflict");
+        for (body, field) in [
+            (json!({"name": "Bad Name", "colour": "#000000"}), "name"),
+            (json!({"name": "ok", "colour": "red"}), "colour"),
+        ] {
+            let r = app
+                .call(Method::POST, "/v1/labels", Some(&t.key), Some(body))
+                .await
+                .expect_problem(422, "validation_failed");
+            assert_eq!(r.body["errors"][0]["field"], field);
+        }
+        // Another tenant's label of the same name does not exist here.
+        app.call(
+            Method::POST,
+            "/v1/labels",
+            Some(&other.key),
+            Some(json!({"name": "urgent", "colour": "#ff0000"})),
+        )
+        .await
+        .expect(201);
+
+        let set = app
+            .call(
+                Method::PUT,
+                &format!("/v1/conversations/{}/labels", ids[0]),
+                Some(&t.key),
+                Some(json!({"labels": ["vip", "billing", "billing"]})),
+            )
+            .await
+            .expect(200);
+        let names: Vec<_> = set.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["billing", "vip"], "{db:?}");
+        let r = app
+            .call(
+                Method::PUT,
+                &format!("/v1/conversations/{}/labels", ids[1]),
+                Some(&t.key),
+                Some(json!({"labels": ["urgent"]})),
+            )
+            .await
+            .expect_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "labels[0]");
+        app.call(
+            Method::PUT,
+            &format!("/v1/conversations/{}/labels", ids[0]),
+            Some(&other.key),
+            Some(json!({"labels": []})),
+        )
+        .await
+        .expect_problem(404, "not_found");
+
+        let filtered = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations?label_id={billing_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let found: Vec<_> = filtered.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(found, [ids[0].clone()]);
+        let detail = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{}", ids[0]),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(detail.body["labels"], json!(["billing", "vip"]));
+        app.call(
+            Method::DELETE,
+            &format!("/v1/labels/{billing_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        let detail = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{}", ids[0]),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(detail.body["labels"], json!(["vip"]));
+
+        // Canned responses: `/ref` completes to every short code starting with `ref`.
+        for (code, text) in [
+            ("refund", "Your refund is on its way."),
+            ("refund-late", "Refunds take 5 days."),
+            ("hello", "Hi there!"),
+        ] {
+            app.call(
+                Method::POST,
+                "/v1/canned-responses",
+                Some(&t.key),
+                Some(json!({"short_code": code, "content": text})),
+            )
+            .await
+            .expect(201);
+        }
+        app.call(
+            Method::POST,
+            "/v1/canned-responses",
+            Some(&t.key),
+            Some(json!({"short_code": "hello", "content": "dup"})),
+        )
+        .await
+        .expect_problem(409, "conflict");
+        let listed = app
+            .call(
+                Method::GET,
+                "/v1/canned-responses?prefix=%2Fref",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let codes: Vec<_> = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["short_code"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(codes, ["refund", "refund-late"]);
+        let wild = app
+            .call(
+                Method::GET,
+                "/v1/canned-responses?prefix=%25",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            wild.body["data"].as_array().unwrap().len(),
+            0,
+            "% is not a wildcard"
+        );
+        assert_eq!(
+            app.call(Method::GET, "/v1/canned-responses", Some(&other.key), None)
+                .await
+                .expect(200)
+                .body["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        app.stop().await;
+    }
+}

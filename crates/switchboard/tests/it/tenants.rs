@@ -288,6 +288,38 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(204);
+            app.call(
+                Method::POST,
+                "/v1/labels",
+                Some(&t.key),
+                Some(json!({"name": "l", "colour": "#000000"})),
+            )
+            .await
+            .expect(201);
+            app.call(
+                Method::POST,
+                "/v1/canned-responses",
+                Some(&t.key),
+                Some(json!({"short_code": "hi", "content": "Hello"})),
+            )
+            .await
+            .expect(201);
+            let conversations = app
+                .call(Method::GET, "/v1/conversations", Some(&t.key), None)
+                .await
+                .expect(200);
+            let cid = conversations.body["data"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            app.call(
+                Method::PUT,
+                &format!("/v1/conversations/{cid}/labels"),
+                Some(&t.key),
+                Some(json!({"labels": ["l"]})),
+            )
+            .await
+            .expect(200);
             let cal = json!({"name": "Hours", "spec": {"timezone": "UTC"}});
             app.call(
                 Method::POST,
