@@ -76,6 +76,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::calendars::router())
         .merge(routes::conversations::router())
         .merge(routes::labels::router())
+        .merge(routes::search::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -22,6 +22,7 @@ pub mod labels;
 pub mod members;
 pub mod password;
 pub mod ratelimit;
+pub mod search;
 pub mod secrets;
 pub mod teams;
 pub mod tenants;

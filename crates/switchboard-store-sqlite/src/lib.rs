@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "labels_and_canned_responses",
         include_str!("../migrations/0010_labels_and_canned_responses.sql"),
     ),
+    (11, "search", include_str!("../migrations/0011_search.sql")),
 ];
 
 /// Why the database could not be opened.

@@ -496,3 +496,18 @@ pub struct CannedResponse {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A full-text search over messages, narrowed by conversation fields.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// Words to find (all of them); plain text, never query syntax.
+    pub terms: Vec<String>,
+    pub status: Option<ConversationStatus>,
+    pub inbox_id: Option<InboxId>,
+    pub assignee_id: Option<UserId>,
+    pub label_id: Option<LabelId>,
+    /// Messages created at or after / before these instants.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: i64,
+}

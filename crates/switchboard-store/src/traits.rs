@@ -241,6 +241,15 @@ pub trait TenantTx: AuditWriter + Send {
     ) -> Result<Vec<CannedResponse>, StoreError>;
     async fn delete_canned(&mut self, id: &CannedResponseId) -> Result<bool, StoreError>;
 
+    /// Messages containing every term, newest first (FTS5 on SQLite, tsvector on PostgreSQL).
+    async fn search_messages(&mut self, query: &SearchQuery) -> Result<Vec<Message>, StoreError>;
+    /// Contacts whose name, email, phone or external id contain every term.
+    async fn search_contacts(
+        &mut self,
+        terms: &[String],
+        limit: i64,
+    ) -> Result<Vec<Contact>, StoreError>;
+
     async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
     async fn list_messages(
         &mut self,

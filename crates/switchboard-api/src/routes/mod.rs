@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod labels;
 pub mod me;
 pub mod partners;
+pub mod search;
 pub mod system;
 pub mod teams;
 pub mod tenants;

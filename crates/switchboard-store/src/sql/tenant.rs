@@ -1157,6 +1157,85 @@ impl TenantTx for SqlTenantTx {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn search_messages(&mut self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
+        let cols = qualified("m", rows::MESSAGE_COLS);
+        let mut w = Filters::default();
+        let from = match self.dialect {
+            Dialect::Sqlite => {
+                w.push("message_search MATCH {}", Bind::Text(fts5_query(&q.terms)));
+                w.push("s.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+                "message_search s JOIN messages m ON m.tenant_id = s.tenant_id AND m.id = s.message_id"
+            }
+            Dialect::Postgres => {
+                w.push(
+                    "m.search @@ plainto_tsquery('simple', {})",
+                    Bind::Text(q.terms.join(" ")),
+                );
+                "messages m"
+            }
+        };
+        w.push("m.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        if let Some(s) = q.status {
+            w.push("c.status = {}", Bind::Text(s.as_str().to_owned()));
+        }
+        for (clause, value) in [
+            ("c.inbox_id = {}", q.inbox_id.as_ref().map(|x| x.as_str().to_owned())),
+            ("c.assignee_id = {}", q.assignee_id.as_ref().map(|x| x.as_str().to_owned())),
+            (
+                "c.id IN (SELECT conversation_id FROM conversation_labels cl WHERE cl.tenant_id = c.tenant_id AND cl.label_id = {})",
+                q.label_id.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+        ] {
+            if let Some(v) = value {
+                w.push(clause, Bind::Text(v));
+            }
+        }
+        if let Some(t) = q.since {
+            w.push("m.created_at >= {}", Bind::Int(t));
+        }
+        if let Some(t) = q.until {
+            w.push("m.created_at < {}", Bind::Int(t));
+        }
+        let sql = format!(
+            "SELECT {cols} FROM {from} JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id{} \
+             ORDER BY m.id DESC LIMIT {}",
+            w.where_sql(),
+            w.next_placeholder()
+        );
+        let rows = w
+            .bind_all(sqlx::query(&sql))
+            .bind(q.limit.clamp(1, 200))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::message).collect()
+    }
+
+    async fn search_contacts(
+        &mut self,
+        terms: &[String],
+        limit: i64,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let cols = qualified("k", rows::CONTACT_COLS);
+        let (from, matcher, query) = match self.dialect {
+            Dialect::Sqlite => (
+                "contact_search s JOIN contacts k ON k.tenant_id = s.tenant_id AND k.id = s.contact_id",
+                "contact_search MATCH $1 AND s.tenant_id = $2 AND",
+                fts5_query(terms),
+            ),
+            Dialect::Postgres => ("contacts k", "k.search @@ plainto_tsquery('simple', $1) AND", terms.join(" ")),
+        };
+        let sql = format!(
+            "SELECT {cols} FROM {from} WHERE {matcher} k.tenant_id = $2 ORDER BY k.id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query)
+            .bind(self.tenant().to_owned())
+            .bind(limit.clamp(1, 200))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(rows::contact).collect()
+    }
+
     async fn insert_message(&mut self, m: &Message) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO messages (tenant_id, id, conversation_id, direction, private, sender_type, sender_id, content, \
@@ -1220,5 +1299,46 @@ impl TenantTx for SqlTenantTx {
             total += done.rows_affected();
         }
         Ok(total)
+    }
+}
+
+/// `a, b` → `m.a AS a, m.b AS b`, for queries that join tables sharing column names.
+fn qualified(alias: &str, cols: &str) -> String {
+    cols.split(',')
+        .map(str::trim)
+        .map(|c| format!("{alias}.{c} AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Plain words as an FTS5 query: every term quoted (so quotes, `*`, `NEAR`, `OR`, `-` and column
+/// filters in user input are just text), all required.
+fn fts5_query(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_never_becomes_fts_syntax() {
+        let terms = [
+            "refund".to_owned(),
+            "\"OR* NEAR(".to_owned(),
+            "content:x".to_owned(),
+        ];
+        assert_eq!(
+            fts5_query(&terms),
+            "\"refund\" \"\"\"OR* NEAR(\" \"content:x\""
+        );
+        assert_eq!(
+            qualified("m", "id, content"),
+            "m.id AS id, m.content AS content"
+        );
     }
 }
