@@ -112,7 +112,12 @@ async fn phase(clients: usize, duration: Duration, make: RequestMaker, expect: u
 }
 
 /// Runs the API benchmark and returns its figures.
-pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchReport> {
+/// The configuration a benchmark server runs with: a fresh data directory, no background
+/// workers, and rate limits lifted.
+fn bench_config(
+    base: &Config,
+    opts: &BenchOptions,
+) -> anyhow::Result<(Config, std::path::PathBuf, &'static str)> {
     let dir = tempfile_dir()?;
     let mut cfg = base.clone();
     cfg.server.data_dir = dir.clone();
@@ -128,7 +133,92 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
     } else {
         "sqlite"
     };
+    Ok((cfg, dir, backend))
+}
 
+/// Inbound-message ingest through the API channel: every client is a stream of customers (a new
+/// contact and conversation every tenth message, otherwise a reply in the client's current one).
+pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestReport> {
+    let (cfg, dir, backend) = bench_config(base, &opts)?;
+    let store = Arc::new(crate::open_store(&cfg).await?);
+    let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
+    let tag: String = switchboard_core::secrets::random_token()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(10)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let done = core
+        .provision_tenant_as_system(
+            NewTenant {
+                slug: format!("ingest-{tag}"),
+                name: "Ingest benchmark".into(),
+                plan: Plan::Enterprise,
+                region: None,
+                partner_id: None,
+                admin_email: format!("ingest-{tag}@bench.switchboard.local"),
+                admin_name: None,
+                admin_password: None,
+            },
+            &RequestMeta::default(),
+        )
+        .await?;
+    let access = core.operator_access(&done.tenant).await?;
+    let inbox = core
+        .create_inbox(
+            &access,
+            "Bench",
+            switchboard_types::Channel::Api,
+            &RequestMeta::default(),
+        )
+        .await?;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let shutdown = CancellationToken::new();
+    let running = crate::start(&cfg, core, listener, shutdown.clone()).await?;
+    let url = format!("http://{}/v1/inboxes/{}/messages", running.addr, inbox.id);
+    let auth = format!("Bearer {}", done.api_key);
+    let phase_report = phase(
+        opts.clients,
+        opts.duration,
+        Arc::new(move |c, n| {
+            let client = n >> 32;
+            let seq = n & 0xffff_ffff;
+            let body = serde_json::json!({
+                "contact": {"external_id": format!("cust-{client}-{}", seq / 10)},
+                "content": format!("Message {seq} about order {} and a refund", seq * 7),
+            });
+            c.post(&url)
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+        }),
+        201,
+    )
+    .await;
+    shutdown.cancel();
+    running.task.await.context("server task")??;
+    drop(std::fs::remove_dir_all(&dir));
+    Ok(IngestReport {
+        backend,
+        clients: opts.clients,
+        seconds: opts.duration.as_secs_f64(),
+        messages: phase_report,
+    })
+}
+
+/// The ingest run's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    pub backend: &'static str,
+    pub clients: usize,
+    pub seconds: f64,
+    pub messages: PhaseReport,
+}
+
+/// Runs the API benchmark and returns its figures.
+pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchReport> {
+    let (cfg, dir, backend) = bench_config(base, &opts)?;
     let store = Arc::new(crate::open_store(&cfg).await?);
     let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
     // Per tenant: its admin key (for requests) and one key to read.

@@ -154,6 +154,16 @@ enum AuditCmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// Inbound customer messages through the API channel: messages/s and latency.
+    Ingest {
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The schema owner's URL when --database-url is PostgreSQL.
+        #[arg(long)]
+        migrate_url: Option<String>,
+    },
     /// Authenticated GET and POST throughput and latency.
     Api {
         #[arg(long, default_value_t = 64)]
@@ -248,6 +258,27 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Migrate => {
             switchboard::migrate(&cfg).await?;
             out.emit("migrations applied", json!({"migrated": true}))?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCmd::Ingest {
+            clients,
+            seconds,
+            migrate_url,
+        }) => {
+            let opts = bench::BenchOptions {
+                clients,
+                tenants: 1,
+                duration: std::time::Duration::from_secs(seconds),
+                database_url: cli.global.database_url.clone(),
+                migrate_url,
+            };
+            let r = bench::ingest(&cfg, opts).await?;
+            let m = &r.messages;
+            let text = format!(
+                "backend {} · {} clients · {} s\ninbound messages {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                r.backend, r.clients, r.seconds, m.per_second, m.p50_ms, m.p99_ms, m.errors
+            );
+            out.emit(&text, serde_json::to_value(&r)?)?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
         Command::Bench(BenchCmd::Api {

@@ -187,3 +187,25 @@ fn first_start_prints_the_admin_credentials_once_and_never_again() {
     );
     assert!(second.contains("exists already"), "{second}");
 }
+
+#[test]
+fn the_benchmarks_run_end_to_end_without_errors() {
+    // Functional only: the figures themselves are measured in release builds (BENCHMARKS.md).
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["bench", "ingest", "--clients", "2", "--seconds", "1"],
+        ["bench", "api", "--clients", "2", "--seconds", "1"],
+    ] {
+        let (code, report, out) = run(Db::Sqlite, dir.path(), &args);
+        assert_eq!(code, 0, "{out}");
+        let phases: Vec<&serde_json::Value> = ["messages", "get", "post"]
+            .iter()
+            .filter_map(|k| report.get(*k))
+            .collect();
+        assert!(!phases.is_empty(), "{out}");
+        for p in phases {
+            assert!(p["requests"].as_u64().unwrap() > 0, "{out}");
+            assert_eq!(p["errors"], 0, "{out}");
+        }
+    }
+}
