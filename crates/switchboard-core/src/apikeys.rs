@@ -5,7 +5,7 @@ use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::identity::{API_KEY_PREFIX, API_KEY_SCOPES};
 use crate::secrets::{random_token, token_hash};
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::json;
 use switchboard_store::model::{ApiKey, PageRequest};
 use switchboard_store::Access;
@@ -136,12 +136,13 @@ impl Core {
         if key.revoked_at.is_none() {
             tx.revoke_api_key(id, now).await?;
             key.revoked_at = Some(now);
-            events::emit(&mut *tx, "api_key.revoked", json!({"api_key_id": id}), now).await?;
-            audit::append(
+            changes::record(
                 &mut *tx,
-                access.ctx.actor(),
                 meta,
-                AuditDraft::success("api_key.revoked", "api_key", id.to_string()),
+                "api_key.revoked",
+                "api_key",
+                id.to_string(),
+                json!({"api_key_id": id}),
                 now,
             )
             .await?;

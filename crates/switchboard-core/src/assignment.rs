@@ -6,7 +6,7 @@
 use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::error::{CoreError, CoreResult};
 use crate::tenants::conflict;
-use crate::{events, Core, TenantAccess};
+use crate::{changes, events, Core, TenantAccess};
 use serde_json::json;
 use switchboard_store::model::{Conversation, Inbox, InboxAgent};
 use switchboard_store::{Access, StoreError, TenantTx};
@@ -100,12 +100,13 @@ impl Core {
         }
         let inbox = tx.get_inbox(id).await?.ok_or(CoreError::NotFound)?;
         let data = json!({"inbox_id": id, "assignment_policy": policy});
-        events::emit(&mut *tx, "inbox.updated", data.clone(), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("inbox.updated", "inbox", id.to_string()).with_details(data),
+            "inbox.updated",
+            "inbox",
+            id.to_string(),
+            data,
             now,
         )
         .await?;
@@ -149,13 +150,13 @@ impl Core {
             .await
             .map_err(|e| conflict(e, "this inbox member"))?;
         let data = json!({"inbox_id": inbox, "user_id": user});
-        events::emit(&mut *tx, "inbox.member_added", data.clone(), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("inbox.member_added", "inbox", inbox.to_string())
-                .with_details(data),
+            "inbox.member_added",
+            "inbox",
+            inbox.to_string(),
+            data,
             now,
         )
         .await?;
@@ -179,13 +180,13 @@ impl Core {
             return Err(CoreError::NotFound);
         }
         let data = json!({"inbox_id": inbox, "user_id": user});
-        events::emit(&mut *tx, "inbox.member_removed", data.clone(), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("inbox.member_removed", "inbox", inbox.to_string())
-                .with_details(data),
+            "inbox.member_removed",
+            "inbox",
+            inbox.to_string(),
+            data,
             now,
         )
         .await?;

@@ -1,9 +1,9 @@
 //! Custom attribute definitions and the type check every stored value passes.
 
-use crate::audit::{self, AuditDraft, RequestMeta};
+use crate::audit::RequestMeta;
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, validate, Core, TenantAccess};
 use serde_json::{json, Map, Value};
 use switchboard_store::model::AttributeDefinition;
 use switchboard_store::{Access, TenantTx};
@@ -143,17 +143,13 @@ impl Core {
             .await
             .map_err(|e| conflict(e, "an attribute with this key"))?;
         let data = json!({"attribute_id": def.id, "applies_to": def.applies_to, "key": def.key, "kind": def.kind});
-        events::emit(&mut *tx, "attribute_definition.created", data.clone(), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success(
-                "attribute_definition.created",
-                "attribute_definition",
-                def.id.to_string(),
-            )
-            .with_details(data),
+            "attribute_definition.created",
+            "attribute_definition",
+            def.id.to_string(),
+            data,
             now,
         )
         .await?;
@@ -189,22 +185,13 @@ impl Core {
         if !tx.delete_attribute(id).await? {
             return Err(CoreError::NotFound);
         }
-        events::emit(
+        changes::record(
             &mut *tx,
-            "attribute_definition.deleted",
-            json!({"attribute_id": id}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success(
-                "attribute_definition.deleted",
-                "attribute_definition",
-                id.to_string(),
-            ),
+            "attribute_definition.deleted",
+            "attribute_definition",
+            id.to_string(),
+            json!({"attribute_id": id}),
             now,
         )
         .await?;

@@ -5,7 +5,7 @@ use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::calendar::{Calendar, CalendarSpec};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::json;
 use switchboard_store::model::BusinessCalendar;
 use switchboard_store::Access;
@@ -60,22 +60,13 @@ impl Core {
         tx.insert_calendar(&cal)
             .await
             .map_err(|e| conflict(e, "a calendar with this name"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "business_calendar.created",
-            json!({"calendar_id": cal.id, "name": cal.name}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success(
-                "business_calendar.created",
-                "business_calendar",
-                cal.id.to_string(),
-            ),
+            "business_calendar.created",
+            "business_calendar",
+            cal.id.to_string(),
+            json!({"calendar_id": cal.id, "name": cal.name}),
             now,
         )
         .await?;
@@ -178,22 +169,13 @@ impl Core {
         if !tx.delete_calendar(id).await? {
             return Err(CoreError::NotFound);
         }
-        events::emit(
+        changes::record(
             &mut *tx,
-            "business_calendar.deleted",
-            json!({"calendar_id": id}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success(
-                "business_calendar.deleted",
-                "business_calendar",
-                id.to_string(),
-            ),
+            "business_calendar.deleted",
+            "business_calendar",
+            id.to_string(),
+            json!({"calendar_id": id}),
             now,
         )
         .await?;

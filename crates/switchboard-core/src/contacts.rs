@@ -5,7 +5,7 @@
 use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::{json, Map, Value};
 use std::str::FromStr;
 use switchboard_store::model::{Company, Contact, ContactFilter, PageRequest};
@@ -251,12 +251,13 @@ impl Core {
         tx.insert_contact(&contact)
             .await
             .map_err(|e| conflict(e, "a contact with this identifier"))?;
-        events::emit(&mut *tx, "contact.created", contact_json(&contact), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("contact.created", "contact", contact.id.to_string()),
+            "contact.created",
+            "contact",
+            contact.id.to_string(),
+            contact_json(&contact),
             now,
         )
         .await?;
@@ -358,12 +359,13 @@ impl Core {
         if !deleted {
             return Err(CoreError::NotFound);
         }
-        events::emit(&mut *tx, "contact.deleted", json!({"contact_id": id}), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("contact.deleted", "contact", id.to_string()),
+            "contact.deleted",
+            "contact",
+            id.to_string(),
+            json!({"contact_id": id}),
             now,
         )
         .await?;
@@ -475,18 +477,13 @@ impl Core {
         tx.insert_company(&company)
             .await
             .map_err(|e| conflict(e, "a company with this domain"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "company.created",
-            json!({"company_id": company.id, "name": company.name, "domain": company.domain}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("company.created", "company", company.id.to_string()),
+            "company.created",
+            "company",
+            company.id.to_string(),
+            json!({"company_id": company.id, "name": company.name, "domain": company.domain}),
             now,
         )
         .await?;
@@ -595,12 +592,13 @@ impl Core {
             c.updated_at = now;
             events::emit(&mut *tx, "contact.updated", contact_json(&c), now).await?;
         }
-        events::emit(&mut *tx, "company.deleted", json!({"company_id": id}), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("company.deleted", "company", id.to_string()),
+            "company.deleted",
+            "company",
+            id.to_string(),
+            json!({"company_id": id}),
             now,
         )
         .await?;

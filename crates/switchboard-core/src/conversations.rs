@@ -6,7 +6,7 @@ use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::contacts::{apply_contact, Change, ContactInput};
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::{json, Map, Value};
 use switchboard_store::model::{
     Contact, ContactFilter, Conversation, ConversationFilter, Inbox, Message, PageRequest,
@@ -168,18 +168,13 @@ impl Core {
         tx.insert_inbox(&inbox)
             .await
             .map_err(|e| conflict(e, "an inbox with this name"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "inbox.created",
-            json!({"inbox_id": inbox.id, "name": inbox.name, "channel": inbox.channel}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("inbox.created", "inbox", inbox.id.to_string()),
+            "inbox.created",
+            "inbox",
+            inbox.id.to_string(),
+            json!({"inbox_id": inbox.id, "name": inbox.name, "channel": inbox.channel}),
             now,
         )
         .await?;
@@ -257,12 +252,13 @@ impl Core {
                     updated_at: now,
                 };
                 tx.insert_conversation(&c).await?;
-                events::emit(&mut *tx, "conversation.created", conversation_json(&c), now).await?;
-                audit::append(
+                changes::record(
                     &mut *tx,
-                    access.ctx.actor(),
                     meta,
-                    AuditDraft::success("conversation.created", "conversation", c.id.to_string()),
+                    "conversation.created",
+                    "conversation",
+                    c.id.to_string(),
+                    conversation_json(&c),
                     now,
                 )
                 .await?;

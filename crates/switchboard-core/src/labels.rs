@@ -1,9 +1,9 @@
 //! Labels on conversations and canned responses (reply texts agents insert with `/short_code`).
 
-use crate::audit::{self, AuditDraft, RequestMeta};
+use crate::audit::RequestMeta;
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, validate, Core, TenantAccess};
 use serde_json::json;
 use switchboard_store::model::{CannedResponse, Label};
 use switchboard_store::Access;
@@ -51,18 +51,13 @@ impl Core {
         tx.insert_label(&label)
             .await
             .map_err(|e| conflict(e, "a label with this name"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "label.created",
-            json!({"label_id": label.id, "name": label.name}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("label.created", "label", label.id.to_string()),
+            "label.created",
+            "label",
+            label.id.to_string(),
+            json!({"label_id": label.id, "name": label.name}),
             now,
         )
         .await?;
@@ -97,12 +92,13 @@ impl Core {
         if !tx.delete_label(id).await? {
             return Err(CoreError::NotFound);
         }
-        events::emit(&mut *tx, "label.deleted", json!({"label_id": id}), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("label.deleted", "label", id.to_string()),
+            "label.deleted",
+            "label",
+            id.to_string(),
+            json!({"label_id": id}),
             now,
         )
         .await?;
@@ -148,17 +144,13 @@ impl Core {
         tx.set_conversation_labels(id, &ids, now).await?;
         let after: Vec<&str> = chosen.iter().map(|l| l.name.as_str()).collect();
         let data = json!({"conversation_id": id, "from": before, "to": after});
-        events::emit(&mut *tx, "conversation.labels_changed", data.clone(), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success(
-                "conversation.labels_changed",
-                "conversation",
-                id.to_string(),
-            )
-            .with_details(data),
+            "conversation.labels_changed",
+            "conversation",
+            id.to_string(),
+            data,
             now,
         )
         .await?;
@@ -217,22 +209,13 @@ impl Core {
         tx.insert_canned(&canned)
             .await
             .map_err(|e| conflict(e, "a canned response with this short code"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "canned_response.created",
-            json!({"canned_response_id": canned.id, "short_code": canned.short_code}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success(
-                "canned_response.created",
-                "canned_response",
-                canned.id.to_string(),
-            ),
+            "canned_response.created",
+            "canned_response",
+            canned.id.to_string(),
+            json!({"canned_response_id": canned.id, "short_code": canned.short_code}),
             now,
         )
         .await?;
@@ -274,18 +257,13 @@ impl Core {
         if !tx.delete_canned(id).await? {
             return Err(CoreError::NotFound);
         }
-        events::emit(
+        changes::record(
             &mut *tx,
-            "canned_response.deleted",
-            json!({"canned_response_id": id}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("canned_response.deleted", "canned_response", id.to_string()),
+            "canned_response.deleted",
+            "canned_response",
+            id.to_string(),
+            json!({"canned_response_id": id}),
             now,
         )
         .await?;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authcache;
 pub mod calendar;
 pub mod calendars;
+mod changes;
 pub mod clock;
 pub mod contacts;
 pub mod contacts_csv;

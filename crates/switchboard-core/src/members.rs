@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::error::{CoreError, CoreResult};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::json;
 use switchboard_store::model::{Member, Membership, PageRequest};
 use switchboard_store::Access;
@@ -159,12 +159,13 @@ impl Core {
             ));
         }
         tx.delete_membership(user).await?;
-        events::emit(&mut *tx, "member.removed", json!({"user_id": user}), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("member.removed", "user", user.to_string()),
+            "member.removed",
+            "user",
+            user.to_string(),
+            json!({"user_id": user}),
             now,
         )
         .await?;

@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::error::{CoreError, CoreResult};
 use crate::tenants::conflict;
-use crate::{events, validate, Core, TenantAccess};
+use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::json;
 use switchboard_store::model::{Member, Team};
 use switchboard_store::Access;
@@ -44,18 +44,13 @@ impl Core {
         tx.insert_team(&team)
             .await
             .map_err(|e| conflict(e, "a team with this name"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "team.created",
-            json!({"team_id": team.id, "name": team.name}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("team.created", "team", team.id.to_string()),
+            "team.created",
+            "team",
+            team.id.to_string(),
+            json!({"team_id": team.id, "name": team.name}),
             now,
         )
         .await?;
@@ -128,18 +123,13 @@ impl Core {
         tx.update_team(&team)
             .await
             .map_err(|e| conflict(e, "a team with this name"))?;
-        events::emit(
+        changes::record(
             &mut *tx,
-            "team.updated",
-            json!({"team_id": team.id, "name": team.name}),
-            now,
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("team.updated", "team", id.to_string()),
+            "team.updated",
+            "team",
+            id.to_string(),
+            json!({"team_id": team.id, "name": team.name}),
             now,
         )
         .await?;
@@ -162,12 +152,13 @@ impl Core {
         if !tx.delete_team(id).await? {
             return Err(CoreError::NotFound);
         }
-        events::emit(&mut *tx, "team.deleted", json!({"team_id": id}), now).await?;
-        audit::append(
+        changes::record(
             &mut *tx,
-            access.ctx.actor(),
             meta,
-            AuditDraft::success("team.deleted", "team", id.to_string()),
+            "team.deleted",
+            "team",
+            id.to_string(),
+            json!({"team_id": id}),
             now,
         )
         .await?;
