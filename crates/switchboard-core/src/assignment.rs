@@ -143,9 +143,16 @@ impl Core {
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         tx.get_inbox(inbox).await?.ok_or(CoreError::NotFound)?;
-        tx.get_member(user)
+        let member = tx
+            .get_member(user)
             .await?
             .ok_or_else(|| CoreError::field("user_id", "not a member of this tenant"))?;
+        if !member.role.can_work_conversations() {
+            return Err(CoreError::field(
+                "user_id",
+                "this member's role cannot work conversations",
+            ));
+        }
         tx.add_inbox_member(inbox, user, now)
             .await
             .map_err(|e| conflict(e, "this inbox member"))?;

@@ -196,6 +196,10 @@ impl Core {
         let stored = self.get_calendar(access, id).await?;
         let (_, cal) = parse_spec(&stored.spec)?;
         let at = at.unwrap_or_else(|| self.now());
+        // Bounded so one request cannot walk years of calendar days.
+        if until.is_some_and(|u| u - at > 2 * 366 * 24 * 3_600_000) {
+            return Err(CoreError::field("until", "at most two years after at"));
+        }
         Ok(Evaluation {
             open: cal.is_open(at),
             next_open_at: cal.next_open(at),

@@ -128,12 +128,36 @@ async fn resolve_contact(
             .into_iter()
             .next()
         {
-            return Ok(found);
+            // Lock the contact (PostgreSQL) so concurrent messages from one person find or
+            // create their conversation one after the other.
+            return tx.get_contact(&found.id).await?.ok_or(CoreError::NotFound);
         }
     }
-    tx.insert_contact(&probe)
-        .await
-        .map_err(|e| conflict(e, "a contact with this identifier"))?;
+    if !tx.insert_contact_if_absent(&probe).await? {
+        // A concurrent message created this person a moment ago: use that contact.
+        for filter in [
+            probe.external_id.clone().map(|v| ContactFilter {
+                external_id: Some(v),
+                ..Default::default()
+            }),
+            probe.email.clone().map(|v| ContactFilter {
+                email: Some(v),
+                ..Default::default()
+            }),
+            probe.phone.clone().map(|v| ContactFilter {
+                phone: Some(v),
+                ..Default::default()
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(found) = tx.list_contacts(&filter).await?.into_iter().next() {
+                return tx.get_contact(&found.id).await?.ok_or(CoreError::NotFound);
+            }
+        }
+        return Err(CoreError::Conflict("a contact with this identifier"));
+    }
     events::emit(tx, "contact.created", json!({"contact_id": probe.id, "name": probe.name, "email": probe.email, "phone": probe.phone, "external_id": probe.external_id}), now).await?;
     let draft = AuditDraft::success("contact.created", "contact", probe.id.to_string())
         .with_details(json!({"via": "inbound_message"}));
@@ -269,7 +293,13 @@ impl Core {
             let before = conversation.status;
             conversation.status = ConversationStatus::Open;
             conversation.snoozed_until = None;
-            conversation.waiting_since = conversation.waiting_since.or(Some(now));
+            // A resolved conversation starts a fresh wait; an open one keeps waiting since its
+            // first unanswered message.
+            conversation.waiting_since = if before == ConversationStatus::Resolved {
+                Some(now)
+            } else {
+                conversation.waiting_since.or(Some(now))
+            };
             conversation.last_activity_at = now;
             conversation.updated_at = now;
             tx.update_conversation(&conversation).await?;
@@ -423,6 +453,9 @@ impl Core {
                 (_, None) => c.snoozed_until = None,
             }
             c.status = status;
+            if status == ConversationStatus::Resolved {
+                c.waiting_since = None;
+            }
         } else if patch.snoozed_until.is_some() {
             errors.push(FieldError::new("snoozed_until", "only with status snoozed"));
         }
@@ -431,11 +464,16 @@ impl Core {
         }
         match patch.assignee_id {
             Change::Set(u) => {
-                if tx.get_member(&u).await?.is_none() {
-                    errors.push(FieldError::new(
+                match tx.get_member(&u).await? {
+                    None => errors.push(FieldError::new(
                         "assignee_id",
                         "not a member of this tenant",
-                    ));
+                    )),
+                    Some(m) if !m.role.can_work_conversations() => errors.push(FieldError::new(
+                        "assignee_id",
+                        "this member's role cannot work conversations",
+                    )),
+                    Some(_) => {}
                 }
                 c.assignee_id = Some(u);
             }
@@ -458,7 +496,7 @@ impl Core {
             return Err(CoreError::NotFound);
         }
         let actor = access.ctx.actor();
-        if c.status != before.status {
+        if c.status != before.status || c.snoozed_until != before.snoozed_until {
             let data = json!({"conversation_id": id, "from": before.status, "to": c.status, "snoozed_until": c.snoozed_until});
             events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
             audit::append(

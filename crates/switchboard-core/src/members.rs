@@ -159,6 +159,8 @@ impl Core {
             ));
         }
         tx.delete_membership(user).await?;
+        // Their conversations go back to the unassigned queue.
+        tx.unassign_user(user, now).await?;
         changes::record(
             &mut *tx,
             meta,

@@ -52,19 +52,11 @@ impl Core {
         if !access.role.can_read_contacts() {
             return Err(CoreError::Forbidden);
         }
-        let wanted = usize::try_from(query.limit.clamp(1, 200)).unwrap_or(50);
-        query.limit = 200;
+        query.limit = query.limit.clamp(1, 200);
         let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
-        let hits = tx.search_messages(&query).await?;
         let mut out: Vec<Conversation> = Vec::new();
-        for m in hits {
-            if out.len() == wanted {
-                break;
-            }
-            if out.iter().any(|c| c.id == m.conversation_id) {
-                continue;
-            }
-            if let Some(c) = tx.get_conversation(&m.conversation_id).await? {
+        for id in tx.search_conversation_ids(&query).await? {
+            if let Some(c) = tx.get_conversation(&id).await? {
                 out.push(c);
             }
         }

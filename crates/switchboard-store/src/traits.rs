@@ -153,6 +153,9 @@ pub trait TenantTx: AuditWriter + Send {
     async fn delete_attribute(&mut self, id: &AttributeId) -> Result<bool, StoreError>;
 
     async fn insert_contact(&mut self, contact: &Contact) -> Result<(), StoreError>;
+    /// Inserts unless an identifier is taken (then `false`, and no error: the transaction stays
+    /// usable, so the caller can read the contact a concurrent request just created).
+    async fn insert_contact_if_absent(&mut self, contact: &Contact) -> Result<bool, StoreError>;
     /// In a write transaction on PostgreSQL the row stays locked until commit.
     async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
     async fn list_contacts(&mut self, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError>;
@@ -214,6 +217,13 @@ pub trait TenantTx: AuditWriter + Send {
         now: i64,
     ) -> Result<u64, StoreError>;
     /// Clears the team of every conversation of a deleted team.
+    /// Unassigns every conversation of someone who left the tenant.
+    async fn unassign_user(&mut self, user: &UserId, now: i64) -> Result<u64, StoreError>;
+    /// Conversations with a matching message, most recent match first.
+    async fn search_conversation_ids(
+        &mut self,
+        query: &SearchQuery,
+    ) -> Result<Vec<ConversationId>, StoreError>;
     async fn clear_conversation_team(&mut self, team: &TeamId, now: i64)
         -> Result<u64, StoreError>;
 

@@ -95,11 +95,20 @@ impl Validate for EvaluateQuery {
                 e.push(FieldError::new(name, "must be an RFC 3339 timestamp"));
             }
         }
+        // Bounded so one request cannot walk years of calendar days.
         if self
             .budget_minutes
-            .is_some_and(|b| !(0..=525_600).contains(&b))
+            .is_some_and(|b| !(0..=100_000).contains(&b))
         {
-            e.push(FieldError::new("budget_minutes", "between 0 and 525600"));
+            e.push(FieldError::new("budget_minutes", "between 0 and 100000"));
+        }
+        if let (Some(a), Some(u)) = (
+            self.at.as_deref().and_then(parse_rfc3339),
+            self.until.as_deref().and_then(parse_rfc3339),
+        ) {
+            if u - a > 2 * 366 * 24 * 3_600_000 {
+                e.push(FieldError::new("until", "at most two years after at"));
+            }
         }
         if e.is_empty() {
             Ok(())

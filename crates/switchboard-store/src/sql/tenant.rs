@@ -56,6 +56,48 @@ impl SqlTenantTx {
         }
     }
 
+    /// The `FROM` and `WHERE` of a message search, shared by message and conversation searches.
+    fn message_search_filters(&self, q: &SearchQuery) -> (&'static str, Filters) {
+        let mut w = Filters::default();
+        let from = match self.dialect {
+            Dialect::Sqlite => {
+                w.push("message_search MATCH {}", Bind::Text(fts5_query(&q.terms)));
+                w.push("s.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+                "message_search s JOIN messages m ON m.tenant_id = s.tenant_id AND m.id = s.message_id"
+            }
+            Dialect::Postgres => {
+                w.push(
+                    "m.search @@ plainto_tsquery('simple', {})",
+                    Bind::Text(q.terms.join(" ")),
+                );
+                "messages m"
+            }
+        };
+        w.push("m.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        if let Some(s) = q.status {
+            w.push("c.status = {}", Bind::Text(s.as_str().to_owned()));
+        }
+        for (clause, value) in [
+            ("c.inbox_id = {}", q.inbox_id.as_ref().map(|x| x.as_str().to_owned())),
+            ("c.assignee_id = {}", q.assignee_id.as_ref().map(|x| x.as_str().to_owned())),
+            (
+                "c.id IN (SELECT conversation_id FROM conversation_labels cl WHERE cl.tenant_id = c.tenant_id AND cl.label_id = {})",
+                q.label_id.as_ref().map(|x| x.as_str().to_owned()),
+            ),
+        ] {
+            if let Some(v) = value {
+                w.push(clause, Bind::Text(v));
+            }
+        }
+        if let Some(t) = q.since {
+            w.push("m.created_at >= {}", Bind::Int(t));
+        }
+        if let Some(t) = q.until {
+            w.push("m.created_at < {}", Bind::Int(t));
+        }
+        (from, w)
+    }
+
     fn tenant(&self) -> &str {
         self.ctx.tenant().as_str()
     }
@@ -661,6 +703,26 @@ impl TenantTx for SqlTenantTx {
         Ok(())
     }
 
+    async fn insert_contact_if_absent(&mut self, c: &Contact) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO contacts (tenant_id, id, name, email, phone, external_id, company_id, \
+             custom_attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.email.as_deref())
+        .bind(c.phone.as_deref())
+        .bind(c.external_id.as_deref())
+        .bind(c.company_id.as_ref().map(|x| x.as_str().to_owned()))
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
         let sql = format!(
             "SELECT {} FROM contacts WHERE tenant_id = $1 AND id = $2{}",
@@ -832,7 +894,8 @@ impl TenantTx for SqlTenantTx {
              (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = im.tenant_id AND c.assignee_id = im.user_id \
                 AND c.status <> 'resolved') AS open_conversations \
              FROM inbox_members im JOIN memberships m ON m.tenant_id = im.tenant_id AND m.user_id = im.user_id \
-             WHERE im.tenant_id = $1 AND im.inbox_id = $2 ORDER BY im.user_id",
+             WHERE im.tenant_id = $1 AND im.inbox_id = $2 AND m.role IN ('owner', 'admin', 'agent') \
+             ORDER BY im.user_id",
         )
         .bind(self.tenant().to_owned())
         .bind(inbox.as_str())
@@ -1008,6 +1071,44 @@ impl TenantTx for SqlTenantTx {
         Ok(done.rows_affected())
     }
 
+    async fn unassign_user(&mut self, user: &UserId, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversations SET assignee_id = NULL, updated_at = $1 WHERE tenant_id = $2 AND assignee_id = $3",
+        )
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn search_conversation_ids(
+        &mut self,
+        q: &SearchQuery,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let (from, w) = self.message_search_filters(q);
+        let sql = format!(
+            "SELECT m.conversation_id AS conversation_id, MAX(m.id) AS last_hit FROM {from} \
+             JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id{} \
+             GROUP BY m.conversation_id ORDER BY last_hit DESC LIMIT {}",
+            w.where_sql(),
+            w.next_placeholder()
+        );
+        let rows = w
+            .bind_all(sqlx::query(&sql))
+            .bind(q.limit.clamp(1, 200))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConversationId::from_trusted(
+                    sqlx::Row::try_get::<String, _>(r, "conversation_id")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn clear_conversation_team(
         &mut self,
         team: &TeamId,
@@ -1159,43 +1260,7 @@ impl TenantTx for SqlTenantTx {
 
     async fn search_messages(&mut self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
         let cols = qualified("m", rows::MESSAGE_COLS);
-        let mut w = Filters::default();
-        let from = match self.dialect {
-            Dialect::Sqlite => {
-                w.push("message_search MATCH {}", Bind::Text(fts5_query(&q.terms)));
-                w.push("s.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
-                "message_search s JOIN messages m ON m.tenant_id = s.tenant_id AND m.id = s.message_id"
-            }
-            Dialect::Postgres => {
-                w.push(
-                    "m.search @@ plainto_tsquery('simple', {})",
-                    Bind::Text(q.terms.join(" ")),
-                );
-                "messages m"
-            }
-        };
-        w.push("m.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
-        if let Some(s) = q.status {
-            w.push("c.status = {}", Bind::Text(s.as_str().to_owned()));
-        }
-        for (clause, value) in [
-            ("c.inbox_id = {}", q.inbox_id.as_ref().map(|x| x.as_str().to_owned())),
-            ("c.assignee_id = {}", q.assignee_id.as_ref().map(|x| x.as_str().to_owned())),
-            (
-                "c.id IN (SELECT conversation_id FROM conversation_labels cl WHERE cl.tenant_id = c.tenant_id AND cl.label_id = {})",
-                q.label_id.as_ref().map(|x| x.as_str().to_owned()),
-            ),
-        ] {
-            if let Some(v) = value {
-                w.push(clause, Bind::Text(v));
-            }
-        }
-        if let Some(t) = q.since {
-            w.push("m.created_at >= {}", Bind::Int(t));
-        }
-        if let Some(t) = q.until {
-            w.push("m.created_at < {}", Bind::Int(t));
-        }
+        let (from, w) = self.message_search_filters(q);
         let sql = format!(
             "SELECT {cols} FROM {from} JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id{} \
              ORDER BY m.id DESC LIMIT {}",

@@ -99,6 +99,20 @@ async fn calendars_answer_business_time_questions_and_stay_in_their_tenant() {
         )
         .await
         .expect_problem(422, "validation_failed");
+        for q in [
+            "at=2026-01-01T00:00:00Z&until=2099-01-01T00:00:00Z",
+            "until=2099-01-01T00:00:00Z",
+            "budget_minutes=100001",
+        ] {
+            app.call(
+                Method::GET,
+                &format!("/v1/business-calendars/{id}/evaluate?{q}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect_problem(422, "validation_failed");
+        }
         assert_eq!(
             app.call(Method::GET, "/v1/business-calendars", Some(&t.key), None)
                 .await

@@ -800,3 +800,170 @@ async fn labels_filter_conversations_and_canned_responses_complete_short_codes()
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn simultaneous_first_messages_from_one_person_share_one_contact_and_conversation() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Rush").await;
+        let url = format!("/v1/inboxes/{inbox_id}/messages");
+        let sends: Vec<_> = (0..10)
+            .map(|i| app.call(Method::POST, &url, Some(&t.key), Some(json!({"contact": {"email": "rush@example.com"}, "content": format!("m{i}")}))))
+            .collect();
+        let replies = futures::future::join_all(sends).await;
+        let mut conversations: Vec<String> = replies
+            .into_iter()
+            .map(|r| {
+                r.expect(201).body["conversation"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        conversations.dedup();
+        assert_eq!(
+            conversations.len(),
+            1,
+            "{db:?}: one person, one conversation"
+        );
+        let contacts = app
+            .call(
+                Method::GET,
+                "/v1/contacts?email=rush%40example.com",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(contacts.body["data"].as_array().unwrap().len(), 1);
+        let detail = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{}", conversations[0]),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            detail.body["messages"].as_array().unwrap().len(),
+            10,
+            "no message lost"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn only_agents_take_conversations_and_leavers_give_theirs_back() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Desk").await;
+        let viewer = app
+            .call(
+                Method::POST,
+                "/v1/users",
+                Some(&t.key),
+                Some(json!({"email": "v@desk.test", "role": "viewer"})),
+            )
+            .await
+            .expect(201);
+        let viewer_id = viewer.body["user"]["id"].as_str().unwrap().to_owned();
+        let agent = app
+            .call(
+                Method::POST,
+                "/v1/users",
+                Some(&t.key),
+                Some(json!({"email": "a@desk.test", "role": "agent"})),
+            )
+            .await
+            .expect(201);
+        let agent_id = agent.body["user"]["id"].as_str().unwrap().to_owned();
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/members"),
+                Some(&t.key),
+                Some(json!({"user_id": viewer_id})),
+            )
+            .await
+            .expect_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "user_id");
+        let c = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/messages"),
+                Some(&t.key),
+                Some(json!({"contact": {"external_id": "z"}, "content": "hi"})),
+            )
+            .await
+            .expect(201);
+        let id = c.body["conversation"]["id"].as_str().unwrap().to_owned();
+        let first_wait = c.body["conversation"]["waiting_since"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/v1/conversations/{id}");
+        app.call(
+            Method::PATCH,
+            &path,
+            Some(&t.key),
+            Some(json!({"assignee_id": viewer_id})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        app.call(
+            Method::PATCH,
+            &path,
+            Some(&t.key),
+            Some(json!({"assignee_id": agent_id})),
+        )
+        .await
+        .expect(200);
+        app.call(
+            Method::DELETE,
+            &format!("/v1/memberships/{agent_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        let after = app
+            .call(Method::GET, &path, Some(&t.key), None)
+            .await
+            .expect(200);
+        assert!(
+            after.body["assignee_id"].is_null(),
+            "{db:?}: a leaver's conversations are unassigned"
+        );
+
+        // Resolving ends the wait; a later message starts a new one.
+        app.call(
+            Method::PATCH,
+            &path,
+            Some(&t.key),
+            Some(json!({"status": "resolved"})),
+        )
+        .await
+        .expect(200);
+        app.clock.advance_ms(86_400_000);
+        let again = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/messages"),
+                Some(&t.key),
+                Some(json!({"contact": {"external_id": "z"}, "content": "back"})),
+            )
+            .await
+            .expect(201);
+        assert_ne!(
+            again.body["conversation"]["waiting_since"]
+                .as_str()
+                .unwrap(),
+            first_wait
+        );
+        app.stop().await;
+    }
+}
