@@ -384,26 +384,32 @@ impl Core {
         Ok(message)
     }
 
+    /// The conversation with the oldest page of its thread (at most `page.limit` messages, so a
+    /// caller asking for one more than it shows learns whether the thread goes on).
     pub async fn get_conversation(
         &self,
         access: &TenantAccess,
         id: &ConversationId,
+        page: &PageRequest,
     ) -> CoreResult<(Conversation, Vec<Message>)> {
         if !access.role.can_read_contacts() {
             return Err(CoreError::Forbidden);
         }
         let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
         let conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
-        let messages = tx
-            .list_messages(
-                id,
-                &PageRequest {
-                    after: None,
-                    limit: 1000,
-                },
-            )
-            .await?;
+        let messages = tx.list_messages(id, page).await?;
         Ok((conversation, messages))
+    }
+
+    /// One page of a conversation's thread, oldest first; a conversation of another tenant (or
+    /// none at all) is not found rather than an empty thread.
+    pub async fn list_messages(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+        page: &PageRequest,
+    ) -> CoreResult<Vec<Message>> {
+        Ok(self.get_conversation(access, id, page).await?.1)
     }
 
     pub async fn list_conversations(

@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(receive_message))
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation, update_conversation))
-        .routes(routes!(post_message))
+        .routes(routes!(list_messages, post_message))
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -276,8 +276,15 @@ pub struct ConversationDetail {
     pub conversation: ConversationOut,
     /// Label names.
     pub labels: Vec<String>,
+    /// The oldest messages of the thread, at most [`DETAIL_MESSAGES`] of them.
     pub messages: Vec<MessageOut>,
+    /// Set when the thread goes on: pass it as `after` to
+    /// `GET /v1/conversations/{conversation_id}/messages` for the rest.
+    pub messages_next_cursor: Option<String>,
 }
+
+/// How many messages the conversation detail carries before the thread is paged.
+pub const DETAIL_MESSAGES: i64 = 100;
 
 /// Who sent an inbound message; matched by `external_id`, then `email`, then `phone`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -484,7 +491,20 @@ async fn get_conversation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConversationDetail>> {
     let id = conversation_id(&id)?;
-    let (c, messages) = state.core.get_conversation(&access, &id).await?;
+    let first = PageQuery {
+        limit: Some(DETAIL_MESSAGES),
+        after: None,
+    };
+    let (c, messages) = state
+        .core
+        .get_conversation(&access, &id, &first.to_store())
+        .await?;
+    let messages = Page::from_overfetch(
+        messages,
+        first.page_size(),
+        |m| m.id.to_string(),
+        MessageOut::from,
+    );
     let labels = state
         .core
         .conversation_labels(&access, &id)
@@ -495,7 +515,8 @@ async fn get_conversation(
     Ok(Json(ConversationDetail {
         conversation: c.into(),
         labels,
-        messages: messages.into_iter().map(Into::into).collect(),
+        messages: messages.data,
+        messages_next_cursor: messages.next_cursor,
     }))
 }
 
@@ -523,6 +544,27 @@ async fn update_conversation(
             .await?
             .into(),
     ))
+}
+
+/// A conversation's thread, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<MessageOut>), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn list_messages(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Path(id): Path<String>,
+    ValidQuery(q): ValidQuery<PageQuery>,
+) -> ApiResult<Json<Page<MessageOut>>> {
+    let items = state
+        .core
+        .list_messages(&access, &conversation_id(&id)?, &q.to_store())
+        .await?;
+    Ok(Json(Page::from_overfetch(
+        items,
+        q.page_size(),
+        |m| m.id.to_string(),
+        MessageOut::from,
+    )))
 }
 
 /// Reply to the customer, or leave a private note.

@@ -967,3 +967,129 @@ async fn only_agents_take_conversations_and_leavers_give_theirs_back() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn long_threads_are_paged_oldest_first_and_stay_in_their_tenant() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Long").await;
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/messages"),
+                Some(&t.key),
+                Some(json!({"contact": {"email": "long@example.com"}, "content": "m0"})),
+            )
+            .await
+            .expect(201);
+        let id = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+        let thread = format!("/v1/conversations/{id}/messages");
+        for n in 1..105 {
+            app.call(
+                Method::POST,
+                &thread,
+                Some(&t.key),
+                Some(json!({"content": format!("m{n}")})),
+            )
+            .await
+            .expect(201);
+        }
+
+        let detail = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let first = detail.body["messages"].as_array().unwrap();
+        assert_eq!(first.len(), 100, "{db:?}: the detail carries one page");
+        assert_eq!(first[0]["content"], "m0");
+        assert_eq!(
+            detail.body["messages_next_cursor"], first[99]["id"],
+            "{db:?}: the cursor continues after the last shown message"
+        );
+
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let url = match &after {
+                Some(c) => format!("{thread}?limit=40&after={c}"),
+                None => format!("{thread}?limit=40"),
+            };
+            let page = app
+                .call(Method::GET, &url, Some(&t.key), None)
+                .await
+                .expect(200);
+            pages += 1;
+            for m in page.body["data"].as_array().unwrap() {
+                seen.push(m["content"].as_str().unwrap().to_owned());
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(c) => after = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3, "{db:?}: 105 messages in pages of 40");
+        let expected: Vec<String> = (0..105).map(|n| format!("m{n}")).collect();
+        assert_eq!(seen, expected, "{db:?}: every message once, oldest first");
+
+        let rest = app
+            .call(
+                Method::GET,
+                &format!(
+                    "{thread}?after={}",
+                    detail.body["messages_next_cursor"].as_str().unwrap()
+                ),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(rest.body["data"].as_array().unwrap().len(), 5);
+
+        for bad in ["limit=0", "limit=201", "limit=ten", "order=desc"] {
+            app.call(Method::GET, &format!("{thread}?{bad}"), Some(&t.key), None)
+                .await
+                .expect_problem(422, "validation_failed");
+        }
+        // A cursor is only ever compared, never spliced into SQL.
+        let hostile = app
+            .call(
+                Method::GET,
+                &format!("{thread}?after=zzz%27%20OR%20%271%27%3D%271"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(hostile.body["data"].as_array().unwrap().len(), 0);
+
+        // Another tenant's key, or an id that is not a conversation, finds nothing.
+        app.call(Method::GET, &thread, Some(&other.key), None)
+            .await
+            .expect_problem(404, "not_found");
+        app.call(
+            Method::GET,
+            "/v1/conversations/%2E%2E%2Fusers/messages",
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.call(
+            Method::GET,
+            "/v1/conversations/cnv_01jd8x3k9m2v4q6r8s0t2w4y6z/messages",
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        app.stop().await;
+    }
+}
