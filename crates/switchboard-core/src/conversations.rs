@@ -5,16 +5,17 @@
 use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::contacts::{apply_contact, Change, ContactInput};
 use crate::error::{CoreError, CoreResult, FieldError};
+use crate::jobs::JobKind;
 use crate::tenants::conflict;
 use crate::{changes, events, validate, Core, TenantAccess};
 use serde_json::{json, Map, Value};
 use switchboard_store::model::{
     Contact, ContactFilter, Conversation, ConversationFilter, Inbox, Message, PageRequest,
 };
-use switchboard_store::{Access, TenantTx};
+use switchboard_store::{Access, TenantCtx, TenantTx};
 use switchboard_types::{
     Actor, ActorKind, Channel, ContactId, ConversationId, ConversationStatus, Direction, InboxId,
-    MessageId, Priority, TeamId, UserId,
+    MessageId, Priority, TeamId, TenantId, TenantStatus, UserId,
 };
 
 /// Longest message body, in bytes.
@@ -386,6 +387,56 @@ impl Core {
 
     /// The conversation with the oldest page of its thread (at most `page.limit` messages, so a
     /// caller asking for one more than it shows learns whether the thread goes on).
+    /// Ends a snooze on time: a conversation still snoozed until exactly `snoozed_until` opens
+    /// again, recorded under the automation actor. Anything else (woken by the customer, closed,
+    /// re-snoozed to another time, or the tenant gone) leaves it alone. Returns whether it woke.
+    pub async fn wake_conversation(
+        &self,
+        tenant_id: &TenantId,
+        id: &ConversationId,
+        snoozed_until: i64,
+    ) -> CoreResult<bool> {
+        let tenant = {
+            let mut tx = self.store.control(Access::Read).await?;
+            tx.get_tenant(tenant_id).await?
+        };
+        let Some(tenant) = tenant.filter(|t| t.status != TenantStatus::Deleted) else {
+            return Ok(false);
+        };
+        let actor = Actor {
+            kind: ActorKind::Automation,
+            id: "snooze".to_owned(),
+        };
+        #[allow(clippy::disallowed_methods)] // a scheduled job acting for its tenant
+        let ctx = TenantCtx::assume(tenant.id.clone(), actor.clone(), tenant.region.clone());
+        let now = self.now();
+        let mut tx = self.store.tenant(&ctx, Access::Write).await?;
+        let Some(mut c) = tx.get_conversation(id).await? else {
+            return Ok(false);
+        };
+        if c.status != ConversationStatus::Snoozed || c.snoozed_until != Some(snoozed_until) {
+            return Ok(false);
+        }
+        c.status = ConversationStatus::Open;
+        c.snoozed_until = None;
+        c.updated_at = now;
+        if !tx.update_conversation(&c).await? {
+            return Ok(false);
+        }
+        let data = json!({"conversation_id": id, "from": ConversationStatus::Snoozed, "to": c.status, "snoozed_until": null});
+        events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
+        let draft = AuditDraft::success(
+            "conversation.status_changed",
+            "conversation",
+            id.to_string(),
+        )
+        .with_details(data);
+        audit::append(&mut *tx, &actor, &RequestMeta::default(), draft, now).await?;
+        tx.commit().await?;
+        tracing::info!(conversation = %id, tenant = %tenant.id, "snooze ended");
+        Ok(true)
+    }
+
     pub async fn get_conversation(
         &self,
         access: &TenantAccess,
@@ -500,6 +551,16 @@ impl Core {
         c.updated_at = now;
         if !tx.update_conversation(&c).await? {
             return Err(CoreError::NotFound);
+        }
+        if let (ConversationStatus::Snoozed, Some(until)) = (c.status, c.snoozed_until) {
+            if before.status != ConversationStatus::Snoozed || before.snoozed_until != Some(until) {
+                let wake = JobKind::ConversationWake {
+                    tenant_id: access.ctx.tenant().clone(),
+                    conversation_id: id.clone(),
+                    snoozed_until: until,
+                };
+                tx.enqueue_job(&wake.into_new_job(until), now).await?;
+            }
         }
         let actor = access.ctx.actor();
         if c.status != before.status || c.snoozed_until != before.snoozed_until {

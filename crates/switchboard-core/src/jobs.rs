@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_store::model::{Job, NewJob};
 use switchboard_store::Access;
-use switchboard_types::TenantId;
+use switchboard_types::{ConversationId, TenantId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,14 @@ pub enum JobKind {
     /// Delete every row of a deleted tenant.
     #[serde(rename = "tenant.purge")]
     TenantPurge { tenant_id: TenantId },
+    /// Reopen a snoozed conversation when its snooze ends, unless it was woken, re-snoozed or
+    /// closed meanwhile (`snoozed_until` must still match).
+    #[serde(rename = "conversation.wake")]
+    ConversationWake {
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        snoozed_until: i64,
+    },
 }
 
 impl JobKind {
@@ -101,6 +109,14 @@ impl Core {
                 Ok(JobKind::TenantPurge { tenant_id }) => {
                     self.purge_tenant(&tenant_id).await.map(|_| ())
                 }
+                Ok(JobKind::ConversationWake {
+                    tenant_id,
+                    conversation_id,
+                    snoozed_until,
+                }) => self
+                    .wake_conversation(&tenant_id, &conversation_id, snoozed_until)
+                    .await
+                    .map(|_| ()),
                 Err(e) => Err(CoreError::Internal(format!("unknown job: {e}"))),
             }
         };
@@ -272,29 +288,41 @@ mod tests {
     #[test]
     fn job_kinds_round_trip_through_storage_form() {
         let tenant = TenantId::generate();
-        let new = JobKind::TenantPurge {
-            tenant_id: tenant.clone(),
+        for (kind, name) in [
+            (
+                JobKind::TenantPurge {
+                    tenant_id: tenant.clone(),
+                },
+                "tenant.purge",
+            ),
+            (
+                JobKind::ConversationWake {
+                    tenant_id: tenant.clone(),
+                    conversation_id: ConversationId::generate(),
+                    snoozed_until: 7,
+                },
+                "conversation.wake",
+            ),
+        ] {
+            let new = kind.clone().into_new_job(5);
+            assert_eq!(new.kind, name);
+            assert_eq!(new.run_at, 5);
+            let job = Job {
+                id: switchboard_types::JobId::generate(),
+                queue: new.queue,
+                kind: new.kind,
+                payload: new.payload,
+                status: switchboard_store::model::JobStatus::Queued,
+                attempts: 0,
+                max_attempts: 10,
+                run_at: 5,
+                locked_by: None,
+                locked_until: None,
+                last_error: None,
+                created_at: 5,
+                updated_at: 5,
+            };
+            assert_eq!(JobKind::from_job(&job).unwrap(), kind);
         }
-        .into_new_job(5);
-        assert_eq!(new.kind, "tenant.purge");
-        let job = Job {
-            id: switchboard_types::JobId::generate(),
-            queue: new.queue,
-            kind: new.kind,
-            payload: new.payload,
-            status: switchboard_store::model::JobStatus::Queued,
-            attempts: 0,
-            max_attempts: 10,
-            run_at: 5,
-            locked_by: None,
-            locked_until: None,
-            last_error: None,
-            created_at: 5,
-            updated_at: 5,
-        };
-        assert_eq!(
-            JobKind::from_job(&job).unwrap(),
-            JobKind::TenantPurge { tenant_id: tenant }
-        );
     }
 }

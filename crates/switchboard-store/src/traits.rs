@@ -267,6 +267,10 @@ pub trait TenantTx: AuditWriter + Send {
         page: &PageRequest,
     ) -> Result<Vec<Message>, StoreError>;
 
+    /// Schedules follow-up work of this change (a snoozed conversation's wake-up), committed or
+    /// rolled back with it. Only core builds jobs; tenant input never names one.
+    async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError>;
+
     /// Rows per tenant-owned table (used by deletion reports and tests).
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError>;
     /// Deletes every tenant-owned row of this tenant; returns how many.

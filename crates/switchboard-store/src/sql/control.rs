@@ -429,21 +429,7 @@ impl ControlTx for SqlControlTx {
     }
 
     async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError> {
-        let id = JobId::generate();
-        sqlx::query(
-            "INSERT INTO jobs (id, queue, kind, payload, status, attempts, max_attempts, run_at, \
-             created_at, updated_at) VALUES ($1, $7, $2, $3, 'queued', 0, $4, $5, $6, $6)",
-        )
-        .bind(id.as_str())
-        .bind(job.kind.as_str())
-        .bind(job.payload.to_string())
-        .bind(job.max_attempts)
-        .bind(job.run_at)
-        .bind(now)
-        .bind(job.queue.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(id)
+        insert_job(&mut self.tx, job, now).await
     }
 
     async fn claim_job(
@@ -629,4 +615,28 @@ impl ControlTx for SqlControlTx {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Writes a queued job; shared by the control plane and by tenant changes that schedule their own
+/// follow-up work in the same transaction.
+pub(super) async fn insert_job(
+    tx: &mut Transaction<'static, Any>,
+    job: &NewJob,
+    now: i64,
+) -> Result<JobId, StoreError> {
+    let id = JobId::generate();
+    sqlx::query(
+        "INSERT INTO jobs (id, queue, kind, payload, status, attempts, max_attempts, run_at, \
+         created_at, updated_at) VALUES ($1, $7, $2, $3, 'queued', 0, $4, $5, $6, $6)",
+    )
+    .bind(id.as_str())
+    .bind(job.kind.as_str())
+    .bind(job.payload.to_string())
+    .bind(job.max_attempts)
+    .bind(job.run_at)
+    .bind(now)
+    .bind(job.queue.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
 }

@@ -10,11 +10,11 @@ use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
-use switchboard_types::CalendarId;
 use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
     UserId,
 };
+use switchboard_types::{CalendarId, JobId};
 use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId};
 
 pub(super) struct SqlTenantTx {
@@ -1337,6 +1337,10 @@ impl TenantTx for SqlTenantTx {
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(rows::message).collect()
+    }
+
+    async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError> {
+        super::control::insert_job(&mut self.tx, job, now).await
     }
 
     async fn count_rows(&mut self) -> Result<BTreeMap<String, i64>, StoreError> {

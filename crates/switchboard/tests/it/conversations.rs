@@ -1093,3 +1093,126 @@ async fn long_threads_are_paged_oldest_first_and_stay_in_their_tenant() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn snoozed_conversations_open_again_when_their_snooze_ends() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Snooze").await;
+        let start = |email: &'static str| {
+            let app = &app;
+            let key = t.key.clone();
+            let url = format!("/v1/inboxes/{inbox_id}/messages");
+            async move {
+                let r = app
+                    .call(
+                        Method::POST,
+                        &url,
+                        Some(&key),
+                        Some(json!({"contact": {"email": email}, "content": "hi"})),
+                    )
+                    .await
+                    .expect(201);
+                format!(
+                    "/v1/conversations/{}",
+                    r.body["conversation"]["id"].as_str().unwrap()
+                )
+            }
+        };
+        let hour = 3_600_000;
+        let at = |offset: i64| switchboard_core::clock::rfc3339(app.clock_now() + offset);
+        let snooze = |path: String, until: String| {
+            let app = &app;
+            let key = t.key.clone();
+            async move {
+                app.call(
+                    Method::PATCH,
+                    &path,
+                    Some(&key),
+                    Some(json!({"status": "snoozed", "snoozed_until": until})),
+                )
+                .await
+                .expect(200);
+            }
+        };
+        let status = |path: String| {
+            let app = &app;
+            let key = t.key.clone();
+            async move {
+                app.call(Method::GET, &path, Some(&key), None)
+                    .await
+                    .expect(200)
+                    .body["status"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+
+        // Plain: snoozed for an hour, open again after it.
+        let plain = start("plain@example.com").await;
+        snooze(plain.clone(), at(hour)).await;
+        // Re-snoozed: the first wake-up is stale and must not open it early.
+        let later = start("later@example.com").await;
+        snooze(later.clone(), at(hour)).await;
+        snooze(later.clone(), at(3 * hour)).await;
+        // The customer writes first: it is already open, and stays as the agent left it.
+        let early = start("early@example.com").await;
+        snooze(early.clone(), at(hour)).await;
+        start("early@example.com").await;
+        app.call(
+            Method::PATCH,
+            &early,
+            Some(&t.key),
+            Some(json!({"status": "resolved"})),
+        )
+        .await
+        .expect(200);
+
+        app.drain_jobs().await;
+        assert_eq!(status(plain.clone()).await, "snoozed", "{db:?}: not yet");
+
+        app.clock.advance_ms(hour + 1000);
+        app.drain_jobs().await;
+        let woken = app
+            .call(Method::GET, &plain, Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(woken.body["status"], "open", "{db:?}");
+        assert!(woken.body["snoozed_until"].is_null());
+        assert_eq!(status(later.clone()).await, "snoozed", "{db:?}: re-snoozed");
+        assert_eq!(status(early.clone()).await, "resolved", "{db:?}");
+
+        app.clock.advance_ms(2 * hour);
+        app.drain_jobs().await;
+        assert_eq!(status(later.clone()).await, "open", "{db:?}");
+
+        let audit = app
+            .call(
+                Method::GET,
+                "/v1/audit-events?action=conversation.status_changed&actor_id=snooze",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let entries = audit.body["data"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "{db:?}: one entry per wake-up");
+        assert!(entries.iter().all(|e| e["actor"]["type"] == "automation"));
+
+        // The other tenant's records are untouched by the wake-ups.
+        let theirs = app
+            .call(
+                Method::GET,
+                "/v1/audit-events?action=conversation.status_changed",
+                Some(&other.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(theirs.body["data"].as_array().unwrap().len(), 0);
+        app.stop().await;
+    }
+}
