@@ -387,6 +387,78 @@ impl Core {
 
     /// The conversation with the oldest page of its thread (at most `page.limit` messages, so a
     /// caller asking for one more than it shows learns whether the thread goes on).
+    /// Merges the duplicate `source` into `target`: the thread, the labels and the customer's wait
+    /// move over, and the duplicate is deleted (the audit entry keeps its record). Both must be
+    /// the same customer's, so a reply never reaches someone else.
+    pub async fn merge_conversations(
+        &self,
+        access: &TenantAccess,
+        target: &ConversationId,
+        source: &ConversationId,
+        meta: &RequestMeta,
+    ) -> CoreResult<Conversation> {
+        if !access.role.can_work_conversations() {
+            return Err(CoreError::Forbidden);
+        }
+        let invalid =
+            |message: &str| CoreError::Validation(vec![FieldError::new("duplicate_id", message)]);
+        if source == target {
+            return Err(invalid("cannot merge a conversation into itself"));
+        }
+        let now = self.now();
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        let mut keep = tx
+            .get_conversation(target)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        let gone = match tx.get_conversation(source).await? {
+            None => return Err(CoreError::NotFound),
+            Some(c) if c.contact_id != keep.contact_id => {
+                return Err(invalid(
+                    "belongs to another contact; merge the contacts first",
+                ))
+            }
+            Some(c) => c,
+        };
+        let mut labels: Vec<_> = tx
+            .conversation_labels(target)
+            .await?
+            .into_iter()
+            .chain(tx.conversation_labels(source).await?)
+            .map(|l| l.id)
+            .collect();
+        labels.sort();
+        labels.dedup();
+        let moved = tx.move_messages(source, target).await?;
+        if !tx.delete_conversation(source).await? {
+            return Err(CoreError::NotFound);
+        }
+        tx.set_conversation_labels(target, &labels, now).await?;
+        keep.waiting_since = match (keep.waiting_since, gone.waiting_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        keep.last_activity_at = keep.last_activity_at.max(gone.last_activity_at);
+        keep.updated_at = now;
+        if !tx.update_conversation(&keep).await? {
+            return Err(CoreError::NotFound);
+        }
+        let data = json!({"conversation_id": target, "merged_conversation_id": source,
+            "messages_moved": moved, "merged": conversation_json(&gone)});
+        changes::record(
+            &mut *tx,
+            meta,
+            "conversation.merged",
+            "conversation",
+            target.to_string(),
+            data,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(keep)
+    }
+
     /// Ends a snooze on time: a conversation still snoozed until exactly `snoozed_until` opens
     /// again, recorded under the automation actor. Anything else (woken by the customer, closed,
     /// re-snoozed to another time, or the tenant gone) leaves it alone. Returns whether it woke.
@@ -408,7 +480,7 @@ impl Core {
             id: "snooze".to_owned(),
         };
         #[allow(clippy::disallowed_methods)] // a scheduled job acting for its tenant
-        let ctx = TenantCtx::assume(tenant.id.clone(), actor.clone(), tenant.region.clone());
+        let ctx = TenantCtx::assume(tenant.id.clone(), actor, tenant.region.clone());
         let now = self.now();
         let mut tx = self.store.tenant(&ctx, Access::Write).await?;
         let Some(mut c) = tx.get_conversation(id).await? else {
@@ -424,14 +496,16 @@ impl Core {
             return Ok(false);
         }
         let data = json!({"conversation_id": id, "from": ConversationStatus::Snoozed, "to": c.status, "snoozed_until": null});
-        events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
-        let draft = AuditDraft::success(
+        changes::record(
+            &mut *tx,
+            &RequestMeta::default(),
             "conversation.status_changed",
             "conversation",
             id.to_string(),
+            data,
+            now,
         )
-        .with_details(data);
-        audit::append(&mut *tx, &actor, &RequestMeta::default(), draft, now).await?;
+        .await?;
         tx.commit().await?;
         tracing::info!(conversation = %id, tenant = %tenant.id, "snooze ended");
         Ok(true)

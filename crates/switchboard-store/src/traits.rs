@@ -216,7 +216,6 @@ pub trait TenantTx: AuditWriter + Send {
         to: &ContactId,
         now: i64,
     ) -> Result<u64, StoreError>;
-    /// Clears the team of every conversation of a deleted team.
     /// Unassigns every conversation of someone who left the tenant.
     async fn unassign_user(&mut self, user: &UserId, now: i64) -> Result<u64, StoreError>;
     /// Conversations with a matching message, most recent match first.
@@ -224,8 +223,17 @@ pub trait TenantTx: AuditWriter + Send {
         &mut self,
         query: &SearchQuery,
     ) -> Result<Vec<ConversationId>, StoreError>;
+    /// Clears the team of every conversation of a deleted team.
     async fn clear_conversation_team(&mut self, team: &TeamId, now: i64)
         -> Result<u64, StoreError>;
+    /// Moves every message of one conversation into another (conversation merge).
+    async fn move_messages(
+        &mut self,
+        from: &ConversationId,
+        to: &ConversationId,
+    ) -> Result<u64, StoreError>;
+    /// Deletes a conversation with its labels; its messages must have been moved first.
+    async fn delete_conversation(&mut self, id: &ConversationId) -> Result<bool, StoreError>;
 
     async fn insert_label(&mut self, label: &Label) -> Result<(), StoreError>;
     async fn list_labels(&mut self) -> Result<Vec<Label>, StoreError>;

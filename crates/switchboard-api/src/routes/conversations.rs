@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation, update_conversation))
         .routes(routes!(list_messages, post_message))
+        .routes(routes!(merge_conversation))
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -541,6 +542,36 @@ async fn update_conversation(
         state
             .core
             .update_conversation(&access, &conversation_id(&id)?, patch, &meta)
+            .await?
+            .into(),
+    ))
+}
+
+/// The duplicate conversation to fold into this one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationMergeIn {
+    /// Must be the same contact's conversation.
+    pub duplicate_id: ConversationId,
+}
+
+impl Validate for ConversationMergeIn {}
+
+/// Merge a duplicate into this conversation: its messages and labels move over, the customer's
+/// wait carries on, and the duplicate is deleted. Audited with the duplicate's record.
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/merge", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path)), request_body = ConversationMergeIn,
+    responses((status = 200, body = ConversationOut), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+async fn merge_conversation(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<ConversationMergeIn>,
+) -> ApiResult<Json<ConversationOut>> {
+    Ok(Json(
+        state
+            .core
+            .merge_conversations(&access, &conversation_id(&id)?, &b.duplicate_id, &meta)
             .await?
             .into(),
     ))

@@ -61,6 +61,8 @@ impl SqlTenantTx {
         let mut w = Filters::default();
         let from = match self.dialect {
             Dialect::Sqlite => {
+                // Everything but the match comes from `messages` itself: a conversation merge
+                // moves messages without rewriting the index's copy of their conversation.
                 w.push("message_search MATCH {}", Bind::Text(fts5_query(&q.terms)));
                 w.push("s.tenant_id = {}", Bind::Text(self.tenant().to_owned()));
                 "message_search s JOIN messages m ON m.tenant_id = s.tenant_id AND m.id = s.message_id"
@@ -1069,6 +1071,38 @@ impl TenantTx for SqlTenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn move_messages(
+        &mut self,
+        from: &ConversationId,
+        to: &ConversationId,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET conversation_id = $1 WHERE tenant_id = $2 AND conversation_id = $3",
+        )
+        .bind(to.as_str())
+        .bind(self.tenant().to_owned())
+        .bind(from.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_conversation(&mut self, id: &ConversationId) -> Result<bool, StoreError> {
+        sqlx::query(
+            "DELETE FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn unassign_user(&mut self, user: &UserId, now: i64) -> Result<u64, StoreError> {

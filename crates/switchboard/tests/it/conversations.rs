@@ -1216,3 +1216,198 @@ async fn snoozed_conversations_open_again_when_their_snooze_ends() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_duplicate_conversation_merges_into_the_one_kept() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let chat = inbox(&app, &t.key, "Chat").await;
+        let api = inbox(&app, &t.key, "Api").await;
+        let write = |inbox: String, email: &'static str, content: &'static str| {
+            let app = &app;
+            let key = t.key.clone();
+            async move {
+                let r = app
+                    .call(
+                        Method::POST,
+                        &format!("/v1/inboxes/{inbox}/messages"),
+                        Some(&key),
+                        Some(json!({"contact": {"email": email}, "content": content})),
+                    )
+                    .await
+                    .expect(201);
+                r.body["conversation"]["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let keep = write(chat.clone(), "ana@example.com", "where is my invoice").await;
+        app.call(
+            Method::POST,
+            &format!("/v1/conversations/{keep}/messages"),
+            Some(&t.key),
+            Some(json!({"content": "sent it again"})),
+        )
+        .await
+        .expect(201);
+        let dup = write(api.clone(), "ana@example.com", "also the parcel is late").await;
+        let bobs = write(chat.clone(), "bob@example.com", "hello").await;
+        app.call(
+            Method::POST,
+            "/v1/labels",
+            Some(&t.key),
+            Some(json!({"name": "shipping", "colour": "#00aa00"})),
+        )
+        .await
+        .expect(201);
+        app.call(
+            Method::PUT,
+            &format!("/v1/conversations/{dup}/labels"),
+            Some(&t.key),
+            Some(json!({"labels": ["shipping"]})),
+        )
+        .await
+        .expect(200);
+        let theirs = app
+            .call(
+                Method::POST,
+                &format!(
+                    "/v1/inboxes/{}/messages",
+                    inbox(&app, &other.key, "X").await
+                ),
+                Some(&other.key),
+                Some(json!({"contact": {"email": "ana@example.com"}, "content": "x"})),
+            )
+            .await
+            .expect(201)
+            .body["conversation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let merge = format!("/v1/conversations/{keep}/merge");
+
+        // Refused, and nothing changes: itself, another customer's, another tenant's, junk.
+        for (body, status, code) in [
+            (json!({"duplicate_id": keep}), 422, "validation_failed"),
+            (json!({"duplicate_id": bobs}), 422, "validation_failed"),
+            (json!({"duplicate_id": theirs}), 404, "not_found"),
+            (
+                json!({"duplicate_id": "../../etc"}),
+                422,
+                "validation_failed",
+            ),
+            (
+                json!({"duplicate_id": dup, "force": true}),
+                422,
+                "validation_failed",
+            ),
+        ] {
+            app.call(Method::POST, &merge, Some(&t.key), Some(body))
+                .await
+                .expect_problem(status, code);
+        }
+        app.call(
+            Method::POST,
+            &format!("/v1/conversations/{keep}/merge"),
+            Some(&other.key),
+            Some(json!({"duplicate_id": theirs})),
+        )
+        .await
+        .expect_problem(404, "not_found");
+        for id in [&dup, &bobs] {
+            app.call(
+                Method::GET,
+                &format!("/v1/conversations/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        }
+        app.call(
+            Method::GET,
+            &format!("/v1/conversations/{theirs}"),
+            Some(&other.key),
+            None,
+        )
+        .await
+        .expect(200);
+
+        let merged = app
+            .call(
+                Method::POST,
+                &merge,
+                Some(&t.key),
+                Some(json!({"duplicate_id": dup})),
+            )
+            .await
+            .expect(200);
+        assert!(
+            !merged.body["waiting_since"].is_null(),
+            "{db:?}: the customer still waits for an answer about the parcel"
+        );
+        app.call(
+            Method::GET,
+            &format!("/v1/conversations/{dup}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
+        let detail = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{keep}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let thread: Vec<_> = detail.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            thread,
+            [
+                "where is my invoice",
+                "sent it again",
+                "also the parcel is late"
+            ],
+            "{db:?}: one thread in the order it happened"
+        );
+        assert_eq!(detail.body["labels"], json!(["shipping"]), "{db:?}");
+
+        let hits = app
+            .call(
+                Method::GET,
+                "/v1/search/messages?q=parcel",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(hits.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            hits.body["data"][0]["conversation_id"], keep,
+            "{db:?}: search follows the moved message"
+        );
+
+        let audit = app
+            .call(
+                Method::GET,
+                "/v1/audit-events?action=conversation.merged",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let entries = audit.body["data"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["details"]["merged"]["conversation_id"], dup);
+        assert_eq!(entries[0]["details"]["messages_moved"], 1);
+        app.stop().await;
+    }
+}
