@@ -57,6 +57,18 @@ fn conversation_json(c: &Conversation) -> Value {
            "status": c.status, "priority": c.priority, "assignee_id": c.assignee_id, "team_id": c.team_id})
 }
 
+/// An id for the conversation's next message that sorts after its last one, so the thread reads
+/// in the order messages were written. The conversation row is locked, so no writer races us.
+async fn next_message_id(
+    tx: &mut (dyn TenantTx + '_),
+    conversation: &ConversationId,
+) -> Result<MessageId, switchboard_store::StoreError> {
+    Ok(match tx.last_message_id(conversation).await? {
+        Some(last) => MessageId::generate_after(&last),
+        None => MessageId::generate(),
+    })
+}
+
 fn message_json(m: &Message) -> Value {
     json!({"message_id": m.id, "conversation_id": m.conversation_id, "direction": m.direction, "private": m.private,
            "sender": m.sender, "content": m.content})
@@ -252,13 +264,14 @@ impl Core {
             .await?
             .into_iter()
             .max_by_key(|c| c.number);
-        let (mut conversation, created) = match latest {
-            Some(c) => (
-                tx.get_conversation(&c.id)
-                    .await?
-                    .ok_or(CoreError::NotFound)?,
-                false,
-            ),
+        // The listed conversation may have been merged away before we locked it; then the
+        // message starts a new one rather than failing.
+        let locked = match latest {
+            Some(c) => tx.get_conversation(&c.id).await?,
+            None => None,
+        };
+        let (mut conversation, created) = match locked {
+            Some(c) => (c, false),
             None => {
                 let number = tx.next_conversation_number().await?;
                 let c = Conversation {
@@ -318,7 +331,7 @@ impl Core {
         }
         crate::assignment::auto_assign(&mut *tx, &inbox, &mut conversation, meta, now).await?;
         let message = Message {
-            id: MessageId::generate(),
+            id: next_message_id(&mut *tx, &conversation.id).await?,
             conversation_id: conversation.id.clone(),
             direction: Direction::Incoming,
             private: false,
@@ -361,7 +374,7 @@ impl Core {
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let mut conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
         let message = Message {
-            id: MessageId::generate(),
+            id: next_message_id(&mut *tx, id).await?,
             conversation_id: id.clone(),
             direction: Direction::Outgoing,
             private,
@@ -385,8 +398,6 @@ impl Core {
         Ok(message)
     }
 
-    /// The conversation with the oldest page of its thread (at most `page.limit` messages, so a
-    /// caller asking for one more than it shows learns whether the thread goes on).
     /// Merges the duplicate `source` into `target`: the thread, the labels and the customer's wait
     /// move over, and the duplicate is deleted (the audit entry keeps its record). Both must be
     /// the same customer's, so a reply never reaches someone else.
@@ -407,11 +418,16 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        let mut keep = tx
-            .get_conversation(target)
-            .await?
-            .ok_or(CoreError::NotFound)?;
-        let gone = match tx.get_conversation(source).await? {
+        // Lock both rows in id order, so opposite merges running at once cannot deadlock.
+        let (keep, gone) = if target < source {
+            let keep = tx.get_conversation(target).await?;
+            (keep, tx.get_conversation(source).await?)
+        } else {
+            let gone = tx.get_conversation(source).await?;
+            (tx.get_conversation(target).await?, gone)
+        };
+        let mut keep = keep.ok_or(CoreError::NotFound)?;
+        let gone = match gone {
             None => return Err(CoreError::NotFound),
             Some(c) if c.contact_id != keep.contact_id => {
                 return Err(invalid(
@@ -440,8 +456,29 @@ impl Core {
         };
         keep.last_activity_at = keep.last_activity_at.max(gone.last_activity_at);
         keep.updated_at = now;
+        let status_before = keep.status;
+        if keep.waiting_since.is_some() && keep.status != ConversationStatus::Open {
+            // The customer still waits for an answer: it must not hide in a resolved, pending
+            // or snoozed conversation.
+            keep.status = ConversationStatus::Open;
+            keep.snoozed_until = None;
+        }
         if !tx.update_conversation(&keep).await? {
             return Err(CoreError::NotFound);
+        }
+        if keep.status != status_before {
+            let data = json!({"conversation_id": target, "from": status_before, "to": keep.status,
+                "snoozed_until": null, "reason": "merge"});
+            changes::record(
+                &mut *tx,
+                meta,
+                "conversation.status_changed",
+                "conversation",
+                target.to_string(),
+                data,
+                now,
+            )
+            .await?;
         }
         let data = json!({"conversation_id": target, "merged_conversation_id": source,
             "messages_moved": moved, "merged": conversation_json(&gone)});
@@ -511,6 +548,8 @@ impl Core {
         Ok(true)
     }
 
+    /// The conversation with the oldest page of its thread (at most `page.limit` messages, so a
+    /// caller asking for one more than it shows learns whether the thread goes on).
     pub async fn get_conversation(
         &self,
         access: &TenantAccess,

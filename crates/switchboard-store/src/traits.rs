@@ -9,7 +9,7 @@ use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CellId, CompanyId, ContactId, JobId,
     PartnerId, TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
-use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId};
+use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId};
 
 /// Which database engine is behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +268,11 @@ pub trait TenantTx: AuditWriter + Send {
         limit: i64,
     ) -> Result<Vec<Contact>, StoreError>;
 
+    /// The newest message id of a conversation, which the next message's id must sort after.
+    async fn last_message_id(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Option<MessageId>, StoreError>;
     async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
     async fn list_messages(
         &mut self,

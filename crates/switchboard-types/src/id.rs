@@ -30,6 +30,23 @@ macro_rules! prefixed_id {
                 Self(format!("{}_{}", $prefix, ulid::Ulid::new().to_string().to_ascii_lowercase()))
             }
 
+            /// A fresh id that sorts after `previous`: ULIDs made within one millisecond are
+            /// ordered at random, so an ordered sequence (a conversation's thread) continues
+            /// from its last id instead.
+            pub fn generate_after(previous: &Self) -> Self {
+                let fresh = ulid::Ulid::new();
+                let last = previous
+                    .0
+                    .strip_prefix($prefix)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .and_then(|body| ulid::Ulid::from_string(body).ok());
+                let next = match last {
+                    Some(last) if fresh <= last => last.increment().unwrap_or(fresh),
+                    _ => fresh,
+                };
+                Self(format!("{}_{}", $prefix, next.to_string().to_ascii_lowercase()))
+            }
+
             /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -181,5 +198,27 @@ mod tests {
         let id = TenantId::generate();
         let upper = format!("ten_{}", id.as_str()[4..].to_ascii_uppercase());
         assert_eq!(upper.parse::<TenantId>().unwrap(), id);
+    }
+
+    #[test]
+    fn ids_made_after_another_sort_after_it() {
+        // An id from the far future: a fresh one would sort before it.
+        let future = "msg_7zzzzzzzzzzzzzzzzzzzzzzzzy"
+            .parse::<MessageId>()
+            .unwrap();
+        let next = MessageId::generate_after(&future);
+        assert!(next > future, "{next} after {future}");
+        assert!(next.as_str().parse::<MessageId>().is_ok());
+        let mut last = MessageId::generate();
+        for _ in 0..1000 {
+            let next = MessageId::generate_after(&last);
+            assert!(next > last);
+            last = next;
+        }
+        // A past id does not hold a fresh one back.
+        let past = "msg_00000000000000000000000000"
+            .parse::<MessageId>()
+            .unwrap();
+        assert!(MessageId::generate_after(&past).as_str() > "msg_01");
     }
 }

@@ -15,7 +15,7 @@ use switchboard_types::{
     UserId,
 };
 use switchboard_types::{CalendarId, JobId};
-use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId};
+use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId};
 
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
@@ -1352,6 +1352,20 @@ impl TenantTx for SqlTenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn last_message_id(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(conversation.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(id.map(MessageId::from_trusted))
     }
 
     async fn list_messages(

@@ -1101,6 +1101,30 @@ async fn snoozed_conversations_open_again_when_their_snooze_ends() {
         let t = app.tenant().await;
         let other = app.tenant().await;
         let inbox_id = inbox(&app, &t.key, "Snooze").await;
+        let their_inbox = inbox(&app, &other.key, "Theirs").await;
+        let theirs = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{their_inbox}/messages"),
+                Some(&other.key),
+                Some(json!({"contact": {"email": "plain@example.com"}, "content": "hi"})),
+            )
+            .await
+            .expect(201)
+            .body["conversation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let their_path = format!("/v1/conversations/{theirs}");
+        app.call(
+            Method::PATCH,
+            &their_path,
+            Some(&other.key),
+            Some(json!({"status": "snoozed",
+                "snoozed_until": switchboard_core::clock::rfc3339(app.clock_now() + 10 * 3_600_000)})),
+        )
+        .await
+        .expect(200);
         let start = |email: &'static str| {
             let app = &app;
             let key = t.key.clone();
@@ -1202,11 +1226,16 @@ async fn snoozed_conversations_open_again_when_their_snooze_ends() {
         assert_eq!(entries.len(), 2, "{db:?}: one entry per wake-up");
         assert!(entries.iter().all(|e| e["actor"]["type"] == "automation"));
 
-        // The other tenant's records are untouched by the wake-ups.
+        // The other tenant's conversation and records are untouched by the wake-ups.
+        let their_status = app
+            .call(Method::GET, &their_path, Some(&other.key), None)
+            .await
+            .expect(200);
+        assert_eq!(their_status.body["status"], "snoozed", "{db:?}");
         let theirs = app
             .call(
                 Method::GET,
-                "/v1/audit-events?action=conversation.status_changed",
+                "/v1/audit-events?action=conversation.status_changed&actor_id=snooze",
                 Some(&other.key),
                 None,
             )
@@ -1333,6 +1362,14 @@ async fn a_duplicate_conversation_merges_into_the_one_kept() {
         .await
         .expect(200);
 
+        app.call(
+            Method::PATCH,
+            &format!("/v1/conversations/{keep}"),
+            Some(&t.key),
+            Some(json!({"status": "resolved"})),
+        )
+        .await
+        .expect(200);
         let merged = app
             .call(
                 Method::POST,
@@ -1342,6 +1379,10 @@ async fn a_duplicate_conversation_merges_into_the_one_kept() {
             )
             .await
             .expect(200);
+        assert_eq!(
+            merged.body["status"], "open",
+            "{db:?}: a waiting customer does not hide in a resolved conversation"
+        );
         assert!(
             !merged.body["waiting_since"].is_null(),
             "{db:?}: the customer still waits for an answer about the parcel"
