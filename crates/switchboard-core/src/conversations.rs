@@ -319,14 +319,16 @@ impl Core {
             tx.update_conversation(&conversation).await?;
             if before != ConversationStatus::Open {
                 let data = json!({"conversation_id": conversation.id, "from": before, "to": "open", "reason": "customer_message"});
-                events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
-                let draft = AuditDraft::success(
+                changes::record(
+                    &mut *tx,
+                    meta,
                     "conversation.status_changed",
                     "conversation",
                     conversation.id.to_string(),
+                    data,
+                    now,
                 )
-                .with_details(data);
-                audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
+                .await?;
             }
         }
         crate::assignment::auto_assign(&mut *tx, &inbox, &mut conversation, meta, now).await?;
@@ -675,20 +677,15 @@ impl Core {
                 tx.enqueue_job(&wake.into_new_job(until), now).await?;
             }
         }
-        let actor = access.ctx.actor();
         if c.status != before.status || c.snoozed_until != before.snoozed_until {
             let data = json!({"conversation_id": id, "from": before.status, "to": c.status, "snoozed_until": c.snoozed_until});
-            events::emit(&mut *tx, "conversation.status_changed", data.clone(), now).await?;
-            audit::append(
+            changes::record(
                 &mut *tx,
-                actor,
                 meta,
-                AuditDraft::success(
-                    "conversation.status_changed",
-                    "conversation",
-                    id.to_string(),
-                )
-                .with_details(data),
+                "conversation.status_changed",
+                "conversation",
+                id.to_string(),
+                data,
                 now,
             )
             .await?;
@@ -696,26 +693,26 @@ impl Core {
         if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
             let data = json!({"conversation_id": id, "assignee_id": c.assignee_id, "team_id": c.team_id,
                               "previous_assignee_id": before.assignee_id, "previous_team_id": before.team_id});
-            events::emit(&mut *tx, "conversation.assigned", data.clone(), now).await?;
-            audit::append(
+            changes::record(
                 &mut *tx,
-                actor,
                 meta,
-                AuditDraft::success("conversation.assigned", "conversation", id.to_string())
-                    .with_details(data),
+                "conversation.assigned",
+                "conversation",
+                id.to_string(),
+                data,
                 now,
             )
             .await?;
         }
         if c.priority != before.priority {
             let data = json!({"conversation_id": id, "from": before.priority, "to": c.priority});
-            events::emit(&mut *tx, "conversation.updated", data.clone(), now).await?;
-            audit::append(
+            changes::record(
                 &mut *tx,
-                actor,
                 meta,
-                AuditDraft::success("conversation.updated", "conversation", id.to_string())
-                    .with_details(data),
+                "conversation.updated",
+                "conversation",
+                id.to_string(),
+                data,
                 now,
             )
             .await?;

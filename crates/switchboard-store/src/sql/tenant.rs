@@ -47,6 +47,23 @@ impl SqlTenantTx {
         }
     }
 
+    /// Deletes this tenant's rows of `table` whose `column` equals `value`; how many went. Table
+    /// and column names are our own constants, never input.
+    async fn delete_where(
+        &mut self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<u64, StoreError> {
+        let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND {column} = $2");
+        let done = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// In a PostgreSQL write transaction, reading one record locks it until commit, so a
     /// read-modify-write never loses a concurrent change (SQLite's writer is alone anyway).
     fn lock_for_write(&self) -> &'static str {
@@ -218,12 +235,10 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_membership(&mut self, user: &UserId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(user.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .delete_where("memberships", "user_id", user.as_str())
+            .await?
+            == 1)
     }
 
     async fn count_owners(&mut self) -> Result<i64, StoreError> {
@@ -327,12 +342,10 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_calendar(&mut self, id: &CalendarId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM business_calendars WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .delete_where("business_calendars", "id", id.as_str())
+            .await?
+            == 1)
     }
 
     async fn insert_team(&mut self, t: &Team) -> Result<(), StoreError> {
@@ -392,17 +405,9 @@ impl TenantTx for SqlTenantTx {
 
     async fn delete_team(&mut self, id: &TeamId) -> Result<bool, StoreError> {
         // Members go first explicitly (not only by cascade) so both engines behave alike.
-        sqlx::query("DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
+        self.delete_where("team_members", "team_id", id.as_str())
             .await?;
-        let done = sqlx::query("DELETE FROM teams WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.delete_where("teams", "id", id.as_str()).await? == 1)
     }
 
     async fn add_team_member(
@@ -626,12 +631,7 @@ impl TenantTx for SqlTenantTx {
             .bind(now)
         .execute(&mut *self.tx)
         .await?;
-        let done = sqlx::query("DELETE FROM companies WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.delete_where("companies", "id", id.as_str()).await? == 1)
     }
 
     async fn insert_attribute(&mut self, d: &AttributeDefinition) -> Result<(), StoreError> {
@@ -676,13 +676,10 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_attribute(&mut self, id: &AttributeId) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM attribute_definitions WHERE tenant_id = $1 AND id = $2")
-                .bind(self.tenant().to_owned())
-                .bind(id.as_str())
-                .execute(&mut *self.tx)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .delete_where("attribute_definitions", "id", id.as_str())
+            .await?
+            == 1)
     }
 
     async fn insert_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
@@ -791,12 +788,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_contact(&mut self, id: &ContactId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.delete_where("contacts", "id", id.as_str()).await? == 1)
     }
 
     async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
@@ -1090,19 +1082,12 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_conversation(&mut self, id: &ConversationId) -> Result<bool, StoreError> {
-        sqlx::query(
-            "DELETE FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2",
-        )
-        .bind(self.tenant().to_owned())
-        .bind(id.as_str())
-        .execute(&mut *self.tx)
-        .await?;
-        let done = sqlx::query("DELETE FROM conversations WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
+        self.delete_where("conversation_labels", "conversation_id", id.as_str())
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .delete_where("conversations", "id", id.as_str())
+            .await?
+            == 1)
     }
 
     async fn unassign_user(&mut self, user: &UserId, now: i64) -> Result<u64, StoreError> {
@@ -1184,17 +1169,9 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_label(&mut self, id: &LabelId) -> Result<bool, StoreError> {
-        sqlx::query("DELETE FROM conversation_labels WHERE tenant_id = $1 AND label_id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
+        self.delete_where("conversation_labels", "label_id", id.as_str())
             .await?;
-        let done = sqlx::query("DELETE FROM labels WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.delete_where("labels", "id", id.as_str()).await? == 1)
     }
 
     async fn conversation_labels(
@@ -1220,12 +1197,11 @@ impl TenantTx for SqlTenantTx {
         labels: &[LabelId],
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2",
+        self.delete_where(
+            "conversation_labels",
+            "conversation_id",
+            conversation.as_str(),
         )
-        .bind(self.tenant().to_owned())
-        .bind(conversation.as_str())
-        .execute(&mut *self.tx)
         .await?;
         for label in labels {
             sqlx::query("INSERT INTO conversation_labels (tenant_id, conversation_id, label_id, created_at) VALUES ($1, $2, $3, $4)")
@@ -1284,12 +1260,10 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn delete_canned(&mut self, id: &CannedResponseId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM canned_responses WHERE tenant_id = $1 AND id = $2")
-            .bind(self.tenant().to_owned())
-            .bind(id.as_str())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .delete_where("canned_responses", "id", id.as_str())
+            .await?
+            == 1)
     }
 
     async fn search_messages(&mut self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
