@@ -17,6 +17,26 @@ async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
     r.body["id"].as_str().unwrap().to_owned()
 }
 
+/// A customer with `email` writes `content` into `inbox`; the id of the conversation it lands in.
+async fn customer_writes(
+    app: &TestApp,
+    key: &str,
+    inbox: &str,
+    email: &str,
+    content: &str,
+) -> String {
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/v1/inboxes/{inbox}/messages"),
+            Some(key),
+            Some(json!({"contact": {"email": email}, "content": content})),
+        )
+        .await
+        .expect(201);
+    r.body["conversation"]["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_customer_message_finds_its_conversation_and_waits_for_a_reply() {
     for db in dbs() {
@@ -975,16 +995,7 @@ async fn long_threads_are_paged_oldest_first_and_stay_in_their_tenant() {
         let t = app.tenant().await;
         let other = app.tenant().await;
         let inbox_id = inbox(&app, &t.key, "Long").await;
-        let r = app
-            .call(
-                Method::POST,
-                &format!("/v1/inboxes/{inbox_id}/messages"),
-                Some(&t.key),
-                Some(json!({"contact": {"email": "long@example.com"}, "content": "m0"})),
-            )
-            .await
-            .expect(201);
-        let id = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+        let id = customer_writes(&app, &t.key, &inbox_id, "long@example.com", "m0").await;
         let thread = format!("/v1/conversations/{id}/messages");
         for n in 1..105 {
             app.call(
@@ -1102,19 +1113,8 @@ async fn snoozed_conversations_open_again_when_their_snooze_ends() {
         let other = app.tenant().await;
         let inbox_id = inbox(&app, &t.key, "Snooze").await;
         let their_inbox = inbox(&app, &other.key, "Theirs").await;
-        let theirs = app
-            .call(
-                Method::POST,
-                &format!("/v1/inboxes/{their_inbox}/messages"),
-                Some(&other.key),
-                Some(json!({"contact": {"email": "plain@example.com"}, "content": "hi"})),
-            )
-            .await
-            .expect(201)
-            .body["conversation"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let theirs =
+            customer_writes(&app, &other.key, &their_inbox, "plain@example.com", "hi").await;
         let their_path = format!("/v1/conversations/{theirs}");
         app.call(
             Method::PATCH,
@@ -1126,23 +1126,10 @@ async fn snoozed_conversations_open_again_when_their_snooze_ends() {
         .await
         .expect(200);
         let start = |email: &'static str| {
-            let app = &app;
-            let key = t.key.clone();
-            let url = format!("/v1/inboxes/{inbox_id}/messages");
+            let (app, key, inbox_id) = (&app, t.key.clone(), inbox_id.clone());
             async move {
-                let r = app
-                    .call(
-                        Method::POST,
-                        &url,
-                        Some(&key),
-                        Some(json!({"contact": {"email": email}, "content": "hi"})),
-                    )
-                    .await
-                    .expect(201);
-                format!(
-                    "/v1/conversations/{}",
-                    r.body["conversation"]["id"].as_str().unwrap()
-                )
+                let id = customer_writes(app, &key, &inbox_id, email, "hi").await;
+                format!("/v1/conversations/{id}")
             }
         };
         let hour = 3_600_000;
@@ -1254,23 +1241,14 @@ async fn a_duplicate_conversation_merges_into_the_one_kept() {
         let other = app.tenant().await;
         let chat = inbox(&app, &t.key, "Chat").await;
         let api = inbox(&app, &t.key, "Api").await;
-        let write = |inbox: String, email: &'static str, content: &'static str| {
-            let app = &app;
-            let key = t.key.clone();
-            async move {
-                let r = app
-                    .call(
-                        Method::POST,
-                        &format!("/v1/inboxes/{inbox}/messages"),
-                        Some(&key),
-                        Some(json!({"contact": {"email": email}, "content": content})),
-                    )
-                    .await
-                    .expect(201);
-                r.body["conversation"]["id"].as_str().unwrap().to_owned()
-            }
-        };
-        let keep = write(chat.clone(), "ana@example.com", "where is my invoice").await;
+        let keep = customer_writes(
+            &app,
+            &t.key,
+            &chat,
+            "ana@example.com",
+            "where is my invoice",
+        )
+        .await;
         app.call(
             Method::POST,
             &format!("/v1/conversations/{keep}/messages"),
@@ -1279,8 +1257,15 @@ async fn a_duplicate_conversation_merges_into_the_one_kept() {
         )
         .await
         .expect(201);
-        let dup = write(api.clone(), "ana@example.com", "also the parcel is late").await;
-        let bobs = write(chat.clone(), "bob@example.com", "hello").await;
+        let dup = customer_writes(
+            &app,
+            &t.key,
+            &api,
+            "ana@example.com",
+            "also the parcel is late",
+        )
+        .await;
+        let bobs = customer_writes(&app, &t.key, &chat, "bob@example.com", "hello").await;
         app.call(
             Method::POST,
             "/v1/labels",
@@ -1297,22 +1282,8 @@ async fn a_duplicate_conversation_merges_into_the_one_kept() {
         )
         .await
         .expect(200);
-        let theirs = app
-            .call(
-                Method::POST,
-                &format!(
-                    "/v1/inboxes/{}/messages",
-                    inbox(&app, &other.key, "X").await
-                ),
-                Some(&other.key),
-                Some(json!({"contact": {"email": "ana@example.com"}, "content": "x"})),
-            )
-            .await
-            .expect(201)
-            .body["conversation"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let their_inbox = inbox(&app, &other.key, "X").await;
+        let theirs = customer_writes(&app, &other.key, &their_inbox, "ana@example.com", "x").await;
         let merge = format!("/v1/conversations/{keep}/merge");
 
         // Refused, and nothing changes: itself, another customer's, another tenant's, junk.
