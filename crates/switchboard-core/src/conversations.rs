@@ -250,26 +250,9 @@ impl Core {
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
         let contact = resolve_contact(self, &mut *tx, who, access, meta).await?;
-        let filter = ConversationFilter {
-            contact_id: Some(contact.id.clone()),
-            inbox_id: Some(inbox_id.clone()),
-            page: PageRequest {
-                after: None,
-                limit: 1000,
-            },
-            ..Default::default()
-        };
-        let latest = tx
-            .list_conversations(&filter)
-            .await?
-            .into_iter()
-            .max_by_key(|c| c.number);
-        // The listed conversation may have been merged away before we locked it; then the
-        // message starts a new one rather than failing.
-        let locked = match latest {
-            Some(c) => tx.get_conversation(&c.id).await?,
-            None => None,
-        };
+        // The newest conversation may just have been merged away; then the message starts a new
+        // one rather than failing.
+        let locked = tx.latest_conversation(&contact.id, inbox_id).await?;
         let (mut conversation, created) = match locked {
             Some(c) => (c, false),
             None => {

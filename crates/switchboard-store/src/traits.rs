@@ -196,6 +196,13 @@ pub trait TenantTx: AuditWriter + Send {
     /// handed out twice.
     async fn next_conversation_number(&mut self) -> Result<i64, StoreError>;
     async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<(), StoreError>;
+    /// A contact's newest conversation in an inbox (the one a new message joins), locked like
+    /// [`Self::get_conversation`].
+    async fn latest_conversation(
+        &mut self,
+        contact: &ContactId,
+        inbox: &InboxId,
+    ) -> Result<Option<Conversation>, StoreError>;
     /// In a write transaction on PostgreSQL the row stays locked until commit.
     async fn get_conversation(
         &mut self,

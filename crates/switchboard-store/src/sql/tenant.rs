@@ -951,6 +951,26 @@ impl TenantTx for SqlTenantTx {
         Ok(())
     }
 
+    async fn latest_conversation(
+        &mut self,
+        contact: &ContactId,
+        inbox: &InboxId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM conversations WHERE tenant_id = $1 AND contact_id = $2 AND inbox_id = $3 \
+             ORDER BY number DESC LIMIT 1{}",
+            rows::CONVERSATION_COLS,
+            self.lock_for_write()
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(contact.as_str())
+            .bind(inbox.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::conversation).transpose()
+    }
+
     async fn get_conversation(
         &mut self,
         id: &ConversationId,
