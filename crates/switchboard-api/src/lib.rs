@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod realtime;
 pub mod routes;
 pub mod state;
 
@@ -41,6 +42,7 @@ pub use state::{ApiConfig, AppState};
         (name = "audit", description = "A tenant's hash-chained audit log"),
         (name = "contacts", description = "The people who write in, and their companies"),
         (name = "conversations", description = "Inboxes, conversations and messages"),
+        (name = "realtime", description = "WebSockets pushing events, typing and presence"),
     )
 )]
 struct ApiDoc;
@@ -77,6 +79,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::conversations::router())
         .merge(routes::labels::router())
         .merge(routes::search::router())
+        .merge(realtime::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

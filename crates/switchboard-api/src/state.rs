@@ -23,6 +23,9 @@ pub struct ApiConfig {
     pub idempotency_ttl_ms: i64,
     /// Keys the fingerprint stored for idempotent requests (derived from the server secret).
     pub fingerprint_key: [u8; 32],
+    /// The console's origin (`scheme://host[:port]` of the public URL): the only page allowed
+    /// to open a WebSocket with the session cookie.
+    pub public_origin: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +44,7 @@ impl Default for ApiConfig {
             secure_cookies: false,
             idempotency_ttl_ms: 24 * 3600 * 1000,
             fingerprint_key: [0; 32],
+            public_origin: None,
         }
     }
 }
@@ -51,4 +55,5 @@ pub struct AppState {
     pub core: Arc<Core>,
     pub cfg: Arc<ApiConfig>,
     pub metrics: Arc<Metrics>,
+    pub hub: Arc<crate::realtime::Hub>,
 }

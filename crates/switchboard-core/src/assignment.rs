@@ -69,7 +69,7 @@ pub(crate) async fn auto_assign(
         .map_or(now, |latest| now.max(latest + 1));
     tx.mark_assigned(&inbox.id, &agent, turn).await?;
     let actor = automation_actor();
-    let data = json!({"conversation_id": conversation.id, "assignee_id": agent, "policy": inbox.assignment_policy, "previous_assignee_id": null});
+    let data = json!({"conversation_id": conversation.id, "inbox_id": conversation.inbox_id, "assignee_id": agent, "policy": inbox.assignment_policy, "previous_assignee_id": null});
     events::emit_as(tx, &actor, "conversation.assigned", data.clone(), now).await?;
     let draft = AuditDraft::success(
         "conversation.assigned",

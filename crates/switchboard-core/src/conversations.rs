@@ -69,9 +69,11 @@ async fn next_message_id(
     })
 }
 
-fn message_json(m: &Message) -> Value {
-    json!({"message_id": m.id, "conversation_id": m.conversation_id, "direction": m.direction, "private": m.private,
-           "sender": m.sender, "content": m.content})
+/// A message event's data. It names the inbox too, so real-time subscribers to an inbox (and
+/// integrators) can route it without looking the conversation up.
+fn message_json(m: &Message, inbox: &InboxId) -> Value {
+    json!({"message_id": m.id, "conversation_id": m.conversation_id, "inbox_id": inbox, "direction": m.direction,
+           "private": m.private, "sender": m.sender, "content": m.content, "created_at": crate::clock::rfc3339(m.created_at)})
 }
 
 /// Finds the contact an inbound message is from, or creates it.
@@ -301,7 +303,7 @@ impl Core {
             conversation.updated_at = now;
             tx.update_conversation(&conversation).await?;
             if before != ConversationStatus::Open {
-                let data = json!({"conversation_id": conversation.id, "from": before, "to": "open", "reason": "customer_message"});
+                let data = json!({"conversation_id": conversation.id, "inbox_id": conversation.inbox_id, "from": before, "to": "open", "reason": "customer_message"});
                 changes::record(
                     &mut *tx,
                     meta,
@@ -328,7 +330,13 @@ impl Core {
             created_at: now,
         };
         tx.insert_message(&message).await?;
-        events::emit(&mut *tx, "message.created", message_json(&message), now).await?;
+        events::emit(
+            &mut *tx,
+            "message.created",
+            message_json(&message, &conversation.inbox_id),
+            now,
+        )
+        .await?;
         audit::append(
             &mut *tx,
             access.ctx.actor(),
@@ -375,7 +383,13 @@ impl Core {
         conversation.last_activity_at = now;
         conversation.updated_at = now;
         tx.update_conversation(&conversation).await?;
-        events::emit(&mut *tx, "message.created", message_json(&message), now).await?;
+        events::emit(
+            &mut *tx,
+            "message.created",
+            message_json(&message, &conversation.inbox_id),
+            now,
+        )
+        .await?;
         let draft = AuditDraft::success("message.created", "message", message.id.to_string())
             .with_details(json!({"conversation_id": id, "private": private}));
         audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
@@ -452,7 +466,7 @@ impl Core {
             return Err(CoreError::NotFound);
         }
         if keep.status != status_before {
-            let data = json!({"conversation_id": target, "from": status_before, "to": keep.status,
+            let data = json!({"conversation_id": target, "inbox_id": keep.inbox_id, "from": status_before, "to": keep.status,
                 "snoozed_until": null, "reason": "merge"});
             changes::record(
                 &mut *tx,
@@ -465,7 +479,7 @@ impl Core {
             )
             .await?;
         }
-        let data = json!({"conversation_id": target, "merged_conversation_id": source,
+        let data = json!({"conversation_id": target, "inbox_id": keep.inbox_id, "merged_conversation_id": source,
             "messages_moved": moved, "merged": conversation_json(&gone)});
         changes::record(
             &mut *tx,
@@ -517,7 +531,7 @@ impl Core {
         if !tx.update_conversation(&c).await? {
             return Ok(false);
         }
-        let data = json!({"conversation_id": id, "from": ConversationStatus::Snoozed, "to": c.status, "snoozed_until": null});
+        let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "from": ConversationStatus::Snoozed, "to": c.status, "snoozed_until": null});
         changes::record(
             &mut *tx,
             &RequestMeta::default(),
@@ -531,6 +545,21 @@ impl Core {
         tx.commit().await?;
         tracing::info!(conversation = %id, tenant = %tenant.id, "snooze ended");
         Ok(true)
+    }
+
+    /// The inbox of a conversation the caller may read: enough for real-time subscriptions and
+    /// typing signals, without loading the thread.
+    pub async fn conversation_inbox(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+    ) -> CoreResult<InboxId> {
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
+        let c = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        Ok(c.inbox_id)
     }
 
     /// The conversation with the oldest page of its thread (at most `page.limit` messages, so a
@@ -661,7 +690,7 @@ impl Core {
             }
         }
         if c.status != before.status || c.snoozed_until != before.snoozed_until {
-            let data = json!({"conversation_id": id, "from": before.status, "to": c.status, "snoozed_until": c.snoozed_until});
+            let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "from": before.status, "to": c.status, "snoozed_until": c.snoozed_until});
             changes::record(
                 &mut *tx,
                 meta,
@@ -674,7 +703,7 @@ impl Core {
             .await?;
         }
         if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
-            let data = json!({"conversation_id": id, "assignee_id": c.assignee_id, "team_id": c.team_id,
+            let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "assignee_id": c.assignee_id, "team_id": c.team_id,
                               "previous_assignee_id": before.assignee_id, "previous_team_id": before.team_id});
             changes::record(
                 &mut *tx,
@@ -688,7 +717,7 @@ impl Core {
             .await?;
         }
         if c.priority != before.priority {
-            let data = json!({"conversation_id": id, "from": before.priority, "to": c.priority});
+            let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "from": before.priority, "to": c.priority});
             changes::record(
                 &mut *tx,
                 meta,

@@ -33,3 +33,51 @@ pub async fn emit_as(
     };
     tx.insert_outbox(&event).await
 }
+
+/// A committed event in the envelope integrators and real-time clients receive, with its place
+/// in the tenant's sequence (the resume cursor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequencedEvent {
+    pub seq: i64,
+    pub envelope: switchboard_types::EventEnvelope,
+}
+
+impl crate::Core {
+    /// A tenant's committed events after `after_seq`, oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        ctx: &switchboard_store::TenantCtx,
+        after_seq: i64,
+        limit: i64,
+    ) -> crate::CoreResult<Vec<SequencedEvent>> {
+        let mut tx = self
+            .store()
+            .tenant(ctx, switchboard_store::Access::Read)
+            .await?;
+        let stored = tx.outbox_after(after_seq, limit).await?;
+        Ok(stored
+            .into_iter()
+            .map(|s| SequencedEvent {
+                seq: s.seq,
+                envelope: switchboard_types::EventEnvelope {
+                    id: s.event.id,
+                    event_type: s.event.event_type,
+                    version: u32::try_from(s.event.version).unwrap_or(1),
+                    tenant_id: ctx.tenant().clone(),
+                    occurred_at: crate::clock::rfc3339(s.event.occurred_at),
+                    actor: s.event.actor,
+                    data: s.event.payload,
+                },
+            })
+            .collect())
+    }
+
+    /// The sequence number of a tenant's newest committed event (0 before the first).
+    pub async fn event_head(&self, ctx: &switchboard_store::TenantCtx) -> crate::CoreResult<i64> {
+        let mut tx = self
+            .store()
+            .tenant(ctx, switchboard_store::Access::Read)
+            .await?;
+        Ok(tx.outbox_head().await?)
+    }
+}

@@ -119,7 +119,7 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        let conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
         let all = tx.list_labels().await?;
         let mut chosen = Vec::new();
         let mut errors = Vec::new();
@@ -143,7 +143,7 @@ impl Core {
         let ids: Vec<LabelId> = chosen.iter().map(|l| l.id.clone()).collect();
         tx.set_conversation_labels(id, &ids, now).await?;
         let after: Vec<&str> = chosen.iter().map(|l| l.name.as_str()).collect();
-        let data = json!({"conversation_id": id, "from": before, "to": after});
+        let data = json!({"conversation_id": id, "inbox_id": conversation.inbox_id, "from": before, "to": after});
         changes::record(
             &mut *tx,
             meta,

@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0010_labels_and_canned_responses.sql"),
     ),
     (11, "search", include_str!("../migrations/0011_search.sql")),
+    (
+        12,
+        "outbox_sequence",
+        include_str!("../migrations/0012_outbox_sequence.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -246,6 +246,14 @@ pub struct OutboxEvent {
     pub payload: serde_json::Value,
 }
 
+/// An outbox event as committed, with its place in the tenant's sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Position in the tenant's event sequence (1, 2, …, in commit order).
+    pub seq: i64,
+    pub event: OutboxEvent,
+}
+
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {

@@ -41,6 +41,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Starts a transaction on the control plane.
     async fn control(&self, access: Access) -> Result<Box<dyn ControlTx>, StoreError>;
 
+    /// Announces, after each commit in this process that wrote outbox events, the tenant they
+    /// belong to, so readers wake at once instead of polling. Other processes' commits are not
+    /// announced here: readers still poll now and then.
+    fn outbox_commits(&self) -> tokio::sync::broadcast::Receiver<TenantId>;
+
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -133,7 +138,17 @@ pub trait TenantTx: AuditWriter + Send {
     async fn revoke_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError>;
     async fn touch_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<(), StoreError>;
 
+    /// Adds an event to this transaction's outbox. Events are numbered and written at commit, so
+    /// a tenant's sequence numbers follow commit order.
     async fn insert_outbox(&mut self, event: &OutboxEvent) -> Result<(), StoreError>;
+    /// Committed events with a sequence number above `after_seq`, oldest first.
+    async fn outbox_after(
+        &mut self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The sequence number of the tenant's newest committed event (0 when none).
+    async fn outbox_head(&mut self) -> Result<i64, StoreError>;
 
     async fn insert_company(&mut self, company: &Company) -> Result<(), StoreError>;
     async fn get_company(&mut self, id: &CompanyId) -> Result<Option<Company>, StoreError>;

@@ -374,3 +374,130 @@ impl TestApp {
         self.shutdown.cancel();
     }
 }
+
+/// A WebSocket client for the real-time endpoints.
+#[derive(Debug)]
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// How long a test waits for a frame it expects before failing.
+pub const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl WsClient {
+    /// The next JSON text frame, failing the test after [`FRAME_WAIT`].
+    pub async fn next_json(&mut self) -> Value {
+        match self.next_within(FRAME_WAIT).await {
+            Some(v) => v,
+            None => panic!("no frame within {FRAME_WAIT:?}"),
+        }
+    }
+
+    /// The next JSON text frame within `wait`; `None` when nothing came (or the socket closed).
+    pub async fn next_within(&mut self, wait: std::time::Duration) -> Option<Value> {
+        use futures::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .ok()??;
+            match msg {
+                Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => {
+                    return Some(
+                        serde_json::from_str(t.as_str())
+                            .unwrap_or_else(|e| panic!("frame is not JSON ({e}): {t}")),
+                    )
+                }
+                Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next frame of `kind` (its `type`), skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next_json().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    /// Sends a JSON text frame.
+    pub async fn send_json(&mut self, v: &Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        use futures::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap_or_else(|e| panic!("ws send: {e}"));
+    }
+
+    /// True once the server has closed the socket (waiting up to [`FRAME_WAIT`]).
+    pub async fn closed(&mut self) -> bool {
+        use futures::StreamExt;
+        loop {
+            match tokio::time::timeout(FRAME_WAIT, self.stream.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_))) => return true,
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+impl TestApp {
+    /// Opens a WebSocket at `path_and_query` with a bearer token and extra headers; the HTTP
+    /// status and body instead when the server refuses the upgrade.
+    pub async fn ws(
+        &self,
+        path_and_query: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, (u16, Value)> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}{path_and_query}", self.base.replacen("http", "ws", 1));
+        let mut req = url
+            .into_client_request()
+            .unwrap_or_else(|e| panic!("ws request: {e}"));
+        if let Some(t) = token {
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {t}")
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                    .unwrap_or_else(|e| panic!("{e}")),
+                v.parse().unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((stream, _)) => Ok(WsClient { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                let status = res.status().as_u16();
+                let body = res
+                    .body()
+                    .as_ref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err((status, body))
+            }
+            Err(e) => panic!("ws connect: {e}"),
+        }
+    }
+}

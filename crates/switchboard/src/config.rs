@@ -49,7 +49,16 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub tenancy: TenancyConfig,
     pub jobs: JobsConfig,
+    pub realtime: RealtimeConfig,
     pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// How often a tenant's feed reads the outbox without being woken by a local commit (picks up
+    /// other processes' commits).
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +228,10 @@ impl Config {
             ("auth.lockout_threshold", self.auth.lockout_threshold),
             ("auth.lockout_secs", self.auth.lockout_secs),
             ("jobs.lease_secs", self.jobs.lease_secs),
+            (
+                "realtime.poll_interval_ms",
+                i64::try_from(self.realtime.poll_interval_ms).unwrap_or(i64::MAX),
+            ),
         ] {
             if v <= 0 {
                 e.push(format!("{name} must be positive"));
@@ -323,6 +336,10 @@ impl Config {
             idempotency_ttl_ms: 24 * 3600 * 1000,
             // Derived from the server secret by `switchboard::start`.
             fingerprint_key: [0; 32],
+            public_origin: url::Url::parse(&self.public_url())
+                .ok()
+                .map(|u| u.origin().ascii_serialization())
+                .filter(|o| o != "null"),
         }
     }
 }

@@ -141,10 +141,17 @@ pub async fn start(
         &server_secret(cfg)?,
         "switchboard/idempotency-fingerprint/v1",
     );
+    let hub = switchboard_api::realtime::Hub::new(
+        core.clone(),
+        std::time::Duration::from_millis(cfg.realtime.poll_interval_ms),
+        shutdown.clone(),
+    );
+    let hub_task = tokio::spawn(hub.clone().run());
     let state = AppState {
         core: core.clone(),
         cfg: Arc::new(api_cfg),
         metrics: Arc::default(),
+        hub,
     };
     let app = switchboard_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let worker = (cfg.jobs.concurrency > 0).then(|| {
@@ -175,6 +182,7 @@ pub async fn start(
         if let Some(s) = sweeper {
             s.await?;
         }
+        hub_task.await?;
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -13,6 +13,7 @@ use switchboard_types::{CellId, JobId, PartnerId, TenantId, TenantStatus, UserId
 pub(super) struct SqlControlTx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
+    commits: tokio::sync::broadcast::Sender<TenantId>,
 }
 
 impl std::fmt::Debug for SqlControlTx {
@@ -24,8 +25,16 @@ impl std::fmt::Debug for SqlControlTx {
 }
 
 impl SqlControlTx {
-    pub(super) fn new(tx: Transaction<'static, Any>, dialect: Dialect) -> Self {
-        Self { tx, dialect }
+    pub(super) fn new(
+        tx: Transaction<'static, Any>,
+        dialect: Dialect,
+        commits: tokio::sync::broadcast::Sender<TenantId>,
+    ) -> Self {
+        Self {
+            tx,
+            dialect,
+            commits,
+        }
     }
 }
 
@@ -83,6 +92,7 @@ impl ControlTx for SqlControlTx {
             ctx.clone(),
             self.dialect,
             crate::Access::Write,
+            self.commits,
         )))
     }
 

@@ -33,7 +33,12 @@ pub struct SqlStore {
     writer: AnyPool,
     reader: AnyPool,
     dialect: Dialect,
+    commits: tokio::sync::broadcast::Sender<TenantId>,
 }
+
+/// How many commit signals a slow listener may fall behind before it is told it lagged (and
+/// must then re-read every tenant it follows).
+const COMMIT_SIGNAL_BUFFER: usize = 4096;
 
 impl SqlStore {
     /// Wraps connected pools. Backends call this after migrating and checking their role.
@@ -42,6 +47,7 @@ impl SqlStore {
             writer,
             reader,
             dialect,
+            commits: tokio::sync::broadcast::channel(COMMIT_SIGNAL_BUFFER).0,
         }
     }
 
@@ -114,12 +120,21 @@ impl Store for SqlStore {
             ctx.clone(),
             self.dialect,
             access,
+            self.commits.clone(),
         )))
     }
 
     async fn control(&self, access: Access) -> Result<Box<dyn ControlTx>, StoreError> {
         let tx = self.begin(access, None).await?;
-        Ok(Box::new(control::SqlControlTx::new(tx, self.dialect)))
+        Ok(Box::new(control::SqlControlTx::new(
+            tx,
+            self.dialect,
+            self.commits.clone(),
+        )))
+    }
+
+    fn outbox_commits(&self) -> tokio::sync::broadcast::Receiver<TenantId> {
+        self.commits.subscribe()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

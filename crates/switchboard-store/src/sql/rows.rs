@@ -10,7 +10,7 @@ use switchboard_types::{
     Availability, CellId, CompanyId, ContactId, JobId, PartnerId, PartnerRole, Plan, SessionId,
     TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
-use switchboard_types::{CannedResponseId, LabelId};
+use switchboard_types::{CannedResponseId, EventId, LabelId};
 use switchboard_types::{
     Channel, ConversationId, ConversationStatus, Direction, InboxId, MessageId, Priority,
 };
@@ -404,6 +404,23 @@ pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
         sender: actor(row, "sender_type", "sender_id")?,
         content: text(row, "content")?,
         created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const OUTBOX_COLS: &str =
+    "seq, id, event_type, version, occurred_at, actor_type, actor_id, payload";
+
+pub(super) fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        seq: int(row, "seq")?,
+        event: OutboxEvent {
+            id: EventId::from_trusted(text(row, "id")?),
+            event_type: text(row, "event_type")?,
+            version: int(row, "version")?,
+            occurred_at: int(row, "occurred_at")?,
+            actor: actor(row, "actor_type", "actor_id")?,
+            payload: json(row, "payload")?,
+        },
     })
 }
 

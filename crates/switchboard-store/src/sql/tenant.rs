@@ -22,6 +22,9 @@ pub(super) struct SqlTenantTx {
     ctx: TenantCtx,
     dialect: Dialect,
     access: Access,
+    /// Events of this transaction, numbered and written at commit.
+    outbox: Vec<OutboxEvent>,
+    commits: tokio::sync::broadcast::Sender<switchboard_types::TenantId>,
 }
 
 impl std::fmt::Debug for SqlTenantTx {
@@ -38,13 +41,73 @@ impl SqlTenantTx {
         ctx: TenantCtx,
         dialect: Dialect,
         access: Access,
+        commits: tokio::sync::broadcast::Sender<switchboard_types::TenantId>,
     ) -> Self {
         Self {
             tx,
             ctx,
             dialect,
             access,
+            outbox: Vec::new(),
+            commits,
         }
+    }
+
+    /// Numbers this transaction's events and writes them in one statement. The counter sits on
+    /// the tenant's audit head row; taking it last, and holding its lock to commit (PostgreSQL;
+    /// SQLite has one writer), makes a tenant's sequence numbers follow commit order, so a
+    /// reader that has seen number `n` has seen everything before it.
+    async fn flush_outbox(&mut self) -> Result<(), StoreError> {
+        let n = self.outbox.len() as i64;
+        let row = sqlx::query(
+            "INSERT INTO audit_heads (tenant_id, seq, hash, outbox_seq) VALUES ($1, 0, '', $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET outbox_seq = audit_heads.outbox_seq + $3 \
+             RETURNING outbox_seq",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(n)
+        .bind(n)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let first = rows::count(&row)? - n + 1;
+        let mut sql = String::from(
+            "INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, occurred_at, \
+             actor_type, actor_id, payload) VALUES ",
+        );
+        for i in 0..self.outbox.len() {
+            let b = i * 9;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let tenant = self.tenant().to_owned();
+        let mut q = sqlx::query(&sql);
+        for (i, e) in self.outbox.iter().enumerate() {
+            q = q
+                .bind(tenant.clone())
+                .bind(first + i as i64)
+                .bind(e.id.as_str())
+                .bind(e.event_type.as_str())
+                .bind(e.version)
+                .bind(e.occurred_at)
+                .bind(e.actor.kind.as_str())
+                .bind(e.actor.id.as_str())
+                .bind(e.payload.to_string());
+        }
+        q.execute(&mut *self.tx).await?;
+        Ok(())
     }
 
     /// Deletes this tenant's rows of `table` whose `column` equals `value`; how many went. Table
@@ -164,8 +227,17 @@ impl TenantTx for SqlTenantTx {
         &self.ctx
     }
 
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let wrote_events = !self.outbox.is_empty();
+        if wrote_events {
+            self.flush_outbox().await?;
+        }
+        let tenant = self.ctx.tenant().clone();
         self.tx.commit().await?;
+        if wrote_events {
+            // Nobody listening is fine: readers poll as well.
+            let _ = self.commits.send(tenant);
+        }
         Ok(())
     }
 
@@ -546,21 +618,36 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_outbox(&mut self, e: &OutboxEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO outbox_events (tenant_id, id, event_type, version, occurred_at, actor_type, \
-             actor_id, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(self.tenant().to_owned())
-        .bind(e.id.as_str())
-        .bind(e.event_type.as_str())
-        .bind(e.version)
-        .bind(e.occurred_at)
-        .bind(e.actor.kind.as_str())
-        .bind(e.actor.id.as_str())
-        .bind(e.payload.to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        self.outbox.push(e.clone());
         Ok(())
+    }
+
+    async fn outbox_after(
+        &mut self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM outbox_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            rows::OUTBOX_COLS
+        );
+        sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::stored_event)
+            .collect()
+    }
+
+    async fn outbox_head(&mut self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT outbox_seq FROM audit_heads WHERE tenant_id = $1")
+            .bind(self.tenant().to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map_or(Ok(0), rows::count)
     }
 
     async fn insert_company(&mut self, c: &Company) -> Result<(), StoreError> {

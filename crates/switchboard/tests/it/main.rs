@@ -11,6 +11,7 @@ mod cli;
 mod contacts;
 mod conversations;
 mod isolation;
+mod realtime;
 mod search;
 mod store;
 mod teams;

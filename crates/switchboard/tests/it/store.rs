@@ -431,3 +431,71 @@ async fn the_application_role_must_not_bypass_row_level_security() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn outbox_events_are_numbered_per_tenant_in_commit_order_without_gaps() {
+    use switchboard_store::model::OutboxEvent;
+    use switchboard_types::EventId;
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (core, _) = core_over(open_store(db, dir.path()).await).await;
+        let a = provision(&core).await.tenant;
+        let b = provision(&core).await.tenant;
+        let event = |n: i64| OutboxEvent {
+            id: EventId::generate(),
+            event_type: "test.happened".into(),
+            version: 1,
+            occurred_at: n,
+            actor: Actor::system("test"),
+            payload: serde_json::json!({"n": n}),
+        };
+        let store = core.store();
+        let head = |t: &switchboard_store::model::Tenant| {
+            let ctx = ctx(t);
+            async move {
+                let mut tx = store.tenant(&ctx, Access::Read).await.unwrap();
+                tx.outbox_head().await.unwrap()
+            }
+        };
+        let (a0, b0) = (head(&a).await, head(&b).await);
+        let mut commits = store.outbox_commits();
+
+        let mut tx = store.tenant(&ctx(&a), Access::Write).await.unwrap();
+        for n in 1..=3 {
+            tx.insert_outbox(&event(n)).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(commits.recv().await.unwrap(), a.id, "{db:?}");
+        // A rolled-back transaction uses no numbers.
+        let mut tx = store.tenant(&ctx(&a), Access::Write).await.unwrap();
+        tx.insert_outbox(&event(99)).await.unwrap();
+        drop(tx);
+        let mut tx = store.tenant(&ctx(&a), Access::Write).await.unwrap();
+        tx.insert_outbox(&event(4)).await.unwrap();
+        tx.commit().await.unwrap();
+        // Another tenant's sequence is its own.
+        let mut tx = store.tenant(&ctx(&b), Access::Write).await.unwrap();
+        tx.insert_outbox(&event(1)).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(head(&a).await, a0 + 4, "{db:?}");
+        assert_eq!(head(&b).await, b0 + 1);
+        let mut tx = store.tenant(&ctx(&a), Access::Read).await.unwrap();
+        let got = tx.outbox_after(a0, 100).await.unwrap();
+        let seqs: Vec<i64> = got.iter().map(|e| e.seq).collect();
+        let ns: Vec<i64> = got
+            .iter()
+            .map(|e| e.event.payload["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs, (a0 + 1..=a0 + 4).collect::<Vec<_>>());
+        assert_eq!(ns, vec![1, 2, 3, 4]);
+        assert_eq!(
+            tx.outbox_after(a0 + 2, 1).await.unwrap()[0].event.payload["n"],
+            3
+        );
+        // B's events are not in A's sequence.
+        assert!(got
+            .iter()
+            .all(|e| e.event.event_type == "test.happened" && e.event.payload["n"] != 99));
+    }
+}
