@@ -160,6 +160,15 @@ enum BenchCmd {
         clients: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Agent WebSockets connected during the run (0: measure ingest only).
+        #[arg(long, default_value_t = 0)]
+        agents: usize,
+        /// Messages per second of the paced delivery phase that follows (0: skip it).
+        #[arg(long, default_value_t = 50)]
+        paced_rate: u32,
+        /// Seconds of the paced delivery phase.
+        #[arg(long, default_value_t = 10)]
+        paced_seconds: u64,
         /// The schema owner's URL when --database-url is PostgreSQL.
         #[arg(long)]
         migrate_url: Option<String>,
@@ -263,6 +272,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench(BenchCmd::Ingest {
             clients,
             seconds,
+            agents,
+            paced_rate,
+            paced_seconds,
             migrate_url,
         }) => {
             let opts = bench::BenchOptions {
@@ -271,13 +283,29 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 duration: std::time::Duration::from_secs(seconds),
                 database_url: cli.global.database_url.clone(),
                 migrate_url,
+                agents,
+                paced_rate,
+                paced_duration: std::time::Duration::from_secs(paced_seconds),
             };
             let r = bench::ingest(&cfg, opts).await?;
             let m = &r.messages;
-            let text = format!(
+            let mut text = format!(
                 "backend {} · {} clients · {} s\ninbound messages {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
                 r.backend, r.clients, r.seconds, m.per_second, m.p50_ms, m.p99_ms, m.errors
             );
+            if let Some(d) = &r.delivery_under_load {
+                text.push_str(&format!(
+                    "\nto {} agents under load: {}/{} frames  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                    r.agents, d.frames, d.expected, d.p50_ms, d.p99_ms, d.max_ms
+                ));
+            }
+            if let Some(p) = &r.delivery_paced {
+                let d = &p.delivery;
+                text.push_str(&format!(
+                    "\nto {} agents at {}/s: {}/{} frames  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                    r.agents, p.rate_per_second, d.frames, d.expected, d.p50_ms, d.p99_ms, d.max_ms
+                ));
+            }
             out.emit(&text, serde_json::to_value(&r)?)?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
@@ -293,6 +321,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 duration: std::time::Duration::from_secs(seconds),
                 database_url: cli.global.database_url.clone(),
                 migrate_url,
+                agents: 0,
+                paced_rate: 0,
+                paced_duration: std::time::Duration::ZERO,
             };
             let r = bench::api(&cfg, opts).await?;
             let text = format!(

@@ -9,7 +9,7 @@ use super::protocol::{ClientFrame, Scope, ServerFrame, Topic, MAX_CLIENT_FRAME};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ValidQuery, Validate, TENANT_HEADER};
 use crate::state::AppState;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -220,12 +220,45 @@ impl Connection {
 
 type Sink = futures::stream::SplitSink<WebSocket, Message>;
 
-async fn send(sink: &mut Sink, text: &str) -> bool {
+/// Sends one frame now; false when the client is gone or stopped reading.
+async fn send(sink: &mut Sink, text: &Utf8Bytes) -> bool {
     matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await,
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.clone()))).await,
         Ok(Ok(()))
     )
 }
+
+/// Queues a frame without flushing, so a burst goes out in few writes.
+async fn queue(sink: &mut Sink, text: &Utf8Bytes) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.feed(Message::Text(text.clone()))).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn flush(sink: &mut Sink) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// The frame a signal puts on this socket, if any; advances `last` past events.
+fn frame_for(conn: &Connection, last: &mut i64, signal: &Signal) -> Option<Utf8Bytes> {
+    match signal {
+        Signal::Event(p) if p.seq > *last => {
+            *last = p.seq;
+            conn.follows(&p.scope).then(|| p.frame.clone())
+        }
+        Signal::Event(_) => None,
+        Signal::Ephemeral(e) => {
+            (e.from_connection != conn.id && conn.follows(&e.scope)).then(|| e.frame.clone())
+        }
+    }
+}
+
+/// Most frames written before one flush.
+const BURST: usize = 256;
 
 /// Sends every stored event after `*last` that this socket follows, advancing `*last`.
 async fn catch_up(
@@ -300,24 +333,43 @@ async fn serve(
                 break;
             }
             signal = rx.recv() => {
-                open = match signal {
-                    Ok(Signal::Event(p)) if p.seq > last => {
-                        last = p.seq;
-                        !conn.follows(&p.scope) || send(&mut sink, &p.frame).await
+                // Take whatever else is already waiting too, and write it all with one flush.
+                let mut next = Some(signal);
+                let mut queued = 0;
+                while let Some(signal) = next.take() {
+                    match signal {
+                        Ok(s) => {
+                            if let Some(frame) = frame_for(&conn, &mut last, &s) {
+                                open = queue(&mut sink, &frame).await;
+                                queued += 1;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            // Fell behind the feed: read what was missed from the outbox.
+                            rx = feed.subscribe();
+                            open = flush(&mut sink).await
+                                && catch_up(&mut sink, &hub, &feed, &conn, &mut last).await;
+                            queued = 0;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => open = false,
                     }
-                    Ok(Signal::Event(_)) => true,
-                    Ok(Signal::Ephemeral(e)) => {
-                        e.from_connection == conn.id
-                            || !conn.follows(&e.scope)
-                            || send(&mut sink, &e.frame).await
+                    if !open || queued >= BURST {
+                        break;
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Fell behind the feed: read what was missed from the outbox instead.
-                        rx = feed.subscribe();
-                        catch_up(&mut sink, &hub, &feed, &conn, &mut last).await
-                    }
-                    Err(broadcast::error::RecvError::Closed) => false,
-                };
+                    next = match rx.try_recv() {
+                        Ok(s) => Some(Ok(s)),
+                        Err(broadcast::error::TryRecvError::Empty) => None,
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Some(Err(broadcast::error::RecvError::Lagged(n)))
+                        }
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Some(Err(broadcast::error::RecvError::Closed))
+                        }
+                    };
+                }
+                if open && queued > 0 {
+                    open = flush(&mut sink).await;
+                }
             }
             incoming = stream.next() => {
                 open = match incoming {
@@ -347,7 +399,7 @@ async fn serve(
     }
 }
 
-fn error_frame(code: &str, detail: &str) -> Arc<str> {
+fn error_frame(code: &str, detail: &str) -> Utf8Bytes {
     ServerFrame::Error {
         code,
         detail: detail.to_owned(),

@@ -34,7 +34,7 @@ pub struct Published {
     pub contact_id: Option<String>,
     pub event_type: String,
     /// The whole `{"type":"event",…}` frame.
-    pub frame: Arc<str>,
+    pub frame: axum::extract::ws::Utf8Bytes,
 }
 
 impl Published {
@@ -70,7 +70,7 @@ pub struct Ephemeral {
     pub from_connection: u64,
     /// Agents only (presence), or also the conversation's customer (an agent typing).
     pub agents_only: bool,
-    pub frame: Arc<str>,
+    pub frame: axum::extract::ws::Utf8Bytes,
 }
 
 /// What a socket receives from its tenant's feed.

@@ -4,8 +4,8 @@
 //! event in its envelope, with its cursor), `typing`, `presence`, `subscribed`, `unsubscribed`,
 //! `error`, `pong`. Client → server: `subscribe` / `unsubscribe` a topic, `typing`, `ping`.
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use switchboard_types::{Actor, ConversationId, EventEnvelope, InboxId};
 
 /// The inbox and conversation an event or signal concerns (either may be absent, e.g. for a
@@ -98,7 +98,9 @@ pub enum ServerFrame<'a> {
 }
 
 impl ServerFrame<'_> {
-    pub fn to_text(&self) -> Arc<str> {
+    /// The frame as WebSocket text; cloning it shares the bytes, so one serialisation serves
+    /// every socket.
+    pub fn to_text(&self) -> Utf8Bytes {
         serde_json::to_string(self)
             .unwrap_or_else(|_| r#"{"type":"error","code":"internal","detail":""}"#.to_owned())
             .into()

@@ -13,6 +13,8 @@ use switchboard_types::Plan;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod realtime;
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -23,6 +25,12 @@ pub struct BenchOptions {
     /// PostgreSQL (app role) URL; SQLite in a temporary directory when absent.
     pub database_url: Option<String>,
     pub migrate_url: Option<String>,
+    /// Ingest only: agents connected to the real-time WebSocket while messages arrive.
+    pub agents: usize,
+    /// Ingest only: messages per second of the paced delivery phase (one sender).
+    pub paced_rate: u32,
+    /// Ingest only: how long the paced delivery phase lasts.
+    pub paced_duration: Duration,
 }
 
 /// One phase's figures.
@@ -46,7 +54,7 @@ pub struct BenchReport {
     pub post: PhaseReport,
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -178,24 +186,41 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
     let running = crate::start(&cfg, core, listener, shutdown.clone()).await?;
     let url = format!("http://{}/v1/inboxes/{}/messages", running.addr, inbox.id);
     let auth = format!("Bearer {}", done.api_key);
+    #[allow(clippy::disallowed_methods)] // measuring wall time is the point of a benchmark
+    let epoch = std::time::Instant::now();
+    let agents = realtime::Agents::connect(running.addr, &done.api_key, opts.agents, epoch).await?;
+    let body_for = move |client: u64, seq: u64| {
+        // The send time travels in the message, so each agent socket measures its own delay.
+        serde_json::json!({
+            "contact": {"external_id": format!("cust-{client}-{}", seq / 10)},
+            "content": format!("Message {seq} about order {} and a refund sent_us={}", seq * 7,
+                epoch.elapsed().as_micros()),
+        })
+        .to_string()
+    };
+    let (u, a) = (url.clone(), auth.clone());
     let phase_report = phase(
         opts.clients,
         opts.duration,
         Arc::new(move |c, n| {
-            let client = n >> 32;
-            let seq = n & 0xffff_ffff;
-            let body = serde_json::json!({
-                "contact": {"external_id": format!("cust-{client}-{}", seq / 10)},
-                "content": format!("Message {seq} about order {} and a refund", seq * 7),
-            });
-            c.post(&url)
-                .header("authorization", &auth)
+            c.post(&u)
+                .header("authorization", &a)
                 .header("content-type", "application/json")
-                .body(body.to_string())
+                .body(body_for(n >> 32, n & 0xffff_ffff))
         }),
         201,
     )
     .await;
+    let under_load = agents.take(phase_report.requests).await;
+    let paced = if opts.agents > 0 && opts.paced_rate > 0 {
+        let sent =
+            realtime::paced_sender(&url, &auth, opts.paced_rate, opts.paced_duration, &body_for)
+                .await;
+        Some(agents.take(sent).await)
+    } else {
+        None
+    };
+    agents.close().await;
     shutdown.cancel();
     running.task.await.context("server task")??;
     drop(std::fs::remove_dir_all(&dir));
@@ -204,6 +229,12 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
         clients: opts.clients,
         seconds: opts.duration.as_secs_f64(),
         messages: phase_report,
+        agents: opts.agents,
+        delivery_under_load: (opts.agents > 0).then_some(under_load),
+        delivery_paced: paced.map(|d| PacedDelivery {
+            rate_per_second: opts.paced_rate,
+            delivery: d,
+        }),
     })
 }
 
@@ -214,6 +245,19 @@ pub struct IngestReport {
     pub clients: usize,
     pub seconds: f64,
     pub messages: PhaseReport,
+    /// Agent sockets connected (subscribed to the whole tenant) during the run.
+    pub agents: usize,
+    /// Delivery of `message.created` to every agent while the ingest phase saturates the server.
+    pub delivery_under_load: Option<realtime::Delivery>,
+    /// Delivery while one sender posts at a steady rate.
+    pub delivery_paced: Option<PacedDelivery>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PacedDelivery {
+    pub rate_per_second: u32,
+    #[serde(flatten)]
+    pub delivery: realtime::Delivery,
 }
 
 /// Runs the API benchmark and returns its figures.
