@@ -43,6 +43,7 @@ pub use state::{ApiConfig, AppState};
         (name = "contacts", description = "The people who write in, and their companies"),
         (name = "conversations", description = "Inboxes, conversations and messages"),
         (name = "realtime", description = "WebSockets pushing events, typing and presence"),
+        (name = "widget", description = "The web widget: inbox settings, and the public API visitors' browsers call"),
     )
 )]
 struct ApiDoc;
@@ -80,6 +81,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::labels::router())
         .merge(routes::search::router())
         .merge(realtime::router())
+        .merge(routes::widget::settings_router())
+        .merge(routes::widget::public_router())
 }
 
 /// The OpenAPI document, as generated from the handlers.
@@ -140,6 +143,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(routes::widget::cors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_context,

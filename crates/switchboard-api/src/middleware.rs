@@ -193,8 +193,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 }
 
 async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()> {
-    // Signing in must work while the client still carries a stale token or cookie.
-    if PUBLIC_AUTH_PATHS.contains(&req.uri().path()) {
+    // Signing in must work while the client still carries a stale token or cookie; the widget's
+    // public API authenticates visitors by their own session tokens, never platform credentials.
+    if PUBLIC_AUTH_PATHS.contains(&req.uri().path()) || req.uri().path().starts_with("/widget/") {
         return Ok(());
     }
     let (token, via_cookie) = match bearer(req.headers()) {
@@ -243,7 +244,10 @@ async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()
 
 /// Replays the stored response of a POST repeated with the same `Idempotency-Key` (24 h).
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+    if req.method() != Method::POST
+        || !req.headers().contains_key(IDEMPOTENCY_KEY)
+        || req.uri().path().starts_with("/widget/")
+    {
         return next.run(req).await;
     }
     match idempotent(&state, req, next).await {

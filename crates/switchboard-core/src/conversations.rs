@@ -32,6 +32,17 @@ pub struct ContactRef {
     pub name: Option<String>,
 }
 
+/// Which conversation an inbound message goes to.
+#[derive(Debug, Clone)]
+pub enum Thread {
+    /// The contact's newest conversation in the inbox (reopened), or a new one.
+    Latest,
+    /// Always a new conversation.
+    New,
+    /// This conversation, which must be the contact's and in the inbox.
+    Existing(ConversationId),
+}
+
 /// Changes to a conversation (absent fields are kept).
 #[derive(Debug, Clone, Default)]
 pub struct ConversationPatch {
@@ -195,11 +206,18 @@ impl Core {
         validate::name("name", name, &mut errors);
         validate::finish(errors)?;
         let now = self.now();
+        let (public_token, config) = match channel {
+            Channel::Widget => crate::widget::new_widget_inbox_fields(),
+            Channel::Api | Channel::Email | Channel::Sms => (None, Map::new()),
+        };
         let inbox = Inbox {
             id: InboxId::generate(),
             name: name.trim().to_owned(),
             channel,
             assignment_policy: switchboard_types::AssignmentPolicy::None,
+            public_token,
+            config,
+            secret_version: 1,
             created_at: now,
             updated_at: now,
         };
@@ -248,22 +266,54 @@ impl Core {
             return Err(CoreError::Forbidden);
         }
         check_content(&content)?;
-        let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
         let contact = resolve_contact(self, &mut *tx, who, access, meta).await?;
-        // The newest conversation may just have been merged away; then the message starts a new
-        // one rather than failing.
-        let locked = tx.latest_conversation(&contact.id, inbox_id).await?;
-        let (mut conversation, created) = match locked {
+        let done = self
+            .deliver_inbound(&mut *tx, &inbox, &contact.id, Thread::Latest, content, meta)
+            .await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Adds a customer's message to a conversation of `contact` in `inbox`, inside the caller's
+    /// transaction: the latest one (reopened) or a new one for [`Thread::Latest`], always a new
+    /// one for [`Thread::New`], or the given one (which must be this contact's, in this inbox)
+    /// for [`Thread::Existing`]. Runs auto-assignment; records events and audit entries under the
+    /// transaction's actor.
+    pub(crate) async fn deliver_inbound(
+        &self,
+        tx: &mut (dyn TenantTx + '_),
+        inbox: &Inbox,
+        contact: &ContactId,
+        thread: Thread,
+        content: String,
+        meta: &RequestMeta,
+    ) -> CoreResult<(Conversation, Message, bool)> {
+        check_content(&content)?;
+        let now = self.now();
+        let existing = match thread {
+            // The newest conversation may just have been merged away; then the message starts a
+            // new one rather than failing.
+            Thread::Latest => tx.latest_conversation(contact, &inbox.id).await?,
+            Thread::New => None,
+            Thread::Existing(id) => {
+                let c = tx.get_conversation(&id).await?;
+                match c {
+                    Some(c) if &c.contact_id == contact && c.inbox_id == inbox.id => Some(c),
+                    _ => return Err(CoreError::NotFound),
+                }
+            }
+        };
+        let (mut conversation, created) = match existing {
             Some(c) => (c, false),
             None => {
                 let number = tx.next_conversation_number().await?;
                 let c = Conversation {
                     id: ConversationId::generate(),
                     number,
-                    inbox_id: inbox_id.clone(),
-                    contact_id: contact.id.clone(),
+                    inbox_id: inbox.id.clone(),
+                    contact_id: contact.clone(),
                     status: ConversationStatus::Open,
                     snoozed_until: None,
                     priority: Priority::None,
@@ -276,7 +326,7 @@ impl Core {
                 };
                 tx.insert_conversation(&c).await?;
                 changes::record(
-                    &mut *tx,
+                    tx,
                     meta,
                     "conversation.created",
                     "conversation",
@@ -305,7 +355,7 @@ impl Core {
             if before != ConversationStatus::Open {
                 let data = json!({"conversation_id": conversation.id, "inbox_id": conversation.inbox_id, "from": before, "to": "open", "reason": "customer_message"});
                 changes::record(
-                    &mut *tx,
+                    tx,
                     meta,
                     "conversation.status_changed",
                     "conversation",
@@ -316,37 +366,37 @@ impl Core {
                 .await?;
             }
         }
-        crate::assignment::auto_assign(&mut *tx, &inbox, &mut conversation, meta, now).await?;
+        crate::assignment::auto_assign(tx, inbox, &mut conversation, meta, now).await?;
         let message = Message {
-            id: next_message_id(&mut *tx, &conversation.id).await?,
+            id: next_message_id(tx, &conversation.id).await?,
             conversation_id: conversation.id.clone(),
             direction: Direction::Incoming,
             private: false,
             sender: Actor {
                 kind: ActorKind::Contact,
-                id: contact.id.to_string(),
+                id: contact.to_string(),
             },
             content,
             created_at: now,
         };
         tx.insert_message(&message).await?;
         events::emit(
-            &mut *tx,
+            tx,
             "message.created",
             message_json(&message, &conversation.inbox_id),
             now,
         )
         .await?;
+        let actor = tx.ctx().actor().clone();
         audit::append(
-            &mut *tx,
-            access.ctx.actor(),
+            tx,
+            &actor,
             meta,
             AuditDraft::success("message.created", "message", message.id.to_string())
                 .with_details(json!({"conversation_id": conversation.id})),
             now,
         )
         .await?;
-        tx.commit().await?;
         Ok((conversation, message, created))
     }
 
@@ -575,7 +625,7 @@ impl Core {
         }
         let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
         let conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
-        let messages = tx.list_messages(id, page).await?;
+        let messages = tx.list_messages(id, page, true).await?;
         Ok((conversation, messages))
     }
 

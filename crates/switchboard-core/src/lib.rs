@@ -29,6 +29,7 @@ pub mod teams;
 pub mod tenants;
 pub mod totp;
 pub mod validate;
+pub mod widget;
 
 use std::sync::Arc;
 use switchboard_store::Store;
@@ -55,6 +56,9 @@ pub struct CoreConfig {
     pub issuer: String,
     /// How long a verified API key is trusted without a database read (0 disables).
     pub api_key_cache_ttl_ms: i64,
+    /// Root of the web widget's per-inbox identity-verification keys (derived from the server
+    /// secret, so every process of an installation computes the same keys).
+    pub widget_key: [u8; 32],
 }
 
 impl Default for CoreConfig {
@@ -73,6 +77,7 @@ impl Default for CoreConfig {
             default_region: "local".to_owned(),
             issuer: "Switchboard".to_owned(),
             api_key_cache_ttl_ms: 2000,
+            widget_key: [0; 32],
         }
     }
 }

@@ -71,6 +71,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox_sequence",
         include_str!("../migrations/0012_outbox_sequence.sql"),
     ),
+    (13, "widget", include_str!("../migrations/0013_widget.sql")),
 ];
 
 /// Why the database could not be opened.

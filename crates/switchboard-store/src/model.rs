@@ -423,8 +423,28 @@ pub struct Inbox {
     pub name: String,
     pub channel: Channel,
     pub assignment_policy: switchboard_types::AssignmentPolicy,
+    /// The public half of a widget inbox's identifier (widget inboxes only).
+    pub public_token: Option<String>,
+    /// The channel's non-secret settings.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Secrets derived for this inbox change when this is bumped (rotation).
+    pub secret_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A visitor's session on a web-widget inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetSession {
+    pub id: switchboard_types::WidgetSessionId,
+    pub inbox_id: InboxId,
+    pub contact_id: ContactId,
+    /// SHA-256 of the session token (the token itself is only ever with the visitor).
+    pub token_hash: String,
+    /// The visitor proved who they are with the identifier hash.
+    pub verified: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// A conversation with one contact in one inbox.

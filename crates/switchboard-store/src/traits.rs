@@ -180,6 +180,18 @@ pub trait TenantTx: AuditWriter + Send {
     async fn insert_inbox(&mut self, inbox: &Inbox) -> Result<(), StoreError>;
     async fn get_inbox(&mut self, id: &InboxId) -> Result<Option<Inbox>, StoreError>;
     async fn list_inboxes(&mut self) -> Result<Vec<Inbox>, StoreError>;
+    /// The widget inbox with this public token.
+    async fn get_inbox_by_public_token(&mut self, token: &str)
+        -> Result<Option<Inbox>, StoreError>;
+    /// Saves an inbox's channel settings and secret version.
+    async fn update_inbox_channel(&mut self, inbox: &Inbox) -> Result<bool, StoreError>;
+
+    async fn insert_widget_session(&mut self, session: &WidgetSession) -> Result<(), StoreError>;
+    /// The session with this token hash (expired ones too: the caller checks).
+    async fn find_widget_session(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<WidgetSession>, StoreError>;
 
     async fn set_inbox_policy(
         &mut self,
@@ -296,10 +308,13 @@ pub trait TenantTx: AuditWriter + Send {
         conversation: &ConversationId,
     ) -> Result<Option<MessageId>, StoreError>;
     async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
+    /// A page of a conversation's thread, oldest first; private notes only when asked for (the
+    /// customer's side never sees them).
     async fn list_messages(
         &mut self,
         conversation: &ConversationId,
         page: &PageRequest,
+        include_private: bool,
     ) -> Result<Vec<Message>, StoreError>;
 
     /// Schedules follow-up work of this change (a snoozed conversation's wake-up), committed or

@@ -158,6 +158,8 @@ prefixed_id!(/// A label conversations carry.
     LabelId, "lbl");
 prefixed_id!(/// A canned response.
     CannedResponseId, "can");
+prefixed_id!(/// A visitor's session on a web-widget inbox.
+    WidgetSessionId, "wss");
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,6 @@ pub use id::{
     ApiKeyId, AttributeId, AuditEventId, CalendarId, CellId, CompanyId, ContactId, EventId,
     IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
 };
-pub use id::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId};
+pub use id::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId, WidgetSessionId};
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

@@ -313,6 +313,8 @@ impl Config {
             default_region: self.tenancy.default_region.clone(),
             issuer: "Switchboard".into(),
             api_key_cache_ttl_ms: a.api_key_cache_ttl_ms,
+            // Derived from the server secret by `switchboard::build_core`.
+            widget_key: [0; 32],
         }
     }
 

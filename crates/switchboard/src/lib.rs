@@ -113,7 +113,9 @@ pub async fn build_core(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<Core>> {
     let limiter = Arc::new(InMemoryRateLimiter::new(clock.clone()));
-    let core = Arc::new(Core::new(store, clock, limiter, cfg.core())?);
+    let mut core_cfg = cfg.core();
+    core_cfg.widget_key = derive_key(&server_secret(cfg)?, "switchboard/widget-identity/v1");
+    let core = Arc::new(Core::new(store, clock, limiter, core_cfg)?);
     core.ensure_local_cell().await?;
     Ok(core)
 }

@@ -26,9 +26,9 @@ use utoipa::IntoParams;
 /// Topics one socket may follow at once.
 pub const MAX_TOPICS: usize = 50;
 /// A send that takes longer than this means the client stopped reading: close it.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Typing signals a socket may send per second; more are dropped.
-const TYPING_PER_SECOND: u32 = 5;
+pub(super) const TYPING_PER_SECOND: u32 = 5;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -218,10 +218,10 @@ impl Connection {
     }
 }
 
-type Sink = futures::stream::SplitSink<WebSocket, Message>;
+pub(super) type Sink = futures::stream::SplitSink<WebSocket, Message>;
 
 /// Sends one frame now; false when the client is gone or stopped reading.
-async fn send(sink: &mut Sink, text: &Utf8Bytes) -> bool {
+pub(super) async fn send(sink: &mut Sink, text: &Utf8Bytes) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.clone()))).await,
         Ok(Ok(()))
@@ -229,14 +229,14 @@ async fn send(sink: &mut Sink, text: &Utf8Bytes) -> bool {
 }
 
 /// Queues a frame without flushing, so a burst goes out in few writes.
-async fn queue(sink: &mut Sink, text: &Utf8Bytes) -> bool {
+pub(super) async fn queue(sink: &mut Sink, text: &Utf8Bytes) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, sink.feed(Message::Text(text.clone()))).await,
         Ok(Ok(()))
     )
 }
 
-async fn flush(sink: &mut Sink) -> bool {
+pub(super) async fn flush(sink: &mut Sink) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await,
         Ok(Ok(()))
@@ -258,7 +258,7 @@ fn frame_for(conn: &Connection, last: &mut i64, signal: &Signal) -> Option<Utf8B
 }
 
 /// Most frames written before one flush.
-const BURST: usize = 256;
+pub(super) const BURST: usize = 256;
 
 /// Sends every stored event after `*last` that this socket follows, advancing `*last`.
 async fn catch_up(
@@ -308,12 +308,12 @@ async fn serve(
             feed.publish(Ephemeral {
                 scope: Scope::default(),
                 from_connection: conn.id,
-                agents_only: true,
                 frame: ServerFrame::Presence {
                     user_id: user,
                     online: true,
                 }
                 .to_text(),
+                widget_frame: None,
             });
         }
     }
@@ -388,18 +388,18 @@ async fn serve(
             feed.publish(Ephemeral {
                 scope: Scope::default(),
                 from_connection: conn.id,
-                agents_only: true,
                 frame: ServerFrame::Presence {
                     user_id: user,
                     online: false,
                 }
                 .to_text(),
+                widget_frame: None,
             });
         }
     }
 }
 
-fn error_frame(code: &str, detail: &str) -> Utf8Bytes {
+pub(super) fn error_frame(code: &str, detail: &str) -> Utf8Bytes {
     ServerFrame::Error {
         code,
         detail: detail.to_owned(),
@@ -523,7 +523,6 @@ async fn handle_frame(
                     conversation_id: Some(conversation_id.clone()),
                 },
                 from_connection: conn.id,
-                agents_only: false,
                 frame: ServerFrame::Typing {
                     conversation_id: &conversation_id,
                     inbox_id: &inbox,
@@ -531,6 +530,14 @@ async fn handle_frame(
                     typing,
                 }
                 .to_text(),
+                widget_frame: Some(
+                    super::widget::WidgetFrame::Typing {
+                        conversation_id: &conversation_id,
+                        author: "agent",
+                        typing,
+                    }
+                    .to_text(),
+                ),
             });
             true
         }

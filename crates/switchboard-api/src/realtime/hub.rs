@@ -28,11 +28,9 @@ const FEED_BUFFER: usize = 2048;
 pub struct Published {
     pub seq: i64,
     pub scope: Scope,
-    /// A private note: agents only, never a customer's widget.
-    pub private: bool,
-    /// The event's contact, for widget sessions (message and conversation events).
-    pub contact_id: Option<String>,
     pub event_type: String,
+    /// The event itself, for sockets that show it in their own shape (the widget).
+    pub envelope: switchboard_types::EventEnvelope,
     /// The whole `{"type":"event",…}` frame.
     pub frame: axum::extract::ws::Utf8Bytes,
 }
@@ -47,12 +45,8 @@ impl Published {
                 inbox_id: text("inbox_id"),
                 conversation_id: text("conversation_id"),
             },
-            private: data
-                .get("private")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
-            contact_id: text("contact_id"),
             event_type: e.envelope.event_type.clone(),
+            envelope: e.envelope.clone(),
             frame: ServerFrame::Event {
                 cursor: e.seq,
                 event: &e.envelope,
@@ -68,9 +62,10 @@ pub struct Ephemeral {
     pub scope: Scope,
     /// The connection that caused it (not echoed back to it).
     pub from_connection: u64,
-    /// Agents only (presence), or also the conversation's customer (an agent typing).
-    pub agents_only: bool,
+    /// The frame for agents.
     pub frame: axum::extract::ws::Utf8Bytes,
+    /// The frame for the conversation's visitor (an agent typing); `None`: agents only.
+    pub widget_frame: Option<axum::extract::ws::Utf8Bytes>,
 }
 
 /// What a socket receives from its tenant's feed.

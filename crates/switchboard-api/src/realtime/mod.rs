@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod hub;
 pub mod protocol;
+pub mod widget;
 
 pub use hub::Hub;
 

@@ -16,6 +16,7 @@ pub mod system;
 pub mod teams;
 pub mod tenants;
 pub mod users;
+pub mod widget;
 
 use serde::Serialize;
 use utoipa::ToSchema;

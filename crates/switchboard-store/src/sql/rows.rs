@@ -338,7 +338,8 @@ pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
     })
 }
 
-pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, created_at, updated_at";
+pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, public_token, \
+    channel_config, secret_version, created_at, updated_at";
 
 pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
     let channel = text(row, "channel")?;
@@ -351,6 +352,12 @@ pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
             switchboard_types::AssignmentPolicy::parse(&p)
                 .ok_or_else(|| invalid("assignment policy", &p))?
         },
+        public_token: opt_text(row, "public_token")?,
+        config: match json(row, "channel_config")? {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(invalid("channel config", "not an object")),
+        },
+        secret_version: int(row, "secret_version")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })
@@ -421,6 +428,21 @@ pub(super) fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
             actor: actor(row, "actor_type", "actor_id")?,
             payload: json(row, "payload")?,
         },
+    })
+}
+
+pub(super) const WIDGET_SESSION_COLS: &str =
+    "id, inbox_id, contact_id, token_hash, verified, created_at, expires_at";
+
+pub(super) fn widget_session(row: &AnyRow) -> Result<WidgetSession, StoreError> {
+    Ok(WidgetSession {
+        id: switchboard_types::WidgetSessionId::from_trusted(text(row, "id")?),
+        inbox_id: InboxId::from_trusted(text(row, "inbox_id")?),
+        contact_id: ContactId::from_trusted(text(row, "contact_id")?),
+        token_hash: text(row, "token_hash")?,
+        verified: int(row, "verified")? != 0,
+        created_at: int(row, "created_at")?,
+        expires_at: int(row, "expires_at")?,
     })
 }
 

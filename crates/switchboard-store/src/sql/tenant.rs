@@ -880,8 +880,8 @@ impl TenantTx for SqlTenantTx {
 
     async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO inboxes (tenant_id, id, name, channel, assignment_policy, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $7, $5, $6)",
+            "INSERT INTO inboxes (tenant_id, id, name, channel, assignment_policy, created_at, updated_at, \
+             public_token, channel_config, secret_version) VALUES ($1, $2, $3, $4, $7, $5, $6, $8, $9, $10)",
         )
             .bind(self.tenant().to_owned())
             .bind(i.id.as_str())
@@ -890,9 +890,77 @@ impl TenantTx for SqlTenantTx {
             .bind(i.created_at)
             .bind(i.updated_at)
             .bind(i.assignment_policy.as_str())
+            .bind(i.public_token.as_deref())
+            .bind(serde_json::Value::Object(i.config.clone()).to_string())
+            .bind(i.secret_version)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    async fn get_inbox_by_public_token(
+        &mut self,
+        token: &str,
+    ) -> Result<Option<Inbox>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM inboxes WHERE tenant_id = $1 AND public_token = $2",
+            rows::INBOX_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(token)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::inbox).transpose()
+    }
+
+    async fn update_inbox_channel(&mut self, i: &Inbox) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE inboxes SET channel_config = $1, secret_version = $2, updated_at = $3 \
+             WHERE tenant_id = $4 AND id = $5",
+        )
+        .bind(serde_json::Value::Object(i.config.clone()).to_string())
+        .bind(i.secret_version)
+        .bind(i.updated_at)
+        .bind(self.tenant().to_owned())
+        .bind(i.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_widget_session(&mut self, w: &WidgetSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO widget_sessions (tenant_id, id, inbox_id, contact_id, token_hash, verified, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(w.id.as_str())
+        .bind(w.inbox_id.as_str())
+        .bind(w.contact_id.as_str())
+        .bind(w.token_hash.as_str())
+        .bind(i64::from(w.verified))
+        .bind(w.created_at)
+        .bind(w.expires_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_widget_session(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<WidgetSession>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM widget_sessions WHERE tenant_id = $1 AND token_hash = $2",
+            rows::WIDGET_SESSION_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(token_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::widget_session).transpose()
     }
 
     async fn get_inbox(&mut self, id: &InboxId) -> Result<Option<Inbox>, StoreError> {
@@ -1453,9 +1521,15 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         conversation: &ConversationId,
         page: &PageRequest,
+        include_private: bool,
     ) -> Result<Vec<Message>, StoreError> {
+        let visibility = if include_private {
+            ""
+        } else {
+            " AND private = 0"
+        };
         let sql = format!(
-            "SELECT {} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+            "SELECT {} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id > $3{visibility} ORDER BY id LIMIT $4",
             rows::MESSAGE_COLS
         );
         let rows = sqlx::query(&sql)

@@ -16,3 +16,4 @@ mod search;
 mod store;
 mod teams;
 mod tenants;
+mod widget;

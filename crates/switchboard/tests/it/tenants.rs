@@ -268,6 +268,35 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let widget = app
+                .call(
+                    Method::POST,
+                    "/v1/inboxes",
+                    Some(&t.key),
+                    Some(json!({"name": "Web", "channel": "widget"})),
+                )
+                .await
+                .expect(201);
+            let settings = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/inboxes/{}/widget", widget.body["id"].as_str().unwrap()),
+                    Some(&t.key),
+                    None,
+                )
+                .await
+                .expect(200);
+            app.call(
+                Method::POST,
+                &format!(
+                    "/widget/v1/{}/sessions",
+                    settings.body["public_id"].as_str().unwrap()
+                ),
+                None,
+                Some(json!({})),
+            )
+            .await
+            .expect(201);
             let users = app
                 .call(Method::GET, "/v1/users", Some(&t.key), None)
                 .await
