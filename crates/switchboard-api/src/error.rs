@@ -118,6 +118,10 @@ impl From<CoreError> for ApiError {
             CoreError::TenantSuspended => {
                 Self::new(ErrorCode::TenantSuspended, "This tenant is suspended.")
             }
+            CoreError::BadSignature => Self::new(
+                ErrorCode::SignatureInvalid,
+                "The request's signature does not match; nothing was stored.",
+            ),
             CoreError::Validation(errors) => Self::validation(errors),
             CoreError::BadRequest(detail) => Self::new(ErrorCode::BadRequest, detail),
             CoreError::Store(StoreError::Unavailable(msg)) => {

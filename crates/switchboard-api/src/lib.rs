@@ -43,6 +43,7 @@ pub use state::{ApiConfig, AppState};
         (name = "contacts", description = "The people who write in, and their companies"),
         (name = "conversations", description = "Inboxes, conversations and messages"),
         (name = "realtime", description = "WebSockets pushing events, typing and presence"),
+        (name = "channels", description = "SMS (Twilio) and email inboxes: settings, inbound webhooks and raw email"),
         (name = "widget", description = "The web widget: inbox settings, and the public API visitors' browsers call"),
     )
 )]
@@ -83,6 +84,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(realtime::router())
         .merge(routes::widget::settings_router())
         .merge(routes::widget::public_router())
+        .merge(routes::channels::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

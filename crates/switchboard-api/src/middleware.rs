@@ -192,10 +192,16 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
+/// Paths providers and visitors call with credentials of their own (a widget session, a
+/// provider's signature), never platform credentials.
+fn is_public_channel_path(path: &str) -> bool {
+    path.starts_with("/widget/") || path.starts_with("/channels/")
+}
+
 async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()> {
     // Signing in must work while the client still carries a stale token or cookie; the widget's
     // public API authenticates visitors by their own session tokens, never platform credentials.
-    if PUBLIC_AUTH_PATHS.contains(&req.uri().path()) || req.uri().path().starts_with("/widget/") {
+    if PUBLIC_AUTH_PATHS.contains(&req.uri().path()) || is_public_channel_path(req.uri().path()) {
         return Ok(());
     }
     let (token, via_cookie) = match bearer(req.headers()) {
@@ -246,7 +252,7 @@ async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST
         || !req.headers().contains_key(IDEMPOTENCY_KEY)
-        || req.uri().path().starts_with("/widget/")
+        || is_public_channel_path(req.uri().path())
     {
         return next.run(req).await;
     }

@@ -26,6 +26,10 @@ pub struct ApiConfig {
     /// The console's origin (`scheme://host[:port]` of the public URL): the only page allowed
     /// to open a WebSocket with the session cookie.
     pub public_origin: Option<String>,
+    /// Where providers reach this server (`server.public_url`): Twilio signs the URL it calls.
+    pub public_url: String,
+    /// Largest raw email accepted on an email inbox.
+    pub email_max_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -45,6 +49,8 @@ impl Default for ApiConfig {
             idempotency_ttl_ms: 24 * 3600 * 1000,
             fingerprint_key: [0; 32],
             public_origin: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            email_max_bytes: 25 * 1024 * 1024,
         }
     }
 }

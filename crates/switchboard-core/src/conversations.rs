@@ -32,6 +32,25 @@ pub struct ContactRef {
     pub name: Option<String>,
 }
 
+/// An inbound message's content and, for channels with provider ids, its id there and details.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub content: String,
+    /// Twilio's MessageSid, an email's Message-ID.
+    pub external_id: Option<String>,
+    /// Channel details (an email's subject and attachments).
+    pub metadata: Map<String, Value>,
+}
+
+impl Incoming {
+    pub fn text(content: String) -> Self {
+        Self {
+            content,
+            ..Default::default()
+        }
+    }
+}
+
 /// Which conversation an inbound message goes to.
 #[derive(Debug, Clone)]
 pub enum Thread {
@@ -88,11 +107,10 @@ fn message_json(m: &Message, inbox: &InboxId) -> Value {
 }
 
 /// Finds the contact an inbound message is from, or creates it.
-async fn resolve_contact(
+pub(crate) async fn resolve_contact(
     core: &Core,
     tx: &mut (dyn TenantTx + '_),
     who: ContactRef,
-    access: &TenantAccess,
     meta: &RequestMeta,
 ) -> CoreResult<Contact> {
     let now = core.now();
@@ -187,7 +205,8 @@ async fn resolve_contact(
     events::emit(tx, "contact.created", json!({"contact_id": probe.id, "name": probe.name, "email": probe.email, "phone": probe.phone, "external_id": probe.external_id}), now).await?;
     let draft = AuditDraft::success("contact.created", "contact", probe.id.to_string())
         .with_details(json!({"via": "inbound_message"}));
-    audit::append(tx, access.ctx.actor(), meta, draft, now).await?;
+    let actor = tx.ctx().actor().clone();
+    audit::append(tx, &actor, meta, draft, now).await?;
     Ok(probe)
 }
 
@@ -208,7 +227,9 @@ impl Core {
         let now = self.now();
         let (public_token, config) = match channel {
             Channel::Widget => crate::widget::new_widget_inbox_fields(),
-            Channel::Api | Channel::Email | Channel::Sms => (None, Map::new()),
+            // Twilio reaches an SMS inbox at a URL naming it by a public id.
+            Channel::Sms => (Some(crate::widget::new_public_token()), Map::new()),
+            Channel::Api | Channel::Email => (None, Map::new()),
         };
         let inbox = Inbox {
             id: InboxId::generate(),
@@ -218,6 +239,7 @@ impl Core {
             public_token,
             config,
             secret_version: 1,
+            channel_secret: None,
             created_at: now,
             updated_at: now,
         };
@@ -268,9 +290,16 @@ impl Core {
         check_content(&content)?;
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
-        let contact = resolve_contact(self, &mut *tx, who, access, meta).await?;
+        let contact = resolve_contact(self, &mut *tx, who, meta).await?;
         let done = self
-            .deliver_inbound(&mut *tx, &inbox, &contact.id, Thread::Latest, content, meta)
+            .deliver_inbound(
+                &mut *tx,
+                &inbox,
+                &contact.id,
+                Thread::Latest,
+                Incoming::text(content),
+                meta,
+            )
             .await?;
         tx.commit().await?;
         Ok(done)
@@ -287,10 +316,10 @@ impl Core {
         inbox: &Inbox,
         contact: &ContactId,
         thread: Thread,
-        content: String,
+        incoming: Incoming,
         meta: &RequestMeta,
     ) -> CoreResult<(Conversation, Message, bool)> {
-        check_content(&content)?;
+        check_content(&incoming.content)?;
         let now = self.now();
         let existing = match thread {
             // The newest conversation may just have been merged away; then the message starts a
@@ -376,8 +405,11 @@ impl Core {
                 kind: ActorKind::Contact,
                 id: contact.to_string(),
             },
-            content,
+            content: incoming.content,
             created_at: now,
+            external_id: incoming.external_id,
+            delivery_status: None,
+            metadata: incoming.metadata,
         };
         tx.insert_message(&message).await?;
         events::emit(
@@ -416,7 +448,7 @@ impl Core {
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let mut conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
-        let message = Message {
+        let mut message = Message {
             id: next_message_id(&mut *tx, id).await?,
             conversation_id: id.clone(),
             direction: Direction::Outgoing,
@@ -424,7 +456,25 @@ impl Core {
             sender: access.ctx.actor().clone(),
             content,
             created_at: now,
+            external_id: None,
+            delivery_status: None,
+            metadata: Map::new(),
         };
+        // A reply on SMS or email leaves through its channel: queued with the reply itself, so
+        // a committed reply is always attempted.
+        let inbox = tx
+            .get_inbox(&conversation.inbox_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        let external = !private && crate::channels::delivers_externally(inbox.channel);
+        if external {
+            crate::channels::pending(&mut message);
+            let job = JobKind::MessageDeliver {
+                tenant_id: access.ctx.tenant().clone(),
+                message_id: message.id.clone(),
+            };
+            tx.enqueue_job(&job.into_new_job(now), now).await?;
+        }
         tx.insert_message(&message).await?;
         if !private {
             // The customer has their answer; the reply clock stops until they write again.

@@ -38,6 +38,9 @@ pub enum CoreError {
     RateLimited { retry_after_ms: i64 },
     #[error("tenant suspended")]
     TenantSuspended,
+    /// A provider's webhook whose signature does not match (or cannot be checked).
+    #[error("bad signature")]
+    BadSignature,
     #[error("invalid input")]
     Validation(Vec<FieldError>),
     #[error("bad request: {0}")]

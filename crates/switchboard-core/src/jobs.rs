@@ -30,6 +30,12 @@ pub enum JobKind {
         conversation_id: ConversationId,
         snoozed_until: i64,
     },
+    /// Send an agent's reply on an external channel (SMS, email).
+    #[serde(rename = "message.deliver")]
+    MessageDeliver {
+        tenant_id: TenantId,
+        message_id: switchboard_types::MessageId,
+    },
 }
 
 impl JobKind {
@@ -117,6 +123,21 @@ impl Core {
                     .wake_conversation(&tenant_id, &conversation_id, snoozed_until)
                     .await
                     .map(|_| ()),
+                Ok(JobKind::MessageDeliver {
+                    tenant_id,
+                    message_id,
+                }) => {
+                    let result = self.deliver_message(&tenant_id, &message_id).await;
+                    match result {
+                        // Out of attempts: the customer will not get it; say so on the message.
+                        Err(e) if job.attempts >= job.max_attempts => {
+                            self.delivery_gave_up(&tenant_id, &message_id, &e.to_string())
+                                .await?;
+                            Err(e)
+                        }
+                        other => other,
+                    }
+                }
                 Err(e) => Err(CoreError::Internal(format!("unknown job: {e}"))),
             }
         };

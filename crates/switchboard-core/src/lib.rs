@@ -11,10 +11,12 @@ pub mod authcache;
 pub mod calendar;
 pub mod calendars;
 mod changes;
+pub mod channels;
 pub mod clock;
 pub mod contacts;
 pub mod contacts_csv;
 pub mod conversations;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod identity;
@@ -25,6 +27,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod search;
 pub mod secrets;
+pub mod sms;
 pub mod teams;
 pub mod tenants;
 pub mod totp;
@@ -59,6 +62,8 @@ pub struct CoreConfig {
     /// Root of the web widget's per-inbox identity-verification keys (derived from the server
     /// secret, so every process of an installation computes the same keys).
     pub widget_key: [u8; 32],
+    /// Seals channel secrets (e.g. Twilio auth tokens) at rest; derived from the server secret.
+    pub channel_key: [u8; 32],
 }
 
 impl Default for CoreConfig {
@@ -78,6 +83,7 @@ impl Default for CoreConfig {
             issuer: "Switchboard".to_owned(),
             api_key_cache_ttl_ms: 2000,
             widget_key: [0; 32],
+            channel_key: [0; 32],
         }
     }
 }
@@ -91,6 +97,7 @@ pub struct Core {
     passwords: password::PasswordHasherArgon,
     auth_cache: authcache::AuthCache,
     cfg: CoreConfig,
+    sender: Arc<dyn channels::ChannelSender>,
 }
 
 impl Core {
@@ -110,7 +117,18 @@ impl Core {
             passwords,
             auth_cache,
             cfg,
+            sender: Arc::new(channels::NoChannels),
         })
+    }
+
+    /// Sends outgoing SMS and email through `sender` (the binary hands in the real adapters).
+    pub fn with_channel_sender(mut self, sender: Arc<dyn channels::ChannelSender>) -> Self {
+        self.sender = sender;
+        self
+    }
+
+    pub fn sender(&self) -> &Arc<dyn channels::ChannelSender> {
+        &self.sender
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

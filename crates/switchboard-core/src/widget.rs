@@ -48,7 +48,6 @@ pub const MESSAGES_PER_SESSION: Rate = Rate {
     burst: 20.0,
 };
 
-const PUBLIC_PREFIX: &str = "wgt_";
 const TOKEN_LEN: usize = 20;
 const TENANT_ULID_LEN: usize = 26;
 
@@ -100,19 +99,32 @@ pub struct WidgetCaller {
     pub session: WidgetSession,
 }
 
-/// The public identifier of a widget inbox: the tenant and the inbox's public token, so a request
-/// finds its tenant without a cross-tenant look-up.
-pub fn public_id(tenant: &TenantId, token: &str) -> String {
+/// The prefix of a public inbox identifier per channel (`None`: the channel has none).
+pub fn public_prefix(channel: Channel) -> Option<&'static str> {
+    match channel {
+        Channel::Widget => Some("wgt_"),
+        Channel::Sms => Some("sms_"),
+        Channel::Api | Channel::Email => None,
+    }
+}
+
+/// The public identifier of an inbox (widget, SMS webhook): the channel, the tenant and the
+/// inbox's public token, so a request finds its tenant without a cross-tenant look-up.
+pub fn public_id(channel: Channel, tenant: &TenantId, token: &str) -> String {
     let ulid = tenant
         .as_str()
         .strip_prefix("ten_")
         .unwrap_or(tenant.as_str());
-    format!("{PUBLIC_PREFIX}{ulid}{token}")
+    format!(
+        "{}{ulid}{token}",
+        public_prefix(channel).unwrap_or_default()
+    )
 }
 
-/// Splits a public identifier into the tenant and the inbox token; `None` for anything else.
-pub fn parse_public_id(s: &str) -> Option<(TenantId, String)> {
-    let body = s.strip_prefix(PUBLIC_PREFIX)?;
+/// Splits a public identifier of `channel` into the tenant and the inbox token; `None` for
+/// anything else.
+pub fn parse_public_id(channel: Channel, s: &str) -> Option<(TenantId, String)> {
+    let body = s.strip_prefix(public_prefix(channel)?)?;
     if body.len() != TENANT_ULID_LEN + TOKEN_LEN || !body.is_ascii() {
         return None;
     }
@@ -127,7 +139,8 @@ pub fn parse_public_id(s: &str) -> Option<(TenantId, String)> {
     Some((tenant, token.to_owned()))
 }
 
-fn new_public_token() -> String {
+/// A random public token (the per-inbox half of a public id).
+pub(crate) fn new_public_token() -> String {
     let bytes = secrets::random_bytes::<13>();
     let mut t = data_encoding::BASE32_NOPAD
         .encode(&bytes)
@@ -200,7 +213,7 @@ impl Core {
             ));
         };
         Ok(WidgetSettings {
-            public_id: public_id(tenant, &token),
+            public_id: public_id(Channel::Widget, tenant, &token),
             identity: IdentityMode::of(&inbox),
             hmac_secret: self.widget_secret(tenant, &inbox),
             inbox,
@@ -250,14 +263,24 @@ impl Core {
         self.settings_of(access.ctx.tenant(), inbox)
     }
 
-    /// Resolves a public identifier to its tenant (acted on by `actor`) and widget inbox. Unknown,
-    /// malformed, deleted and non-widget all answer 404 alike.
     async fn open_widget(
         &self,
         public: &str,
         actor: Actor,
     ) -> CoreResult<(TenantCtx, Box<dyn TenantTx>, Inbox)> {
-        let (tenant_id, token) = parse_public_id(public).ok_or(CoreError::NotFound)?;
+        self.open_public_inbox(Channel::Widget, public, actor).await
+    }
+
+    /// Resolves a public identifier to its tenant (acted on by `actor`) and inbox of `channel`,
+    /// in a write transaction. Unknown, malformed, deleted and other channels' all answer 404
+    /// alike.
+    pub(crate) async fn open_public_inbox(
+        &self,
+        channel: Channel,
+        public: &str,
+        actor: Actor,
+    ) -> CoreResult<(TenantCtx, Box<dyn TenantTx>, Inbox)> {
+        let (tenant_id, token) = parse_public_id(channel, public).ok_or(CoreError::NotFound)?;
         let tenant = {
             let mut tx = self.store().control(Access::Read).await?;
             tx.get_tenant(&tenant_id).await?
@@ -269,14 +292,15 @@ impl Core {
             TenantStatus::Deleted => return Err(CoreError::NotFound),
         }
         // The public identifier named this tenant; what it may reach is bounded by the inbox
-        // token and, after that, the visitor's own session.
-        #[allow(clippy::disallowed_methods)] // widget authentication is an auth layer
+        // token and, after that, the caller's own credential (a visitor's session, a provider's
+        // signature).
+        #[allow(clippy::disallowed_methods)] // public channel authentication is an auth layer
         let ctx = TenantCtx::assume(tenant.id.clone(), actor, tenant.region.clone());
         let mut tx = self.store().tenant(&ctx, Access::Write).await?;
         let inbox = tx
             .get_inbox_by_public_token(&token)
             .await?
-            .filter(|i| i.channel == Channel::Widget)
+            .filter(|i| i.channel == channel)
             .ok_or(CoreError::NotFound)?;
         Ok((ctx, tx, inbox))
     }
@@ -480,7 +504,7 @@ impl Core {
                 &inbox,
                 &caller.session.contact_id,
                 thread,
-                content,
+                crate::conversations::Incoming::text(content),
                 meta,
             )
             .await?;
@@ -526,8 +550,13 @@ mod tests {
         let tenant = TenantId::generate();
         let token = new_public_token();
         assert_eq!(token.len(), TOKEN_LEN);
-        let id = public_id(&tenant, &token);
-        assert_eq!(parse_public_id(&id), Some((tenant.clone(), token.clone())));
+        let id = public_id(Channel::Widget, &tenant, &token);
+        assert_eq!(
+            parse_public_id(Channel::Widget, &id),
+            Some((tenant.clone(), token.clone()))
+        );
+        assert_eq!(parse_public_id(Channel::Sms, &id), None);
+        assert_eq!(parse_public_id(Channel::Api, &id), None);
         for bad in [
             String::new(),
             "wgt_".into(),
@@ -538,7 +567,7 @@ mod tests {
             format!("{}../../etc/passwd", &id[..id.len() - 16]),
             id.to_ascii_uppercase(),
         ] {
-            assert_eq!(parse_public_id(&bad), None, "{bad}");
+            assert_eq!(parse_public_id(Channel::Widget, &bad), None, "{bad}");
         }
     }
 

@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0012_outbox_sequence.sql"),
     ),
     (13, "widget", include_str!("../migrations/0013_widget.sql")),
+    (
+        14,
+        "channel_delivery",
+        include_str!("../migrations/0014_channel_delivery.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -429,6 +429,9 @@ pub struct Inbox {
     pub config: serde_json::Map<String, serde_json::Value>,
     /// Secrets derived for this inbox change when this is bumped (rotation).
     pub secret_version: i64,
+    /// The channel's own secret (e.g. the Twilio auth token), sealed with a key derived from the
+    /// server secret; only core opens it.
+    pub channel_secret: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -492,6 +495,39 @@ pub struct Message {
     pub sender: Actor,
     pub content: String,
     pub created_at: i64,
+    /// The message's id at the channel's provider (Twilio's MessageSid, an email's Message-ID).
+    pub external_id: Option<String>,
+    /// For outgoing messages on channels that deliver elsewhere (SMS, email).
+    pub delivery_status: Option<DeliveryStatus>,
+    /// Channel details: an email's subject and attachments, a delivery error.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where an outgoing message is on its way to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "sent" => Some(Self::Sent),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
 }
 
 /// An agent taking an inbox's conversations, with what auto-assignment needs to choose.

@@ -308,6 +308,14 @@ pub trait TenantTx: AuditWriter + Send {
         conversation: &ConversationId,
     ) -> Result<Option<MessageId>, StoreError>;
     async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
+    async fn get_message(&mut self, id: &MessageId) -> Result<Option<Message>, StoreError>;
+    /// Messages whose provider id is one of these (email threading, de-duplication).
+    async fn messages_by_external_ids(
+        &mut self,
+        external_ids: &[String],
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Saves a message's delivery status, provider id and metadata.
+    async fn set_message_delivery(&mut self, message: &Message) -> Result<bool, StoreError>;
     /// A page of a conversation's thread, oldest first; private notes only when asked for (the
     /// customer's side never sees them).
     async fn list_messages(

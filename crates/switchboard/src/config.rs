@@ -50,7 +50,22 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     pub jobs: JobsConfig,
     pub realtime: RealtimeConfig,
+    pub channels: ChannelsConfig,
     pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// Twilio's REST API (a local receiver in tests).
+    pub twilio_api_base: String,
+    /// Seconds a provider call may take.
+    pub timeout_secs: u64,
+    /// The SMTP relay email replies go through (lettre URL format); empty disables email replies.
+    /// May carry a password: a [`Secret`].
+    pub smtp_url: Secret,
+    /// Largest raw email accepted.
+    pub email_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,6 +279,19 @@ impl Config {
                 .into_iter()
                 .map(|f| format!("{}: {}", f.field, f.message)),
         );
+        if url::Url::parse(&self.channels.twilio_api_base).is_err() {
+            e.push("channels.twilio_api_base is not a URL".into());
+        }
+        let smtp = self.channels.smtp_url.expose();
+        if !smtp.is_empty() && !smtp.starts_with("smtp://") && !smtp.starts_with("smtps://") {
+            e.push("channels.smtp_url must be empty or an smtp:// or smtps:// URL".into());
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&self.channels.email_max_bytes) {
+            e.push("channels.email_max_bytes must be between 1 KiB and 256 MiB".into());
+        }
+        if self.channels.timeout_secs == 0 {
+            e.push("channels.timeout_secs must be positive".into());
+        }
         if !["pretty", "json"].contains(&self.telemetry.format.as_str()) {
             e.push("telemetry.format must be pretty or json".into());
         }
@@ -315,6 +343,7 @@ impl Config {
             api_key_cache_ttl_ms: a.api_key_cache_ttl_ms,
             // Derived from the server secret by `switchboard::build_core`.
             widget_key: [0; 32],
+            channel_key: [0; 32],
         }
     }
 
@@ -342,6 +371,8 @@ impl Config {
                 .ok()
                 .map(|u| u.origin().ascii_serialization())
                 .filter(|o| o != "null"),
+            public_url: self.public_url(),
+            email_max_bytes: self.channels.email_max_bytes,
         }
     }
 }

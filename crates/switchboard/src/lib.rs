@@ -114,10 +114,32 @@ pub async fn build_core(
 ) -> anyhow::Result<Arc<Core>> {
     let limiter = Arc::new(InMemoryRateLimiter::new(clock.clone()));
     let mut core_cfg = cfg.core();
-    core_cfg.widget_key = derive_key(&server_secret(cfg)?, "switchboard/widget-identity/v1");
-    let core = Arc::new(Core::new(store, clock, limiter, core_cfg)?);
+    let secret = server_secret(cfg)?;
+    core_cfg.widget_key = derive_key(&secret, "switchboard/widget-identity/v1");
+    core_cfg.channel_key = derive_key(&secret, "switchboard/channel-secrets/v1");
+    let core = Arc::new(
+        Core::new(store, clock, limiter, core_cfg)?.with_channel_sender(Arc::new(channels(cfg)?)),
+    );
     core.ensure_local_cell().await?;
     Ok(core)
+}
+
+/// The channel adapters this configuration asks for.
+pub fn channels(cfg: &Config) -> anyhow::Result<switchboard_channels::Channels> {
+    let timeout = std::time::Duration::from_secs(cfg.channels.timeout_secs);
+    let base = url::Url::parse(&cfg.channels.twilio_api_base)?;
+    let smtp = cfg.channels.smtp_url.expose();
+    Ok(switchboard_channels::Channels {
+        sms: switchboard_channels::twilio::TwilioSender::new(base, timeout)?,
+        email: if smtp.is_empty() {
+            None
+        } else {
+            Some(
+                switchboard_channels::smtp::SmtpSender::from_url(smtp, timeout)
+                    .context("channels.smtp_url")?,
+            )
+        },
+    })
 }
 
 /// A running server.

@@ -254,6 +254,15 @@ pub struct MessageOut {
     pub sender: Actor,
     pub content: String,
     pub created_at: String,
+    /// Replies on SMS and email: `pending`, `sent` or `failed` (see `metadata.delivery_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<String>,
+    /// The message's id at its channel's provider (Twilio's MessageSid, an email's Message-ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Channel details: an email's `subject` and `attachments`, a `delivery_error`.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl From<Message> for MessageOut {
@@ -266,6 +275,9 @@ impl From<Message> for MessageOut {
             sender: m.sender,
             content: m.content,
             created_at: ts(m.created_at),
+            delivery_status: m.delivery_status.map(|d| d.as_str().to_owned()),
+            external_id: m.external_id,
+            metadata: m.metadata,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod audit;
 pub mod auth;
 pub mod calendars;
+pub mod channels;
 pub mod contacts;
 pub mod conversations;
 pub mod labels;

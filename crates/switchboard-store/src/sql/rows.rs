@@ -339,7 +339,7 @@ pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
 }
 
 pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, public_token, \
-    channel_config, secret_version, created_at, updated_at";
+    channel_config, secret_version, channel_secret, created_at, updated_at";
 
 pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
     let channel = text(row, "channel")?;
@@ -358,6 +358,7 @@ pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
             _ => return Err(invalid("channel config", "not an object")),
         },
         secret_version: int(row, "secret_version")?,
+        channel_secret: opt_text(row, "channel_secret")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })
@@ -398,8 +399,8 @@ pub(super) fn conversation(row: &AnyRow) -> Result<Conversation, StoreError> {
     })
 }
 
-pub(super) const MESSAGE_COLS: &str =
-    "id, conversation_id, direction, private, sender_type, sender_id, content, created_at";
+pub(super) const MESSAGE_COLS: &str = "id, conversation_id, direction, private, sender_type, \
+    sender_id, content, created_at, external_id, delivery_status, metadata";
 
 pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
     let direction = text(row, "direction")?;
@@ -411,6 +412,17 @@ pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
         sender: actor(row, "sender_type", "sender_id")?,
         content: text(row, "content")?,
         created_at: int(row, "created_at")?,
+        external_id: opt_text(row, "external_id")?,
+        delivery_status: match opt_text(row, "delivery_status")? {
+            None => None,
+            Some(s) => {
+                Some(DeliveryStatus::parse(&s).ok_or_else(|| invalid("delivery status", &s))?)
+            }
+        },
+        metadata: match json(row, "metadata")? {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(invalid("message metadata", "not an object")),
+        },
     })
 }
 

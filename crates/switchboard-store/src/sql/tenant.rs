@@ -881,7 +881,7 @@ impl TenantTx for SqlTenantTx {
     async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO inboxes (tenant_id, id, name, channel, assignment_policy, created_at, updated_at, \
-             public_token, channel_config, secret_version) VALUES ($1, $2, $3, $4, $7, $5, $6, $8, $9, $10)",
+             public_token, channel_config, secret_version, channel_secret) VALUES ($1, $2, $3, $4, $7, $5, $6, $8, $9, $10, $11)",
         )
             .bind(self.tenant().to_owned())
             .bind(i.id.as_str())
@@ -893,6 +893,7 @@ impl TenantTx for SqlTenantTx {
             .bind(i.public_token.as_deref())
             .bind(serde_json::Value::Object(i.config.clone()).to_string())
             .bind(i.secret_version)
+            .bind(i.channel_secret.as_deref())
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -916,14 +917,15 @@ impl TenantTx for SqlTenantTx {
 
     async fn update_inbox_channel(&mut self, i: &Inbox) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE inboxes SET channel_config = $1, secret_version = $2, updated_at = $3 \
-             WHERE tenant_id = $4 AND id = $5",
+            "UPDATE inboxes SET channel_config = $1, secret_version = $2, updated_at = $3, \
+             channel_secret = $6 WHERE tenant_id = $4 AND id = $5",
         )
         .bind(serde_json::Value::Object(i.config.clone()).to_string())
         .bind(i.secret_version)
         .bind(i.updated_at)
         .bind(self.tenant().to_owned())
         .bind(i.id.as_str())
+        .bind(i.channel_secret.as_deref())
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -1487,7 +1489,7 @@ impl TenantTx for SqlTenantTx {
     async fn insert_message(&mut self, m: &Message) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO messages (tenant_id, id, conversation_id, direction, private, sender_type, sender_id, content, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_at, external_id, delivery_status, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(self.tenant().to_owned())
         .bind(m.id.as_str())
@@ -1498,9 +1500,66 @@ impl TenantTx for SqlTenantTx {
         .bind(m.sender.id.as_str())
         .bind(m.content.as_str())
         .bind(m.created_at)
+        .bind(m.external_id.as_deref())
+        .bind(m.delivery_status.map(DeliveryStatus::as_str))
+        .bind(serde_json::Value::Object(m.metadata.clone()).to_string())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn get_message(&mut self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM messages WHERE tenant_id = $1 AND id = $2",
+            rows::MESSAGE_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::message).transpose()
+    }
+
+    async fn messages_by_external_ids(
+        &mut self,
+        external_ids: &[String],
+    ) -> Result<Vec<Message>, StoreError> {
+        if external_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (0..external_ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM messages WHERE tenant_id = $1 AND external_id IN ({}) ORDER BY id",
+            rows::MESSAGE_COLS,
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(self.tenant().to_owned());
+        for id in external_ids {
+            q = q.bind(id.as_str());
+        }
+        q.fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::message)
+            .collect()
+    }
+
+    async fn set_message_delivery(&mut self, m: &Message) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET delivery_status = $1, external_id = $2, metadata = $3 \
+             WHERE tenant_id = $4 AND id = $5",
+        )
+        .bind(m.delivery_status.map(DeliveryStatus::as_str))
+        .bind(m.external_id.as_deref())
+        .bind(serde_json::Value::Object(m.metadata.clone()).to_string())
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn last_message_id(

@@ -7,6 +7,7 @@ mod api_input;
 mod audit_log;
 mod auth;
 mod calendars;
+mod channels;
 mod cli;
 mod contacts;
 mod conversations;
