@@ -118,6 +118,7 @@ impl From<CoreError> for ApiError {
             CoreError::TenantSuspended => {
                 Self::new(ErrorCode::TenantSuspended, "This tenant is suspended.")
             }
+            CoreError::UnsupportedType(detail) => Self::new(ErrorCode::UnsupportedFileType, detail),
             CoreError::BadSignature => Self::new(
                 ErrorCode::SignatureInvalid,
                 "The request's signature does not match; nothing was stored.",

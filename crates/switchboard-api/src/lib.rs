@@ -85,6 +85,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::widget::settings_router())
         .merge(routes::widget::public_router())
         .merge(routes::channels::router())
+        .merge(routes::attachments::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

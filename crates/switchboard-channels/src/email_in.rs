@@ -70,6 +70,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundEmail, EmailError> {
                 })
                 .unwrap_or_else(|| "application/octet-stream".into()),
             size: part.contents().len(),
+            bytes: part.contents().to_vec(),
         })
         .collect();
     Ok(InboundEmail {

@@ -40,6 +40,8 @@ pub struct Incoming {
     pub external_id: Option<String>,
     /// Channel details (an email's subject and attachments).
     pub metadata: Map<String, Value>,
+    /// Files already uploaded into the conversation, sent with this message.
+    pub attachments: Vec<switchboard_types::AttachmentId>,
 }
 
 impl Incoming {
@@ -70,6 +72,17 @@ pub struct ConversationPatch {
     pub priority: Option<Priority>,
     pub assignee_id: Change<UserId>,
     pub team_id: Change<TeamId>,
+}
+
+/// Text that may be empty (a message that carries attachments).
+fn check_optional_content(content: &str) -> CoreResult<()> {
+    if content.len() > MAX_MESSAGE_BYTES || content.contains('\0') {
+        return Err(CoreError::field(
+            "content",
+            "at most 64 KiB of text, no NUL characters",
+        ));
+    }
+    Ok(())
 }
 
 fn check_content(content: &str) -> CoreResult<()> {
@@ -103,7 +116,8 @@ async fn next_message_id(
 /// integrators) can route it without looking the conversation up.
 fn message_json(m: &Message, inbox: &InboxId) -> Value {
     json!({"message_id": m.id, "conversation_id": m.conversation_id, "inbox_id": inbox, "direction": m.direction,
-           "private": m.private, "sender": m.sender, "content": m.content, "created_at": crate::clock::rfc3339(m.created_at)})
+           "private": m.private, "sender": m.sender, "content": m.content, "created_at": crate::clock::rfc3339(m.created_at),
+           "attachments": m.metadata.get("attachments").cloned().unwrap_or_else(|| json!([]))})
 }
 
 /// Finds the contact an inbound message is from, or creates it.
@@ -319,12 +333,23 @@ impl Core {
         incoming: Incoming,
         meta: &RequestMeta,
     ) -> CoreResult<(Conversation, Message, bool)> {
-        check_content(&incoming.content)?;
+        crate::attachments::check_ids(&incoming.attachments)?;
+        if incoming.attachments.is_empty() {
+            check_content(&incoming.content)?;
+        } else {
+            check_optional_content(&incoming.content)?;
+        }
         let now = self.now();
         let existing = match thread {
             // The newest conversation may just have been merged away; then the message starts a
             // new one rather than failing.
             Thread::Latest => tx.latest_conversation(contact, &inbox.id).await?,
+            Thread::New if !incoming.attachments.is_empty() => {
+                return Err(CoreError::field(
+                    "attachment_ids",
+                    "upload attachments into an existing conversation",
+                ))
+            }
             Thread::New => None,
             Thread::Existing(id) => {
                 let c = tx.get_conversation(&id).await?;
@@ -412,6 +437,14 @@ impl Core {
             metadata: incoming.metadata,
         };
         tx.insert_message(&message).await?;
+        let mut message = message;
+        if !incoming.attachments.is_empty() {
+            let list = crate::attachments::attach(tx, &message, &incoming.attachments).await?;
+            message
+                .metadata
+                .insert("attachments".into(), Value::Array(list));
+            tx.set_message_delivery(&message).await?;
+        }
         events::emit(
             tx,
             "message.created",
@@ -439,12 +472,18 @@ impl Core {
         id: &ConversationId,
         content: String,
         private: bool,
+        attachments: &[switchboard_types::AttachmentId],
         meta: &RequestMeta,
     ) -> CoreResult<Message> {
         if !access.role.can_work_conversations() {
             return Err(CoreError::Forbidden);
         }
-        check_content(&content)?;
+        crate::attachments::check_ids(attachments)?;
+        if attachments.is_empty() {
+            check_content(&content)?;
+        } else {
+            check_optional_content(&content)?;
+        }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let mut conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
@@ -476,6 +515,13 @@ impl Core {
             tx.enqueue_job(&job.into_new_job(now), now).await?;
         }
         tx.insert_message(&message).await?;
+        if !attachments.is_empty() {
+            let list = crate::attachments::attach(&mut *tx, &message, attachments).await?;
+            message
+                .metadata
+                .insert("attachments".into(), Value::Array(list));
+            tx.set_message_delivery(&message).await?;
+        }
         if !private {
             // The customer has their answer; the reply clock stops until they write again.
             conversation.waiting_since = None;

@@ -18,13 +18,15 @@ use switchboard_store::model::{Conversation, ConversationFilter, Message, PageRe
 use switchboard_store::Access;
 use switchboard_types::{Channel, InboxId};
 
-/// One attachment as received (its bytes are not kept yet: see the blob store).
+/// One attachment as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentInfo {
     /// The file name as a name only: no directories, no control characters.
     pub filename: String,
+    /// As the message declared it (the stored type is sniffed from the bytes).
     pub content_type: String,
     pub size: usize,
+    pub bytes: Vec<u8>,
 }
 
 /// A parsed inbound email.
@@ -101,6 +103,25 @@ impl Core {
     ) -> CoreResult<EmailReceipt> {
         if !access.role.can_work_conversations() {
             return Err(CoreError::Forbidden);
+        }
+        // Attachment bytes go to the blob store first; one that is refused (type, size) is
+        // listed on the message with the reason instead.
+        let mut stored = Vec::new();
+        let mut refused = Vec::new();
+        let placeholder = switchboard_types::ConversationId::generate();
+        for a in &email.attachments {
+            let upload = crate::attachments::Upload {
+                filename: a.filename.clone(),
+                bytes: a.bytes.clone(),
+            };
+            match self.store_upload(&access.ctx, &placeholder, upload).await {
+                Ok(row) => stored.push(row),
+                Err(CoreError::Internal(e)) => return Err(CoreError::Internal(e)),
+                Err(e) => refused.push(
+                    json!({"filename": a.filename, "content_type": a.content_type,
+                    "size": a.size, "refused": e.to_string()}),
+                ),
+            }
         }
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
         let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
@@ -191,13 +212,8 @@ impl Core {
             metadata.insert("subject".into(), json!(s));
         }
         metadata.insert("from".into(), json!(email.from_email));
-        if !email.attachments.is_empty() {
-            let list: Vec<Value> = email
-                .attachments
-                .iter()
-                .map(|a| json!({"filename": a.filename, "content_type": a.content_type, "size": a.size}))
-                .collect();
-            metadata.insert("attachments".into(), Value::Array(list));
+        if !refused.is_empty() {
+            metadata.insert("refused_attachments".into(), Value::Array(refused));
         }
         if truncated {
             metadata.insert("truncated".into(), json!(true));
@@ -206,11 +222,25 @@ impl Core {
             content,
             external_id: email.message_id.clone(),
             metadata,
+            attachments: Vec::new(),
         };
         let target = thread.map_or(Thread::New, Thread::Existing);
-        let (conversation, message, created) = self
+        let (conversation, mut message, created) = self
             .deliver_inbound(&mut *tx, &inbox, &contact.id, target, incoming, meta)
             .await?;
+        if !stored.is_empty() {
+            let mut list = Vec::new();
+            for mut a in stored {
+                a.conversation_id = conversation.id.clone();
+                a.message_id = Some(message.id.clone());
+                tx.insert_attachment(&a).await?;
+                list.push(crate::attachments::summary(&a));
+            }
+            message
+                .metadata
+                .insert("attachments".into(), Value::Array(list));
+            tx.set_message_delivery(&message).await?;
+        }
         tx.commit().await?;
         Ok(EmailReceipt {
             conversation,

@@ -38,6 +38,9 @@ pub enum CoreError {
     RateLimited { retry_after_ms: i64 },
     #[error("tenant suspended")]
     TenantSuspended,
+    /// An upload of a kind of file that is not accepted.
+    #[error("unsupported type: {0}")]
+    UnsupportedType(String),
     /// A provider's webhook whose signature does not match (or cannot be checked).
     #[error("bad signature")]
     BadSignature,

@@ -5,9 +5,11 @@
 
 pub mod apikeys;
 pub mod assignment;
+pub mod attachments;
 pub mod attributes;
 pub mod audit;
 pub mod authcache;
+pub mod blob;
 pub mod calendar;
 pub mod calendars;
 mod changes;
@@ -64,6 +66,8 @@ pub struct CoreConfig {
     pub widget_key: [u8; 32],
     /// Seals channel secrets (e.g. Twilio auth tokens) at rest; derived from the server secret.
     pub channel_key: [u8; 32],
+    /// Largest attachment accepted, in bytes.
+    pub attachment_max_bytes: usize,
 }
 
 impl Default for CoreConfig {
@@ -84,6 +88,7 @@ impl Default for CoreConfig {
             api_key_cache_ttl_ms: 2000,
             widget_key: [0; 32],
             channel_key: [0; 32],
+            attachment_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -98,6 +103,7 @@ pub struct Core {
     auth_cache: authcache::AuthCache,
     cfg: CoreConfig,
     sender: Arc<dyn channels::ChannelSender>,
+    blobs: Arc<dyn blob::BlobStore>,
 }
 
 impl Core {
@@ -118,7 +124,18 @@ impl Core {
             auth_cache,
             cfg,
             sender: Arc::new(channels::NoChannels),
+            blobs: Arc::new(blob::NoBlobs),
         })
+    }
+
+    /// Keeps attachment bytes in `blobs` (the binary hands in the configured store).
+    pub fn with_blob_store(mut self, blobs: Arc<dyn blob::BlobStore>) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn blob::BlobStore> {
+        &self.blobs
     }
 
     /// Sends outgoing SMS and email through `sender` (the binary hands in the real adapters).

@@ -112,6 +112,7 @@ impl Core {
             content,
             external_id: Some(sid.to_owned()),
             metadata,
+            attachments: Vec::new(),
         };
         let (conversation, message, _) = self
             .deliver_inbound(

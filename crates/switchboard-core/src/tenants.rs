@@ -439,12 +439,17 @@ impl Core {
         let counts = ttx.count_rows().await?;
         let purged = ttx.purge_rows().await?;
         ttx.commit().await?;
+        let blobs = self
+            .blobs()
+            .delete_prefix(&crate::blob::tenant_prefix(&tenant.id))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
         let mut tx = self.store.control(Access::Write).await?;
         let idem = tx
             .delete_idempotency_scope_prefix(&format!("t:{}:", tenant.id))
             .await?;
         let draft = AuditDraft::success("tenant.purged", "tenant", id.to_string())
-            .with_details(json!({"rows": counts, "idempotency_keys": idem}));
+            .with_details(json!({"rows": counts, "idempotency_keys": idem, "blobs": blobs}));
         audit::append(
             &mut *tx,
             &Actor::system("purge"),

@@ -174,6 +174,16 @@ fn limit(core: &Core, key: String, rate: Rate) -> CoreResult<()> {
     }
 }
 
+/// The per-address and per-session limits on what a visitor sends (messages and uploads).
+pub(crate) fn limit_messages(core: &Core, ip: &str, caller: &WidgetCaller) -> CoreResult<()> {
+    limit(core, format!("widget-message:{ip}"), MESSAGES_PER_IP)?;
+    limit(
+        core,
+        format!("widget-message-session:{}", caller.session.id),
+        MESSAGES_PER_SESSION,
+    )
+}
+
 fn session_json(s: &WidgetSession) -> Value {
     json!({"session_id": s.id, "inbox_id": s.inbox_id, "contact_id": s.contact_id, "verified": s.verified})
 }
@@ -483,15 +493,11 @@ impl Core {
         caller: &WidgetCaller,
         conversation: Option<ConversationId>,
         content: String,
+        attachments: Vec<switchboard_types::AttachmentId>,
         meta: &RequestMeta,
     ) -> CoreResult<(Conversation, Message, bool)> {
         let ip = meta.ip.clone().unwrap_or_default();
-        limit(self, format!("widget-message:{ip}"), MESSAGES_PER_IP)?;
-        limit(
-            self,
-            format!("widget-message-session:{}", caller.session.id),
-            MESSAGES_PER_SESSION,
-        )?;
+        limit_messages(self, &ip, caller)?;
         let mut tx = self.store().tenant(&caller.ctx, Access::Write).await?;
         let inbox = tx
             .get_inbox(&caller.inbox.id)
@@ -504,7 +510,11 @@ impl Core {
                 &inbox,
                 &caller.session.contact_id,
                 thread,
-                crate::conversations::Incoming::text(content),
+                crate::conversations::Incoming {
+                    content,
+                    attachments,
+                    ..Default::default()
+                },
                 meta,
             )
             .await?;

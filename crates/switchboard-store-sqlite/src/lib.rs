@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "channel_delivery",
         include_str!("../migrations/0014_channel_delivery.sql"),
     ),
+    (
+        15,
+        "attachments",
+        include_str!("../migrations/0015_attachments.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

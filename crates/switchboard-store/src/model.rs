@@ -503,6 +503,24 @@ pub struct Message {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A file sent with a message (its bytes are in the blob store under `blob_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: switchboard_types::AttachmentId,
+    pub conversation_id: ConversationId,
+    /// `None` until the message it was uploaded for is sent.
+    pub message_id: Option<MessageId>,
+    /// A name only (no directories), for display and downloads.
+    pub filename: String,
+    /// As sniffed from the bytes, not as claimed.
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub blob_key: String,
+    pub uploaded_by: Actor,
+    pub created_at: i64,
+}
+
 /// Where an outgoing message is on its way to the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {

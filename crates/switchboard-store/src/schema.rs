@@ -3,6 +3,7 @@
 /// Tenant-owned tables, children before parents: the order a purge deletes in.
 pub const TENANT_TABLES: &[&str] = &[
     "widget_sessions",
+    "attachments",
     "conversation_labels",
     "labels",
     "canned_responses",

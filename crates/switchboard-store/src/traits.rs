@@ -260,12 +260,25 @@ pub trait TenantTx: AuditWriter + Send {
     /// Clears the team of every conversation of a deleted team.
     async fn clear_conversation_team(&mut self, team: &TeamId, now: i64)
         -> Result<u64, StoreError>;
-    /// Moves every message of one conversation into another (conversation merge).
+    /// Moves every message (and attachment) of one conversation into another (conversation merge).
     async fn move_messages(
         &mut self,
         from: &ConversationId,
         to: &ConversationId,
     ) -> Result<u64, StoreError>;
+    async fn insert_attachment(&mut self, attachment: &Attachment) -> Result<(), StoreError>;
+    /// In a write transaction on PostgreSQL the row stays locked until commit.
+    async fn get_attachment(
+        &mut self,
+        id: &switchboard_types::AttachmentId,
+    ) -> Result<Option<Attachment>, StoreError>;
+    /// Joins an uploaded attachment to its message; `false` when it already belongs to one.
+    async fn attach_to_message(
+        &mut self,
+        id: &switchboard_types::AttachmentId,
+        message: &MessageId,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes a conversation with its labels; its messages must have been moved first.
     async fn delete_conversation(&mut self, id: &ConversationId) -> Result<bool, StoreError>;
 

@@ -49,6 +49,7 @@ error_codes! {
     IdempotencyKeyReused => ("idempotency_key_reused", 422, "This Idempotency-Key was used for a different request"),
     PayloadTooLarge => ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Send application/json"),
+    UnsupportedFileType => ("unsupported_file_type", 415, "This kind of file is not accepted"),
     ValidationFailed => ("validation_failed", 422, "Some fields are invalid"),
     AccountLocked => ("account_locked", 429, "Too many failed sign-ins; try again later"),
     RateLimited => ("rate_limited", 429, "Too many requests"),

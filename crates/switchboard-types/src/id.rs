@@ -160,6 +160,8 @@ prefixed_id!(/// A canned response.
     CannedResponseId, "can");
 prefixed_id!(/// A visitor's session on a web-widget inbox.
     WidgetSessionId, "wss");
+prefixed_id!(/// A file sent with a message.
+    AttachmentId, "att");
 
 #[cfg(test)]
 mod tests {

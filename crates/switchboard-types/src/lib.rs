@@ -20,6 +20,8 @@ pub use id::{
     ApiKeyId, AttributeId, AuditEventId, CalendarId, CellId, CompanyId, ContactId, EventId,
     IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
 };
-pub use id::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId, WidgetSessionId};
+pub use id::{
+    AttachmentId, CannedResponseId, ConversationId, InboxId, LabelId, MessageId, WidgetSessionId,
+};
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

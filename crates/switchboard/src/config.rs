@@ -51,7 +51,29 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub realtime: RealtimeConfig,
     pub channels: ChannelsConfig,
+    pub attachments: AttachmentsConfig,
+    pub blob: BlobConfig,
     pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobConfig {
+    /// `local` or `s3`.
+    pub backend: String,
+    /// Local backend: the directory (empty: `<data_dir>/blobs`).
+    pub local_dir: String,
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +311,30 @@ impl Config {
         if !(1024..=256 * 1024 * 1024).contains(&self.channels.email_max_bytes) {
             e.push("channels.email_max_bytes must be between 1 KiB and 256 MiB".into());
         }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.attachments.max_bytes) {
+            e.push("attachments.max_bytes must be between 1 KiB and 1 GiB".into());
+        }
+        match self.blob.backend.as_str() {
+            "local" => {}
+            "s3" => {
+                if url::Url::parse(&self.blob.s3_endpoint).is_err() {
+                    e.push("blob.s3_endpoint must be a URL with the s3 backend".into());
+                }
+                for (name, v) in [
+                    ("blob.s3_bucket", &self.blob.s3_bucket),
+                    ("blob.s3_region", &self.blob.s3_region),
+                    ("blob.s3_access_key", &self.blob.s3_access_key),
+                ] {
+                    if v.is_empty() {
+                        e.push(format!("{name} is required with the s3 backend"));
+                    }
+                }
+                if self.blob.s3_secret_key.is_empty() {
+                    e.push("blob.s3_secret_key is required with the s3 backend".into());
+                }
+            }
+            other => e.push(format!("blob.backend must be local or s3, not `{other}`")),
+        }
         if self.channels.timeout_secs == 0 {
             e.push("channels.timeout_secs must be positive".into());
         }
@@ -344,6 +390,7 @@ impl Config {
             // Derived from the server secret by `switchboard::build_core`.
             widget_key: [0; 32],
             channel_key: [0; 32],
+            attachment_max_bytes: self.attachments.max_bytes,
         }
     }
 

@@ -117,11 +117,45 @@ pub async fn build_core(
     let secret = server_secret(cfg)?;
     core_cfg.widget_key = derive_key(&secret, "switchboard/widget-identity/v1");
     core_cfg.channel_key = derive_key(&secret, "switchboard/channel-secrets/v1");
+    let blobs = blob_store(cfg, clock.clone())?;
     let core = Arc::new(
-        Core::new(store, clock, limiter, core_cfg)?.with_channel_sender(Arc::new(channels(cfg)?)),
+        Core::new(store, clock, limiter, core_cfg)?
+            .with_channel_sender(Arc::new(channels(cfg)?))
+            .with_blob_store(blobs),
     );
     core.ensure_local_cell().await?;
     Ok(core)
+}
+
+/// The blob store this configuration asks for.
+pub fn blob_store(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn switchboard_core::blob::BlobStore>> {
+    let b = &cfg.blob;
+    Ok(match b.backend.as_str() {
+        "s3" => Arc::new(switchboard_blob::S3BlobStore::new(
+            switchboard_blob::S3Settings {
+                endpoint: url::Url::parse(&b.s3_endpoint).context("blob.s3_endpoint")?,
+                bucket: b.s3_bucket.clone(),
+                credentials: switchboard_blob::sigv4::Credentials {
+                    access_key: b.s3_access_key.clone(),
+                    secret_key: b.s3_secret_key.expose().to_owned(),
+                    region: b.s3_region.clone(),
+                },
+            },
+            std::time::Duration::from_secs(cfg.channels.timeout_secs),
+            clock,
+        )?),
+        _ => {
+            let dir = if b.local_dir.is_empty() {
+                cfg.server.data_dir.join("blobs")
+            } else {
+                std::path::PathBuf::from(&b.local_dir)
+            };
+            Arc::new(switchboard_blob::LocalBlobStore::new(dir))
+        }
+    })
 }
 
 /// The channel adapters this configuration asks for.

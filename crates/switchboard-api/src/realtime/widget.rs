@@ -171,6 +171,7 @@ impl Visitor {
                     "id": data.get("message_id"), "conversation_id": conversation,
                     "direction": data.get("direction"), "author": author,
                     "content": data.get("content"), "created_at": data.get("created_at"),
+                    "attachments": data.get("attachments"),
                 });
                 Some(
                     WidgetFrame::Message {

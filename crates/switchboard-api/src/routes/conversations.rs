@@ -333,10 +333,17 @@ pub struct InboundOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
+    /// May be empty when attachments are sent.
+    #[serde(default)]
     pub content: String,
     /// A note for agents only, never sent to the customer.
     #[serde(default)]
     pub private: bool,
+    /// Files uploaded into this conversation (`POST /v1/conversations/{id}/attachments`) to send
+    /// with the message; at most 10.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub attachment_ids: Vec<switchboard_types::AttachmentId>,
 }
 
 impl Validate for MessageIn {}
@@ -622,7 +629,14 @@ async fn post_message(
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     let m = state
         .core
-        .post_message(&access, &conversation_id(&id)?, b.content, b.private, &meta)
+        .post_message(
+            &access,
+            &conversation_id(&id)?,
+            b.content,
+            b.private,
+            &b.attachment_ids,
+            &meta,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(m.into())))
 }

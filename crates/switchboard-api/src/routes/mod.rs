@@ -2,6 +2,7 @@
 //! `switchboard_core`.
 
 pub mod api_keys;
+pub mod attachments;
 pub mod attributes;
 pub mod audit;
 pub mod auth;

@@ -193,7 +193,11 @@ fn caller_token(headers: &HeaderMap) -> ApiResult<&str> {
         })
 }
 
-async fn caller(state: &AppState, public_id: &str, headers: &HeaderMap) -> ApiResult<WidgetCaller> {
+pub(crate) async fn caller(
+    state: &AppState,
+    public_id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<WidgetCaller> {
     let token = caller_token(headers)?;
     Ok(state.core.widget_caller(public_id, token).await?)
 }
@@ -261,6 +265,10 @@ pub struct WidgetMessageOut {
     pub author: String,
     pub content: String,
     pub created_at: String,
+    /// `{id, filename, content_type, size}` of each file; download with
+    /// `GET /widget/v1/{public_id}/attachments/{id}`.
+    #[schema(value_type = Vec<Object>)]
+    pub attachments: Vec<serde_json::Value>,
 }
 
 impl From<Message> for WidgetMessageOut {
@@ -276,6 +284,12 @@ impl From<Message> for WidgetMessageOut {
             conversation_id: m.conversation_id,
             direction: m.direction,
             author: author.to_owned(),
+            attachments: m
+                .metadata
+                .get("attachments")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default(),
             content: m.content,
             created_at: ts(m.created_at),
         }
@@ -291,12 +305,18 @@ pub struct WidgetConversationList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WidgetMessageIn {
+    /// May be empty when attachments are sent.
+    #[serde(default)]
     pub content: String,
+    /// Files uploaded into this conversation, sent with the message.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub attachment_ids: Vec<switchboard_types::AttachmentId>,
 }
 
 impl Validate for WidgetMessageIn {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
-        if self.content.trim().is_empty() {
+        if self.content.trim().is_empty() && self.attachment_ids.is_empty() {
             return Err(vec![FieldError::new("content", "must not be empty")]);
         }
         Ok(())
@@ -338,7 +358,7 @@ async fn start_conversation(
     let caller = caller(&state, &public_id, &headers).await?;
     let (c, m, _) = state
         .core
-        .widget_send(&caller, None, b.content, &meta)
+        .widget_send(&caller, None, b.content, b.attachment_ids, &meta)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -386,7 +406,13 @@ async fn send_message(
     let caller = caller(&state, &public_id, &headers).await?;
     let (_, m, _) = state
         .core
-        .widget_send(&caller, Some(conversation_id(&id)?), b.content, &meta)
+        .widget_send(
+            &caller,
+            Some(conversation_id(&id)?),
+            b.content,
+            b.attachment_ids,
+            &meta,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(m.into())))
 }

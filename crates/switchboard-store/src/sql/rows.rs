@@ -443,6 +443,25 @@ pub(super) fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
     })
 }
 
+pub(super) const ATTACHMENT_COLS: &str =
+    "id, conversation_id, message_id, filename, content_type, \
+    size, sha256, blob_key, uploaded_by_type, uploaded_by_id, created_at";
+
+pub(super) fn attachment(row: &AnyRow) -> Result<Attachment, StoreError> {
+    Ok(Attachment {
+        id: switchboard_types::AttachmentId::from_trusted(text(row, "id")?),
+        conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
+        message_id: opt_text(row, "message_id")?.map(MessageId::from_trusted),
+        filename: text(row, "filename")?,
+        content_type: text(row, "content_type")?,
+        size: int(row, "size")?,
+        sha256: text(row, "sha256")?,
+        blob_key: text(row, "blob_key")?,
+        uploaded_by: actor(row, "uploaded_by_type", "uploaded_by_id")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
 pub(super) const WIDGET_SESSION_COLS: &str =
     "id, inbox_id, contact_id, token_hash, verified, created_at, expires_at";
 

@@ -1255,7 +1255,71 @@ impl TenantTx for SqlTenantTx {
         .bind(from.as_str())
         .execute(&mut *self.tx)
         .await?;
+        sqlx::query(
+            "UPDATE attachments SET conversation_id = $1 WHERE tenant_id = $2 AND conversation_id = $3",
+        )
+        .bind(to.as_str())
+        .bind(self.tenant().to_owned())
+        .bind(from.as_str())
+        .execute(&mut *self.tx)
+        .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_attachment(&mut self, a: &Attachment) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO attachments (tenant_id, id, conversation_id, message_id, filename, content_type, \
+             size, sha256, blob_key, uploaded_by_type, uploaded_by_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(a.id.as_str())
+        .bind(a.conversation_id.as_str())
+        .bind(a.message_id.as_ref().map(MessageId::as_str))
+        .bind(a.filename.as_str())
+        .bind(a.content_type.as_str())
+        .bind(a.size)
+        .bind(a.sha256.as_str())
+        .bind(a.blob_key.as_str())
+        .bind(a.uploaded_by.kind.as_str())
+        .bind(a.uploaded_by.id.as_str())
+        .bind(a.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_attachment(
+        &mut self,
+        id: &switchboard_types::AttachmentId,
+    ) -> Result<Option<Attachment>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM attachments WHERE tenant_id = $1 AND id = $2{}",
+            rows::ATTACHMENT_COLS,
+            self.lock_for_write()
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::attachment).transpose()
+    }
+
+    async fn attach_to_message(
+        &mut self,
+        id: &switchboard_types::AttachmentId,
+        message: &MessageId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE attachments SET message_id = $1 WHERE tenant_id = $2 AND id = $3 AND message_id IS NULL",
+        )
+        .bind(message.as_str())
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn delete_conversation(&mut self, id: &ConversationId) -> Result<bool, StoreError> {

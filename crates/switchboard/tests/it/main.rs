@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api_input;
+mod attachments;
 mod audit_log;
 mod auth;
 mod calendars;

@@ -257,14 +257,26 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
                 .await
                 .expect(201);
             let msg = json!({"contact": {"external_id": "p-1"}, "content": "hello"});
-            app.call(
-                Method::POST,
-                &format!(
-                    "/v1/inboxes/{}/messages",
-                    inbox.body["id"].as_str().unwrap()
-                ),
-                Some(&t.key),
-                Some(msg),
+            let received = app
+                .call(
+                    Method::POST,
+                    &format!(
+                        "/v1/inboxes/{}/messages",
+                        inbox.body["id"].as_str().unwrap()
+                    ),
+                    Some(&t.key),
+                    Some(msg),
+                )
+                .await
+                .expect(201);
+            let conversation = received.body["conversation"]["id"].as_str().unwrap();
+            app.send(
+                app.request(
+                    Method::POST,
+                    &format!("/v1/conversations/{conversation}/attachments?filename=a.txt"),
+                )
+                .bearer_auth(&t.key)
+                .body("an attachment"),
             )
             .await
             .expect(201);
