@@ -166,6 +166,13 @@ pub async fn ip_rate_limit(State(state): State<AppState>, req: Request, next: Ne
     }
 }
 
+/// The credential a request authenticated with: its bearer token, else its session cookie.
+pub fn credential(headers: &HeaderMap) -> Option<String> {
+    bearer(headers)
+        .map(str::to_owned)
+        .or_else(|| session_cookie(headers))
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;

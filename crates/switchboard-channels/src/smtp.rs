@@ -30,7 +30,7 @@ pub fn reply_subject(subject: Option<&str>, number: i64) -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or("Your conversation");
     let tag = format!("[#{number}]");
-    let mut s = if base.len() >= 3 && base[..3].eq_ignore_ascii_case("re:") {
+    let mut s = if base.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:")) {
         base.to_owned()
     } else {
         format!("Re: {base}")
@@ -111,7 +111,7 @@ impl SmtpSender {
             .map_err(|e| perm(format!("building the email: {e}")))?;
         match self.transport.send(email).await {
             Ok(_) => Ok(Sent {
-                external_id: message_id,
+                external_id: Some(message_id),
             }),
             Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
             Err(e) => Err(SendError::Temporary(format!("SMTP: {e}"))),
@@ -129,5 +129,7 @@ mod tests {
         assert_eq!(reply_subject(Some("RE: Refund [#7]"), 7), "RE: Refund [#7]");
         assert_eq!(reply_subject(None, 3), "Re: Your conversation [#3]");
         assert_eq!(reply_subject(Some("  "), 3), "Re: Your conversation [#3]");
+        // A multi-byte character across the first three bytes.
+        assert_eq!(reply_subject(Some("a€b"), 4), "Re: a€b [#4]");
     }
 }

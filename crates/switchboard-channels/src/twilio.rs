@@ -66,14 +66,12 @@ impl TwilioSender {
         let status = res.status();
         let body = res.bytes().await.unwrap_or_default();
         if status.is_success() {
-            let created: Created = serde_json::from_slice(&body).map_err(|e| {
-                SendError::Temporary(format!(
-                    "Twilio answered {status} with an unreadable body: {e}"
-                ))
-            })?;
-            return Ok(Sent {
-                external_id: created.sid,
-            });
+            // Accepted is accepted: an unreadable body must not make the job send it again.
+            let sid = serde_json::from_slice::<Created>(&body).ok().map(|c| c.sid);
+            if sid.is_none() {
+                tracing::warn!(%status, "Twilio accepted a message but its answer had no sid");
+            }
+            return Ok(Sent { external_id: sid });
         }
         let why = serde_json::from_slice::<Failure>(&body)
             .ok()

@@ -39,8 +39,9 @@ pub struct Outgoing {
 /// What the provider said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
-    /// The provider's id for the message (Twilio's `sid`, the email's Message-ID).
-    pub external_id: String,
+    /// The provider's id for the message (Twilio's `sid`, the email's Message-ID), when it gave
+    /// one we could read.
+    pub external_id: Option<String>,
 }
 
 /// Why a send failed.
@@ -281,8 +282,13 @@ impl Core {
     }
 
     /// Sends one queued outgoing message and records the outcome (`message.delivery_updated`).
-    /// A temporary failure is returned as an error, so the job is retried with backoff; a
-    /// permanent one marks the message failed.
+    ///
+    /// At most once: the message is first claimed (`pending` → `sending`) in its own
+    /// transaction, so a second run of the job (a lease taken over, a retry racing a slow first
+    /// attempt) finds it claimed and sends nothing. A temporary failure puts it back to `pending`
+    /// and returns an error, so the job retries with backoff; a permanent one marks it failed. A
+    /// run that finds it still `sending` (the worker died mid-send) cannot know whether the
+    /// provider got it, and marks it failed saying so rather than risk sending it twice.
     pub async fn deliver_message(
         &self,
         tenant_id: &TenantId,
@@ -302,13 +308,22 @@ impl Core {
             tenant.region.clone(),
         );
         let out = {
-            let mut tx = self.store().tenant(&ctx, Access::Read).await?;
-            let Some(message) = tx.get_message(message_id).await? else {
+            let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+            let Some(mut message) = tx.get_message(message_id).await? else {
                 return Ok(());
             };
-            if message.delivery_status != Some(DeliveryStatus::Pending) {
-                return Ok(());
+            match message.delivery_status {
+                Some(DeliveryStatus::Pending) => {}
+                Some(DeliveryStatus::Sending) => {
+                    drop(tx);
+                    return self
+                        .finish_delivery(&ctx, message_id, Err("delivery was interrupted; it may or may not have reached the customer".into()))
+                        .await;
+                }
+                _ => return Ok(()),
             }
+            message.delivery_status = Some(DeliveryStatus::Sending);
+            tx.set_message_delivery(&message).await?;
             let conversation = tx
                 .get_conversation(&message.conversation_id)
                 .await?
@@ -349,7 +364,7 @@ impl Core {
                 }
                 after = page.last().map(|m| m.id.to_string());
             }
-            Outgoing {
+            let out = Outgoing {
                 channel: inbox.channel,
                 message_id: message.id.clone(),
                 content: message.content.clone(),
@@ -359,33 +374,65 @@ impl Core {
                 subject,
                 thread,
                 conversation_number: conversation.number,
-            }
+            };
+            tx.commit().await?;
+            out
         };
-        let outcome = self.sender().send(&out).await;
-        let (status, external_id, error) = match outcome {
-            Ok(sent) => (DeliveryStatus::Sent, Some(sent.external_id), None),
-            Err(SendError::Permanent(e)) => (DeliveryStatus::Failed, None, Some(e)),
+        match self.sender().send(&out).await {
+            Ok(sent) => {
+                self.finish_delivery(&ctx, message_id, Ok(sent.external_id))
+                    .await
+            }
+            Err(SendError::Permanent(e)) => self.finish_delivery(&ctx, message_id, Err(e)).await,
             Err(SendError::Temporary(e)) => {
                 tracing::warn!(message = %message_id, error = %e, "delivery failed; will retry");
-                return Err(CoreError::Internal(format!("delivery failed: {e}")));
+                let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+                if let Some(mut m) = tx.get_message(message_id).await? {
+                    if m.delivery_status == Some(DeliveryStatus::Sending) {
+                        m.delivery_status = Some(DeliveryStatus::Pending);
+                        m.metadata.insert("delivery_error".into(), json!(e));
+                        tx.set_message_delivery(&m).await?;
+                        tx.commit().await?;
+                    }
+                }
+                Err(CoreError::Internal(format!("delivery failed: {e}")))
             }
-        };
+        }
+    }
+
+    /// Records a claimed message's outcome: sent (with the provider's id) or failed (why).
+    async fn finish_delivery(
+        &self,
+        ctx: &TenantCtx,
+        message_id: &MessageId,
+        outcome: Result<Option<String>, String>,
+    ) -> CoreResult<()> {
         let now = self.now();
-        let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+        let mut tx = self.store().tenant(ctx, Access::Write).await?;
         let Some(mut message) = tx.get_message(message_id).await? else {
             return Ok(());
         };
+        if message.delivery_status != Some(DeliveryStatus::Sending) {
+            return Ok(());
+        }
         let conversation = tx
             .get_conversation(&message.conversation_id)
             .await?
             .ok_or(CoreError::NotFound)?;
+        let (status, error) = match outcome {
+            Ok(external_id) => {
+                if external_id.is_some() {
+                    message.external_id = external_id;
+                }
+                message.metadata.remove("delivery_error");
+                (DeliveryStatus::Sent, None)
+            }
+            Err(e) => {
+                message.metadata.insert("delivery_error".into(), json!(e));
+                (DeliveryStatus::Failed, Some(e))
+            }
+        };
         message.delivery_status = Some(status);
-        if external_id.is_some() {
-            message.external_id = external_id;
-        }
-        if let Some(e) = &error {
-            message.metadata.insert("delivery_error".into(), json!(e));
-        }
         tx.set_message_delivery(&message).await?;
         changes::record(
             &mut *tx,

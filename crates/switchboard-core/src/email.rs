@@ -92,6 +92,32 @@ fn clip(text: &str) -> (String, bool) {
 }
 
 impl Core {
+    /// The receipt of an email whose Message-ID is already stored in this tenant.
+    async fn already_received(
+        &self,
+        access: &TenantAccess,
+        email: &InboundEmail,
+    ) -> CoreResult<EmailReceipt> {
+        let id = email.message_id.clone().ok_or(CoreError::NotFound)?;
+        let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
+        let message = tx
+            .messages_by_external_ids(&[id])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(CoreError::NotFound)?;
+        let conversation = tx
+            .get_conversation(&message.conversation_id)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        Ok(EmailReceipt {
+            conversation,
+            message,
+            created: false,
+            duplicate: true,
+        })
+    }
+
     /// Stores an inbound email in an email inbox (the tenant's mail relay posts it with an API
     /// key that may work conversations).
     pub async fn receive_email(
@@ -225,9 +251,17 @@ impl Core {
             attachments: Vec::new(),
         };
         let target = thread.map_or(Thread::New, Thread::Existing);
-        let (conversation, mut message, created) = self
+        let delivered = self
             .deliver_inbound(&mut *tx, &inbox, &contact.id, target, incoming, meta)
-            .await?;
+            .await;
+        let (conversation, mut message, created) = match delivered {
+            // The same message arrived twice at once and the other copy won.
+            Err(CoreError::Store(switchboard_store::StoreError::Conflict(_))) => {
+                drop(tx);
+                return self.already_received(access, &email).await;
+            }
+            other => other?,
+        };
         if !stored.is_empty() {
             let mut list = Vec::new();
             for mut a in stored {

@@ -109,6 +109,19 @@ impl Core {
         let now = self.now();
         let work = async {
             if job.attempts > job.max_attempts {
+                // Its worker died on the last attempt: close what the job owed.
+                if let Ok(JobKind::MessageDeliver {
+                    tenant_id,
+                    message_id,
+                }) = JobKind::from_job(&job)
+                {
+                    self.delivery_gave_up(
+                        &tenant_id,
+                        &message_id,
+                        "the delivery job was interrupted too many times",
+                    )
+                    .await?;
+                }
                 return Err(CoreError::Internal("lease expired too many times".into()));
             }
             match JobKind::from_job(&job) {

@@ -15,6 +15,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Map};
 use sha1::Sha1;
 use switchboard_store::model::{Conversation, Message};
+use switchboard_store::Access;
+use switchboard_store::StoreError;
 use switchboard_types::{Actor, Channel};
 
 /// Twilio's request signature over `url` and the POST `params`.
@@ -59,9 +61,10 @@ impl Core {
         signature: Option<&str>,
         meta: &RequestMeta,
     ) -> CoreResult<SmsReceipt> {
-        let (ctx, mut tx, inbox) = self
+        let (ctx, tx, inbox) = self
             .open_public_inbox(Channel::Sms, public_id, Actor::system("sms"))
             .await?;
+        drop(tx);
         let Some(auth_token) = self.open_channel_secret(ctx.tenant(), &inbox)? else {
             tracing::warn!(inbox = %inbox.id, "SMS webhook for an inbox without Twilio credentials");
             return Err(CoreError::BadSignature);
@@ -80,6 +83,8 @@ impl Core {
         let media: usize = param(params, "NumMedia")
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
+        // Signed by Twilio: from here on this is a write.
+        let mut tx = self.store().tenant(&ctx, Access::Write).await?;
         if !tx
             .messages_by_external_ids(&[sid.to_owned()])
             .await?
@@ -114,7 +119,7 @@ impl Core {
             metadata,
             attachments: Vec::new(),
         };
-        let (conversation, message, _) = self
+        let stored = self
             .deliver_inbound(
                 &mut *tx,
                 &inbox,
@@ -123,7 +128,12 @@ impl Core {
                 incoming,
                 meta,
             )
-            .await?;
+            .await;
+        let (conversation, message, _) = match stored {
+            // A concurrent delivery of the same MessageSid won; this one changes nothing.
+            Err(CoreError::Store(StoreError::Conflict(_))) => return Ok(SmsReceipt::Duplicate),
+            other => other?,
+        };
         tx.commit().await?;
         Ok(SmsReceipt::Stored(Box::new((conversation, message))))
     }

@@ -282,8 +282,8 @@ impl Core {
     }
 
     /// Resolves a public identifier to its tenant (acted on by `actor`) and inbox of `channel`,
-    /// in a write transaction. Unknown, malformed, deleted and other channels' all answer 404
-    /// alike.
+    /// in a read transaction: unauthenticated callers never take the write path before they
+    /// prove who they are. Unknown, malformed, deleted and other channels' all answer 404 alike.
     pub(crate) async fn open_public_inbox(
         &self,
         channel: Channel,
@@ -306,7 +306,7 @@ impl Core {
         // signature).
         #[allow(clippy::disallowed_methods)] // public channel authentication is an auth layer
         let ctx = TenantCtx::assume(tenant.id.clone(), actor, tenant.region.clone());
-        let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+        let mut tx = self.store().tenant(&ctx, Access::Read).await?;
         let inbox = tx
             .get_inbox_by_public_token(&token)
             .await?
@@ -338,7 +338,7 @@ impl Core {
         if name.len() > 200 || name.contains('\0') {
             return Err(CoreError::field("name", "at most 200 characters"));
         }
-        let (ctx, mut tx, inbox) = self.open_widget(public, Actor::system("widget")).await?;
+        let (ctx, tx, inbox) = self.open_widget(public, Actor::system("widget")).await?;
         let verified = match (identifier, req.identifier_hash.as_deref()) {
             (Some(id), Some(hash)) => {
                 let expected = self.widget_secret(ctx.tenant(), &inbox);
@@ -355,6 +355,8 @@ impl Core {
             }
             (None, None) => false,
         };
+        drop(tx);
+        let mut tx = self.store().tenant(&ctx, Access::Write).await?;
         let now = self.now();
         let existing = match identifier.filter(|_| verified) {
             Some(id) => tx
@@ -444,6 +446,15 @@ impl Core {
         audit::append(&mut *tx, &actor, meta, draft, now).await?;
         tx.commit().await?;
         Ok((token, session, contact))
+    }
+
+    /// Whether `public` names a widget, for a socket that will authenticate in its first frame;
+    /// limits how many such sockets one address opens.
+    pub async fn check_widget(&self, public: &str, meta: &RequestMeta) -> CoreResult<()> {
+        let ip = meta.ip.clone().unwrap_or_default();
+        limit(self, format!("widget-socket:{ip}"), SESSIONS_PER_IP)?;
+        self.open_widget(public, Actor::system("widget")).await?;
+        Ok(())
     }
 
     /// The visitor behind a session token on this widget; 401 for an unknown, expired or

@@ -525,6 +525,8 @@ pub struct Attachment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
     Pending,
+    /// Handed to the provider; the outcome is not recorded yet.
+    Sending,
     Sent,
     Failed,
 }
@@ -533,6 +535,7 @@ impl DeliveryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Failed => "failed",
         }
@@ -541,6 +544,7 @@ impl DeliveryStatus {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pending" => Some(Self::Pending),
+            "sending" => Some(Self::Sending),
             "sent" => Some(Self::Sent),
             "failed" => Some(Self::Failed),
             _ => None,

@@ -96,6 +96,8 @@ pub struct RealtimeConfig {
     /// How often a tenant's feed reads the outbox without being woken by a local commit (picks up
     /// other processes' commits).
     pub poll_interval_ms: u64,
+    /// How often an open socket's credentials and membership are checked again.
+    pub reauthorize_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +270,10 @@ impl Config {
             (
                 "realtime.poll_interval_ms",
                 i64::try_from(self.realtime.poll_interval_ms).unwrap_or(i64::MAX),
+            ),
+            (
+                "realtime.reauthorize_secs",
+                i64::try_from(self.realtime.reauthorize_secs).unwrap_or(i64::MAX),
             ),
         ] {
             if v <= 0 {

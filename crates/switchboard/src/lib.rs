@@ -202,6 +202,7 @@ pub async fn start(
     let hub = switchboard_api::realtime::Hub::new(
         core.clone(),
         std::time::Duration::from_millis(cfg.realtime.poll_interval_ms),
+        std::time::Duration::from_secs(cfg.realtime.reauthorize_secs),
         shutdown.clone(),
     );
     let hub_task = tokio::spawn(hub.clone().run());

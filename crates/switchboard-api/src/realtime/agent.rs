@@ -151,6 +151,8 @@ pub async fn realtime(
     };
     let connection = Connection {
         id: hub.next_connection_id(),
+        credential: crate::middleware::credential(&headers).unwrap_or_default(),
+        selector,
         access,
         user,
         topics,
@@ -203,6 +205,11 @@ async fn check_topic(state: &AppState, access: &TenantAccess, topic: &Topic) -> 
 /// One open agent socket.
 struct Connection {
     id: u64,
+    /// What the socket authenticated with, and the tenant it named: checked again every
+    /// `realtime.reauthorize_secs`, so a revoked key, an ended session, a removed member or a suspended
+    /// tenant loses the socket within that time.
+    credential: String,
+    selector: Option<String>,
     access: TenantAccess,
     /// The signed-in person (for presence); `None` for API keys.
     user: Option<String>,
@@ -326,11 +333,22 @@ async fn serve(
     .to_text();
     let mut open =
         send(&mut sink, &ready).await && catch_up(&mut sink, &hub, &feed, &conn, &mut last).await;
+    let mut recheck = tokio::time::interval_at(
+        tokio::time::Instant::now() + hub.reauthorize_every(),
+        hub.reauthorize_every(),
+    );
     while open {
         tokio::select! {
             () = hub.shutdown().cancelled() => {
                 let _ = sink.send(Message::Close(None)).await;
                 break;
+            }
+            _ = recheck.tick() => {
+                if !still_authorized(&hub, &conn).await {
+                    let _ = send(&mut sink, &error_frame("unauthenticated", "the credentials of this socket are no longer valid")).await;
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
             }
             signal = rx.recv() => {
                 // Take whatever else is already waiting too, and write it all with one flush.
@@ -396,6 +414,24 @@ async fn serve(
                 widget_frame: None,
             });
         }
+    }
+}
+
+/// Whether the socket's credential still authenticates and still reaches its tenant with a role
+/// that reads conversations.
+async fn still_authorized(hub: &Hub, conn: &Connection) -> bool {
+    let Ok(principal) = hub.core().authenticate_token(&conn.credential).await else {
+        return false;
+    };
+    match hub
+        .core()
+        .tenant_access(&principal, conn.selector.as_deref())
+        .await
+    {
+        Ok(access) => {
+            access.ctx.tenant() == conn.access.ctx.tenant() && access.role.can_read_contacts()
+        }
+        Err(_) => false,
     }
 }
 
@@ -491,6 +527,13 @@ async fn handle_frame(
             conversation_id,
             typing,
         } => {
+            if !conn.access.role.can_work_conversations() {
+                return send(
+                    sink,
+                    &error_frame("forbidden", "your role cannot write in conversations"),
+                )
+                .await;
+            }
             let now = tokio::time::Instant::now();
             if now.duration_since(conn.typing_budget.0) >= Duration::from_secs(1) {
                 conn.typing_budget = (now, 0);

@@ -138,18 +138,25 @@ pub struct Hub {
     core: Arc<Core>,
     feeds: Mutex<HashMap<TenantId, Arc<Feed>>>,
     poll_every: Duration,
+    reauthorize_every: Duration,
     shutdown: CancellationToken,
     connections: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
-    /// A hub whose feeds poll every `poll_every` besides waking on local commits. Stops with
-    /// `shutdown`.
-    pub fn new(core: Arc<Core>, poll_every: Duration, shutdown: CancellationToken) -> Arc<Self> {
+    /// A hub whose feeds poll every `poll_every` besides waking on local commits, and whose
+    /// sockets check their credentials again every `reauthorize_every`. Stops with `shutdown`.
+    pub fn new(
+        core: Arc<Core>,
+        poll_every: Duration,
+        reauthorize_every: Duration,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         Arc::new(Self {
             core,
             feeds: Mutex::default(),
             poll_every,
+            reauthorize_every,
             shutdown,
             connections: std::sync::atomic::AtomicU64::new(0),
         })
@@ -157,6 +164,11 @@ impl Hub {
 
     pub fn core(&self) -> &Arc<Core> {
         &self.core
+    }
+
+    /// How often an open socket's credentials are checked again.
+    pub fn reauthorize_every(&self) -> Duration {
+        self.reauthorize_every
     }
 
     /// Fires when the server shuts down; sockets close then.

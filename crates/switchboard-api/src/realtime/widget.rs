@@ -101,6 +101,7 @@ enum VisitorFrame {
     ))]
 pub async fn widget_realtime(
     State(state): State<AppState>,
+    crate::extract::Meta(meta): crate::extract::Meta,
     Path(public_id): Path<String>,
     ValidQuery(q): ValidQuery<WidgetRealtimeQuery>,
     headers: HeaderMap,
@@ -114,8 +115,16 @@ pub async fn widget_realtime(
     })?;
     // With the header, authenticate before upgrading; otherwise the first frame must.
     let caller = match headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
-        Some(token) => Some(state.core.widget_caller(&public_id, token).await?),
-        None => None,
+        Some(token) => Some((
+            state.core.widget_caller(&public_id, token).await?,
+            token.to_owned(),
+        )),
+        None => {
+            // Browsers authenticate in their first frame: the widget must exist, and one
+            // address may hold only so many unauthenticated sockets open.
+            state.core.check_widget(&public_id, &meta).await?;
+            None
+        }
     };
     let hub = state.hub.clone();
     Ok(upgrade
@@ -127,6 +136,10 @@ pub async fn widget_realtime(
 /// What one visitor's socket follows.
 struct Visitor {
     id: u64,
+    /// The widget and session token, checked again every few seconds: an expired or deleted
+    /// session (a merged-away contact's, say) loses the socket.
+    public_id: String,
+    token: String,
     caller: WidgetCaller,
     conversations: HashSet<String>,
     typing_budget: (tokio::time::Instant, u32),
@@ -215,12 +228,12 @@ impl Visitor {
     }
 }
 
-/// Waits for the browser's `auth` frame.
+/// Waits for the browser's `auth` frame; the caller and the token it sent.
 async fn authenticate_first_frame(
     stream: &mut futures::stream::SplitStream<WebSocket>,
     core: &Core,
     public_id: &str,
-) -> Option<WidgetCaller> {
+) -> Option<(WidgetCaller, String)> {
     let first = tokio::time::timeout(AUTH_WAIT, stream.next())
         .await
         .ok()??;
@@ -230,7 +243,8 @@ async fn authenticate_first_frame(
     let Ok(VisitorFrame::Auth { session_token }) = serde_json::from_str(text.as_str()) else {
         return None;
     };
-    core.widget_caller(public_id, &session_token).await.ok()
+    let caller = core.widget_caller(public_id, &session_token).await.ok()?;
+    Some((caller, session_token))
 }
 
 async fn catch_up(
@@ -263,7 +277,7 @@ async fn serve(
     socket: WebSocket,
     hub: Arc<Hub>,
     public_id: String,
-    caller: Option<WidgetCaller>,
+    caller: Option<(WidgetCaller, String)>,
     cursor: Option<i64>,
 ) {
     let (mut sink, mut stream) = socket.split();
@@ -271,7 +285,7 @@ async fn serve(
         Some(c) => Some(c),
         None => authenticate_first_frame(&mut stream, hub.core(), &public_id).await,
     };
-    let Some(caller) = caller else {
+    let Some((caller, token)) = caller else {
         let _ = send(
             &mut sink,
             &error_frame(
@@ -283,18 +297,22 @@ async fn serve(
         let _ = futures::SinkExt::close(&mut sink).await;
         return;
     };
-    let conversations = match hub.core().widget_conversations(&caller).await {
-        Ok(list) => list.into_iter().map(|c| c.id.to_string()).collect(),
-        Err(_) => return,
-    };
+    // Join and read the head before listing the visitor's conversations, so a conversation
+    // created meanwhile is either in the list or announced by an event after the head.
     let Ok((feed, mut rx)) = hub.join(&caller.ctx).await else {
         return;
     };
     let Ok(head) = hub.core().event_head(feed.ctx()).await else {
         return;
     };
+    let conversations = match hub.core().widget_conversations(&caller).await {
+        Ok(list) => list.into_iter().map(|c| c.id.to_string()).collect(),
+        Err(_) => return,
+    };
     let mut visitor = Visitor {
         id: hub.next_connection_id(),
+        public_id,
+        token,
         caller,
         conversations,
         typing_budget: (tokio::time::Instant::now(), 0),
@@ -314,9 +332,24 @@ async fn serve(
     let mut last = start;
     let mut open = send(&mut sink, &WidgetFrame::Ready { cursor: start }.to_text()).await
         && catch_up(&mut sink, &hub, &feed, &mut visitor, &mut last).await;
+    let mut recheck = tokio::time::interval_at(
+        tokio::time::Instant::now() + hub.reauthorize_every(),
+        hub.reauthorize_every(),
+    );
     while open {
         tokio::select! {
             () = hub.shutdown().cancelled() => break,
+            _ = recheck.tick() => {
+                let valid = hub
+                    .core()
+                    .widget_caller(&visitor.public_id, &visitor.token)
+                    .await
+                    .is_ok_and(|c| c.session.contact_id == visitor.caller.session.contact_id);
+                if !valid {
+                    let _ = send(&mut sink, &error_frame("unauthenticated", "this session is no longer valid")).await;
+                    break;
+                }
+            }
             signal = rx.recv() => {
                 let mut next = Some(signal);
                 let mut queued = 0;

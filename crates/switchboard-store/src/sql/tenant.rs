@@ -17,6 +17,9 @@ use switchboard_types::{
 use switchboard_types::{CalendarId, JobId};
 use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId};
 
+/// Outbox rows per INSERT statement when a transaction flushes its events.
+const OUTBOX_ROWS_PER_INSERT: usize = 500;
+
 pub(super) struct SqlTenantTx {
     tx: Transaction<'static, Any>,
     ctx: TenantCtx,
@@ -53,10 +56,10 @@ impl SqlTenantTx {
         }
     }
 
-    /// Numbers this transaction's events and writes them in one statement. The counter sits on
-    /// the tenant's audit head row; taking it last, and holding its lock to commit (PostgreSQL;
-    /// SQLite has one writer), makes a tenant's sequence numbers follow commit order, so a
-    /// reader that has seen number `n` has seen everything before it.
+    /// Numbers this transaction's events and writes them. The counter sits on the tenant's audit
+    /// head row, which a PostgreSQL write transaction locks at its start and holds to commit
+    /// (SQLite has one writer), so a tenant's sequence numbers follow commit order: a reader that
+    /// has seen number `n` has seen everything before it.
     async fn flush_outbox(&mut self) -> Result<(), StoreError> {
         let n = self.outbox.len() as i64;
         let row = sqlx::query(
@@ -70,43 +73,39 @@ impl SqlTenantTx {
         .fetch_one(&mut *self.tx)
         .await?;
         let first = rows::count(&row)? - n + 1;
-        let mut sql = String::from(
-            "INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, occurred_at, \
-             actor_type, actor_id, payload) VALUES ",
-        );
-        for i in 0..self.outbox.len() {
-            let b = i * 9;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
-        }
         let tenant = self.tenant().to_owned();
-        let mut q = sqlx::query(&sql);
-        for (i, e) in self.outbox.iter().enumerate() {
-            q = q
-                .bind(tenant.clone())
-                .bind(first + i as i64)
-                .bind(e.id.as_str())
-                .bind(e.event_type.as_str())
-                .bind(e.version)
-                .bind(e.occurred_at)
-                .bind(e.actor.kind.as_str())
-                .bind(e.actor.id.as_str())
-                .bind(e.payload.to_string());
+        // Bounded statements: PostgreSQL takes at most 65,535 parameters, SQLite 32,766.
+        for (c, chunk) in self.outbox.chunks(OUTBOX_ROWS_PER_INSERT).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, occurred_at, \
+                 actor_type, actor_id, payload) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 9;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let p: Vec<String> = (1..=9).map(|k| format!("${}", b + k)).collect();
+                sql.push('(');
+                sql.push_str(&p.join(", "));
+                sql.push(')');
+            }
+            let base = first + (c * OUTBOX_ROWS_PER_INSERT) as i64;
+            let mut q = sqlx::query(&sql);
+            for (i, e) in chunk.iter().enumerate() {
+                q = q
+                    .bind(tenant.clone())
+                    .bind(base + i as i64)
+                    .bind(e.id.as_str())
+                    .bind(e.event_type.as_str())
+                    .bind(e.version)
+                    .bind(e.occurred_at)
+                    .bind(e.actor.kind.as_str())
+                    .bind(e.actor.id.as_str())
+                    .bind(e.payload.to_string());
+            }
+            q.execute(&mut *self.tx).await?;
         }
-        q.execute(&mut *self.tx).await?;
         Ok(())
     }
 

@@ -352,3 +352,40 @@ async fn bad_requests_and_frames_are_refused_without_side_effects() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_socket_whose_credentials_are_revoked_is_closed_and_viewers_cannot_type() {
+    for db in dbs() {
+        let app = TestApp::spawn_with(db, |cfg| cfg.realtime.reauthorize_secs = 1).await;
+        let t = app.tenant().await;
+        let inbox_id = inbox(&app, &t.key, "Web").await;
+        let conv = customer_writes(&app, &t.key, &inbox_id, "ada@example.com", "hi").await;
+        let made = app
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&t.key),
+                Some(json!({"name": "ro", "scopes": ["viewer"]})),
+            )
+            .await
+            .expect(201);
+        let (key, key_id) = (
+            made.body["secret"].as_str().unwrap().to_owned(),
+            made.body["api_key"]["id"].as_str().unwrap().to_owned(),
+        );
+        let (mut ws, _) = connect(&app, &key, "").await;
+        ws.send_json(&json!({"type": "typing", "conversation_id": conv, "typing": true}))
+            .await;
+        assert_eq!(ws.next_of("error").await["code"], "forbidden", "{db:?}");
+        app.call(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+        assert_eq!(ws.next_of("error").await["code"], "unauthenticated");
+        assert!(ws.closed().await, "{db:?}: the revoked key's socket closes");
+        app.stop().await;
+    }
+}

@@ -480,6 +480,18 @@ async fn outbox_events_are_numbered_per_tenant_in_commit_order_without_gaps() {
 
         assert_eq!(head(&a).await, a0 + 4, "{db:?}");
         assert_eq!(head(&b).await, b0 + 1);
+        // A transaction with more events than one INSERT may carry (bulk imports).
+        let mut tx = store.tenant(&ctx(&b), Access::Write).await.unwrap();
+        for n in 0..1_234 {
+            tx.insert_outbox(&event(1_000 + n)).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(head(&b).await, b0 + 1 + 1_234);
+        let mut rtx = store.tenant(&ctx(&b), Access::Read).await.unwrap();
+        let bulk = rtx.outbox_after(b0 + 1, 2_000).await.unwrap();
+        assert_eq!(bulk.len(), 1_234);
+        assert!(bulk.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        drop(rtx);
         let mut tx = store.tenant(&ctx(&a), Access::Read).await.unwrap();
         let got = tx.outbox_after(a0, 100).await.unwrap();
         let seqs: Vec<i64> = got.iter().map(|e| e.seq).collect();
