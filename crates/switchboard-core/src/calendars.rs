@@ -11,7 +11,7 @@ use switchboard_store::model::BusinessCalendar;
 use switchboard_store::Access;
 use switchboard_types::CalendarId;
 
-fn parse_spec(spec: &serde_json::Value) -> CoreResult<(CalendarSpec, Calendar)> {
+pub(crate) fn parse_spec(spec: &serde_json::Value) -> CoreResult<(CalendarSpec, Calendar)> {
     let parsed: CalendarSpec = serde_json::from_value(spec.clone())
         .map_err(|e| CoreError::field("spec", &e.to_string()))?;
     let calendar = Calendar::from_spec(&parsed).map_err(|errs| {

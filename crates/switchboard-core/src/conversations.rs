@@ -254,6 +254,7 @@ impl Core {
             config,
             secret_version: 1,
             channel_secret: None,
+            sla_policy_id: None,
             created_at: now,
             updated_at: now,
         };
@@ -392,6 +393,9 @@ impl Core {
                 (c, true)
             }
         };
+        let was_waiting = !created
+            && conversation.waiting_since.is_some()
+            && conversation.status != ConversationStatus::Resolved;
         if !created {
             let before = conversation.status;
             conversation.status = ConversationStatus::Open;
@@ -421,6 +425,15 @@ impl Core {
             }
         }
         crate::assignment::auto_assign(tx, inbox, &mut conversation, meta, now).await?;
+        self.sla_event(
+            tx,
+            &conversation,
+            inbox.sla_policy_id.as_ref().filter(|_| created),
+            crate::sla::SlaEvent::CustomerMessage { was_waiting },
+            meta,
+            now,
+        )
+        .await?;
         let message = Message {
             id: next_message_id(tx, &conversation.id).await?,
             conversation_id: conversation.id.clone(),
@@ -529,6 +542,37 @@ impl Core {
         conversation.last_activity_at = now;
         conversation.updated_at = now;
         tx.update_conversation(&conversation).await?;
+        if private {
+            // Mentioned colleagues hear about the note.
+            let members = tx
+                .list_members(&PageRequest {
+                    after: None,
+                    limit: 1000,
+                })
+                .await?;
+            let writer = match access.ctx.actor().kind {
+                ActorKind::User => Some(UserId::from_trusted(access.ctx.actor().id.clone())),
+                _ => None,
+            };
+            for user in crate::notifications::mentioned(&message.content, &members, writer.as_ref())
+            {
+                let data = json!({"conversation_id": id, "message_id": message.id, "by": access.ctx.actor(),
+                                  "excerpt": message.content.chars().take(200).collect::<String>()});
+                crate::notifications::notify(&mut *tx, &user, "mention", Some(id), data, now)
+                    .await?;
+            }
+        } else if matches!(access.ctx.actor().kind, ActorKind::User | ActorKind::ApiKey) {
+            // A person answered (bots and automation do not stop response clocks).
+            self.sla_event(
+                &mut *tx,
+                &conversation,
+                None,
+                crate::sla::SlaEvent::AgentReply,
+                meta,
+                now,
+            )
+            .await?;
+        }
         events::emit(
             &mut *tx,
             "message.created",
@@ -677,6 +721,15 @@ impl Core {
         if !tx.update_conversation(&c).await? {
             return Ok(false);
         }
+        self.sla_event(
+            &mut *tx,
+            &c,
+            None,
+            crate::sla::SlaEvent::Status(c.status),
+            &RequestMeta::default(),
+            now,
+        )
+        .await?;
         let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "from": ConversationStatus::Snoozed, "to": c.status, "snoozed_until": null});
         changes::record(
             &mut *tx,
@@ -833,6 +886,28 @@ impl Core {
                     snoozed_until: until,
                 };
                 tx.enqueue_job(&wake.into_new_job(until), now).await?;
+            }
+        }
+        if c.status != before.status {
+            self.sla_event(
+                &mut *tx,
+                &c,
+                None,
+                crate::sla::SlaEvent::Status(c.status),
+                meta,
+                now,
+            )
+            .await?;
+        }
+        if c.assignee_id != before.assignee_id {
+            if let Some(user) = c
+                .assignee_id
+                .as_ref()
+                .filter(|u| access.ctx.actor().id != u.as_str())
+            {
+                let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "by": access.ctx.actor()});
+                crate::notifications::notify(&mut *tx, user, "assigned", Some(id), data, now)
+                    .await?;
             }
         }
         if c.status != before.status || c.snoozed_until != before.snoozed_until {

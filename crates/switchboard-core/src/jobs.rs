@@ -30,6 +30,12 @@ pub enum JobKind {
         conversation_id: ConversationId,
         snoozed_until: i64,
     },
+    /// Record SLA warnings and breaches that fell due for a conversation.
+    #[serde(rename = "sla.check")]
+    SlaCheck {
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+    },
     /// Send an agent's reply on an external channel (SMS, email).
     #[serde(rename = "message.deliver")]
     MessageDeliver {
@@ -136,6 +142,10 @@ impl Core {
                     .wake_conversation(&tenant_id, &conversation_id, snoozed_until)
                     .await
                     .map(|_| ()),
+                Ok(JobKind::SlaCheck {
+                    tenant_id,
+                    conversation_id,
+                }) => self.check_sla(&tenant_id, &conversation_id).await,
                 Ok(JobKind::MessageDeliver {
                     tenant_id,
                     message_id,

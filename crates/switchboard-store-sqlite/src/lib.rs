@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attachments",
         include_str!("../migrations/0015_attachments.sql"),
     ),
+    (
+        16,
+        "sla_and_notifications",
+        include_str!("../migrations/0016_sla_and_notifications.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -432,6 +432,8 @@ pub struct Inbox {
     /// The channel's own secret (e.g. the Twilio auth token), sealed with a key derived from the
     /// server secret; only core opens it.
     pub channel_secret: Option<String>,
+    /// The SLA policy new conversations of this inbox get.
+    pub sla_policy_id: Option<switchboard_types::SlaPolicyId>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -501,6 +503,44 @@ pub struct Message {
     pub delivery_status: Option<DeliveryStatus>,
     /// Channel details: an email's subject and attachments, a delivery error.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Response and resolution targets (milliseconds; `None`: no target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaPolicy {
+    pub id: switchboard_types::SlaPolicyId,
+    pub name: String,
+    pub first_response_ms: Option<i64>,
+    pub next_response_ms: Option<i64>,
+    pub resolution_ms: Option<i64>,
+    /// Count business hours of this calendar; `None`: every hour counts.
+    pub calendar_id: Option<CalendarId>,
+    /// Warn when this share of a budget is used.
+    pub warning_percent: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A conversation's SLA clocks (their shape belongs to core).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationSla {
+    pub conversation_id: ConversationId,
+    pub policy_id: switchboard_types::SlaPolicyId,
+    pub state: serde_json::Value,
+    pub updated_at: i64,
+}
+
+/// Something a person should look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: switchboard_types::NotificationId,
+    pub user_id: UserId,
+    /// `mention`, `sla_warning`, `sla_breach`, `assigned`.
+    pub kind: String,
+    pub conversation_id: Option<ConversationId>,
+    pub data: serde_json::Value,
+    pub read_at: Option<i64>,
+    pub created_at: i64,
 }
 
 /// A file sent with a message (its bytes are in the blob store under `blob_key`).

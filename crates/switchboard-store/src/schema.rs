@@ -4,6 +4,8 @@
 pub const TENANT_TABLES: &[&str] = &[
     "widget_sessions",
     "attachments",
+    "conversation_slas",
+    "notifications",
     "conversation_labels",
     "labels",
     "canned_responses",
@@ -12,6 +14,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "conversations",
     "conversation_counters",
     "inboxes",
+    "sla_policies",
     "business_calendars",
     "team_members",
     "teams",

@@ -183,6 +183,46 @@ pub trait TenantTx: AuditWriter + Send {
     /// The widget inbox with this public token.
     async fn get_inbox_by_public_token(&mut self, token: &str)
         -> Result<Option<Inbox>, StoreError>;
+    /// Sets (or clears) the SLA policy new conversations of an inbox get.
+    async fn set_inbox_sla(
+        &mut self,
+        inbox: &InboxId,
+        policy: Option<&switchboard_types::SlaPolicyId>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    async fn insert_sla_policy(&mut self, policy: &SlaPolicy) -> Result<(), StoreError>;
+    async fn get_sla_policy(
+        &mut self,
+        id: &switchboard_types::SlaPolicyId,
+    ) -> Result<Option<SlaPolicy>, StoreError>;
+    async fn list_sla_policies(&mut self) -> Result<Vec<SlaPolicy>, StoreError>;
+    /// Deletes a policy no conversation runs on (`Conflict` otherwise), clearing inbox defaults.
+    async fn delete_sla_policy(
+        &mut self,
+        id: &switchboard_types::SlaPolicyId,
+    ) -> Result<bool, StoreError>;
+    async fn get_conversation_sla(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Option<ConversationSla>, StoreError>;
+    async fn put_conversation_sla(&mut self, sla: &ConversationSla) -> Result<(), StoreError>;
+
+    async fn insert_notification(&mut self, notification: &Notification) -> Result<(), StoreError>;
+    /// A person's notifications, newest first.
+    async fn list_notifications(
+        &mut self,
+        user: &UserId,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> Result<Vec<Notification>, StoreError>;
+    /// Marks one (or, with `None`, every) unread notification of `user` read; how many.
+    async fn mark_notifications_read(
+        &mut self,
+        user: &UserId,
+        id: Option<&switchboard_types::NotificationId>,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+
     /// Saves an inbox's channel settings and secret version.
     async fn update_inbox_channel(&mut self, inbox: &Inbox) -> Result<bool, StoreError>;
 

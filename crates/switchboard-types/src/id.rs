@@ -162,6 +162,10 @@ prefixed_id!(/// A visitor's session on a web-widget inbox.
     WidgetSessionId, "wss");
 prefixed_id!(/// A file sent with a message.
     AttachmentId, "att");
+prefixed_id!(/// A service-level agreement policy.
+    SlaPolicyId, "sla");
+prefixed_id!(/// Something a person should look at (a mention, an SLA warning, …).
+    NotificationId, "ntf");
 
 #[cfg(test)]
 mod tests {

@@ -223,6 +223,15 @@ impl Connection {
     fn follows(&self, scope: &Scope) -> bool {
         self.topics.iter().any(|t| t.matches(scope))
     }
+
+    /// Whether an event goes to this socket: within its topics, and a personal event only to
+    /// its person.
+    fn receives(&self, p: &super::hub::Published) -> bool {
+        match &p.recipient {
+            Some(user) => self.user.as_deref() == Some(user.as_str()),
+            None => self.follows(&p.scope),
+        }
+    }
 }
 
 pub(super) type Sink = futures::stream::SplitSink<WebSocket, Message>;
@@ -255,7 +264,7 @@ fn frame_for(conn: &Connection, last: &mut i64, signal: &Signal) -> Option<Utf8B
     match signal {
         Signal::Event(p) if p.seq > *last => {
             *last = p.seq;
-            conn.follows(&p.scope).then(|| p.frame.clone())
+            conn.receives(p).then(|| p.frame.clone())
         }
         Signal::Event(_) => None,
         Signal::Ephemeral(e) => {
@@ -287,7 +296,7 @@ async fn catch_up(
         for e in &events {
             let published = super::hub::Published::from_event(e);
             *last = e.seq;
-            if conn.follows(&published.scope) && !send(sink, &published.frame).await {
+            if conn.receives(&published) && !send(sink, &published.frame).await {
                 return false;
             }
         }

@@ -29,6 +29,8 @@ pub struct Published {
     pub seq: i64,
     pub scope: Scope,
     pub event_type: String,
+    /// For a person's own events (notifications): only their sockets receive it.
+    pub recipient: Option<String>,
     /// The event itself, for sockets that show it in their own shape (the widget).
     pub envelope: switchboard_types::EventEnvelope,
     /// The whole `{"type":"event",…}` frame.
@@ -46,6 +48,9 @@ impl Published {
                 conversation_id: text("conversation_id"),
             },
             event_type: e.envelope.event_type.clone(),
+            recipient: (e.envelope.event_type == "notification.created")
+                .then(|| text("user_id"))
+                .flatten(),
             envelope: e.envelope.clone(),
             frame: ServerFrame::Event {
                 cursor: e.seq,

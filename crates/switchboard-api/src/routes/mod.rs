@@ -14,6 +14,7 @@ pub mod labels;
 pub mod me;
 pub mod partners;
 pub mod search;
+pub mod sla;
 pub mod system;
 pub mod teams;
 pub mod tenants;

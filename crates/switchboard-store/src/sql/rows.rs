@@ -339,7 +339,7 @@ pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
 }
 
 pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, public_token, \
-    channel_config, secret_version, channel_secret, created_at, updated_at";
+    channel_config, secret_version, channel_secret, sla_policy_id, created_at, updated_at";
 
 pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
     let channel = text(row, "channel")?;
@@ -359,6 +359,8 @@ pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
         },
         secret_version: int(row, "secret_version")?,
         channel_secret: opt_text(row, "channel_secret")?,
+        sla_policy_id: opt_text(row, "sla_policy_id")?
+            .map(switchboard_types::SlaPolicyId::from_trusted),
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
     })
@@ -458,6 +460,47 @@ pub(super) fn attachment(row: &AnyRow) -> Result<Attachment, StoreError> {
         sha256: text(row, "sha256")?,
         blob_key: text(row, "blob_key")?,
         uploaded_by: actor(row, "uploaded_by_type", "uploaded_by_id")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+pub(super) const SLA_POLICY_COLS: &str = "id, name, first_response_ms, next_response_ms, \
+    resolution_ms, calendar_id, warning_percent, created_at, updated_at";
+
+pub(super) fn sla_policy(row: &AnyRow) -> Result<SlaPolicy, StoreError> {
+    Ok(SlaPolicy {
+        id: switchboard_types::SlaPolicyId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        first_response_ms: opt_int(row, "first_response_ms")?,
+        next_response_ms: opt_int(row, "next_response_ms")?,
+        resolution_ms: opt_int(row, "resolution_ms")?,
+        calendar_id: opt_text(row, "calendar_id")?.map(CalendarId::from_trusted),
+        warning_percent: int(row, "warning_percent")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) fn conversation_sla(row: &AnyRow) -> Result<ConversationSla, StoreError> {
+    Ok(ConversationSla {
+        conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
+        policy_id: switchboard_types::SlaPolicyId::from_trusted(text(row, "policy_id")?),
+        state: json(row, "state")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const NOTIFICATION_COLS: &str =
+    "id, user_id, kind, conversation_id, data, read_at, created_at";
+
+pub(super) fn notification(row: &AnyRow) -> Result<Notification, StoreError> {
+    Ok(Notification {
+        id: switchboard_types::NotificationId::from_trusted(text(row, "id")?),
+        user_id: UserId::from_trusted(text(row, "user_id")?),
+        kind: text(row, "kind")?,
+        conversation_id: opt_text(row, "conversation_id")?.map(ConversationId::from_trusted),
+        data: json(row, "data")?,
+        read_at: opt_int(row, "read_at")?,
         created_at: int(row, "created_at")?,
     })
 }

@@ -880,7 +880,8 @@ impl TenantTx for SqlTenantTx {
     async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO inboxes (tenant_id, id, name, channel, assignment_policy, created_at, updated_at, \
-             public_token, channel_config, secret_version, channel_secret) VALUES ($1, $2, $3, $4, $7, $5, $6, $8, $9, $10, $11)",
+             public_token, channel_config, secret_version, channel_secret, sla_policy_id) \
+             VALUES ($1, $2, $3, $4, $7, $5, $6, $8, $9, $10, $11, $12)",
         )
             .bind(self.tenant().to_owned())
             .bind(i.id.as_str())
@@ -893,9 +894,203 @@ impl TenantTx for SqlTenantTx {
             .bind(serde_json::Value::Object(i.config.clone()).to_string())
             .bind(i.secret_version)
             .bind(i.channel_secret.as_deref())
+            .bind(i.sla_policy_id.as_ref().map(|p| p.as_str()))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    async fn set_inbox_sla(
+        &mut self,
+        inbox: &InboxId,
+        policy: Option<&switchboard_types::SlaPolicyId>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE inboxes SET sla_policy_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(policy.map(|p| p.as_str()))
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(inbox.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_sla_policy(&mut self, p: &SlaPolicy) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sla_policies (tenant_id, id, name, first_response_ms, next_response_ms, \
+             resolution_ms, calendar_id, warning_percent, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(p.id.as_str())
+        .bind(p.name.as_str())
+        .bind(p.first_response_ms)
+        .bind(p.next_response_ms)
+        .bind(p.resolution_ms)
+        .bind(p.calendar_id.as_ref().map(CalendarId::as_str))
+        .bind(p.warning_percent)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_sla_policy(
+        &mut self,
+        id: &switchboard_types::SlaPolicyId,
+    ) -> Result<Option<SlaPolicy>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM sla_policies WHERE tenant_id = $1 AND id = $2",
+            rows::SLA_POLICY_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(rows::sla_policy).transpose()
+    }
+
+    async fn list_sla_policies(&mut self) -> Result<Vec<SlaPolicy>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM sla_policies WHERE tenant_id = $1 ORDER BY name",
+            rows::SLA_POLICY_COLS
+        );
+        sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::sla_policy)
+            .collect()
+    }
+
+    async fn delete_sla_policy(
+        &mut self,
+        id: &switchboard_types::SlaPolicyId,
+    ) -> Result<bool, StoreError> {
+        sqlx::query(
+            "UPDATE inboxes SET sla_policy_id = NULL WHERE tenant_id = $1 AND sla_policy_id = $2",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(self.delete_where("sla_policies", "id", id.as_str()).await? == 1)
+    }
+
+    async fn get_conversation_sla(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Option<ConversationSla>, StoreError> {
+        let row = sqlx::query(
+            "SELECT conversation_id, policy_id, state, updated_at FROM conversation_slas \
+             WHERE tenant_id = $1 AND conversation_id = $2",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(conversation.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(rows::conversation_sla).transpose()
+    }
+
+    async fn put_conversation_sla(&mut self, s: &ConversationSla) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO conversation_slas (tenant_id, conversation_id, policy_id, state, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, conversation_id) DO UPDATE \
+             SET policy_id = excluded.policy_id, state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(s.conversation_id.as_str())
+        .bind(s.policy_id.as_str())
+        .bind(s.state.to_string())
+        .bind(s.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_notification(&mut self, n: &Notification) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notifications (tenant_id, id, user_id, kind, conversation_id, data, read_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(n.id.as_str())
+        .bind(n.user_id.as_str())
+        .bind(n.kind.as_str())
+        .bind(n.conversation_id.as_ref().map(ConversationId::as_str))
+        .bind(n.data.to_string())
+        .bind(n.read_at)
+        .bind(n.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_notifications(
+        &mut self,
+        user: &UserId,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> Result<Vec<Notification>, StoreError> {
+        // Newest first: `after` is the last id of the previous page.
+        let mut w = Filters::default();
+        w.push("tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        w.push("user_id = {}", Bind::Text(user.as_str().to_owned()));
+        if let Some(after) = &page.after {
+            w.push("id < {}", Bind::Text(after.clone()));
+        }
+        let unread = if unread_only {
+            " AND read_at IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {} FROM notifications{}{unread} ORDER BY id DESC LIMIT {}",
+            rows::NOTIFICATION_COLS,
+            w.where_sql(),
+            w.next_placeholder()
+        );
+        w.bind_all(sqlx::query(&sql))
+            .bind(page.clamped_limit())
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::notification)
+            .collect()
+    }
+
+    async fn mark_notifications_read(
+        &mut self,
+        user: &UserId,
+        id: Option<&switchboard_types::NotificationId>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = match id {
+            Some(id) => sqlx::query(
+                "UPDATE notifications SET read_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND id = $4 AND read_at IS NULL",
+            )
+            .bind(now)
+            .bind(self.tenant().to_owned())
+            .bind(user.as_str())
+            .bind(id.as_str())
+            .execute(&mut *self.tx)
+            .await?,
+            None => sqlx::query(
+                "UPDATE notifications SET read_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND read_at IS NULL",
+            )
+            .bind(now)
+            .bind(self.tenant().to_owned())
+            .bind(user.as_str())
+            .execute(&mut *self.tx)
+            .await?,
+        };
+        Ok(done.rows_affected())
     }
 
     async fn get_inbox_by_public_token(

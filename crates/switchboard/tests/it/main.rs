@@ -15,6 +15,7 @@ mod conversations;
 mod isolation;
 mod realtime;
 mod search;
+mod sla;
 mod store;
 mod teams;
 mod tenants;

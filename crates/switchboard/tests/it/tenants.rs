@@ -280,6 +280,35 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let policy = app
+                .call(
+                    Method::POST,
+                    "/v1/sla-policies",
+                    Some(&t.key),
+                    Some(json!({"name": "p", "first_response_ms": 600000})),
+                )
+                .await
+                .expect(201);
+            app.call(
+                Method::PUT,
+                &format!("/v1/conversations/{conversation}/sla"),
+                Some(&t.key),
+                Some(json!({"sla_policy_id": policy.body["id"]})),
+            )
+            .await
+            .expect(200);
+            let people = app
+                .call(Method::GET, "/v1/users", Some(&t.key), None)
+                .await
+                .expect(200);
+            app.call(
+                Method::PATCH,
+                &format!("/v1/conversations/{conversation}"),
+                Some(&t.key),
+                Some(json!({"assignee_id": people.body["data"][0]["id"]})),
+            )
+            .await
+            .expect(200);
             let widget = app
                 .call(
                     Method::POST,
