@@ -43,6 +43,7 @@ pub use state::{ApiConfig, AppState};
         (name = "contacts", description = "The people who write in, and their companies"),
         (name = "conversations", description = "Inboxes, conversations and messages"),
         (name = "realtime", description = "WebSockets pushing events, typing and presence"),
+        (name = "reports", description = "Response, resolution, bot and CSAT figures; survey answers"),
         (name = "sla", description = "SLA policies and clocks; the caller's notifications"),
         (name = "channels", description = "SMS (Twilio) and email inboxes: settings, inbound webhooks and raw email"),
         (name = "widget", description = "The web widget: inbox settings, and the public API visitors' browsers call"),
@@ -88,6 +89,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::channels::router())
         .merge(routes::attachments::router())
         .merge(routes::sla::router())
+        .merge(routes::reports::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

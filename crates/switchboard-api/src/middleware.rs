@@ -202,7 +202,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
 /// Paths providers and visitors call with credentials of their own (a widget session, a
 /// provider's signature), never platform credentials.
 fn is_public_channel_path(path: &str) -> bool {
-    path.starts_with("/widget/") || path.starts_with("/channels/")
+    path.starts_with("/widget/") || path.starts_with("/channels/") || path.starts_with("/csat/")
 }
 
 async fn authenticate_inner(state: &AppState, req: &mut Request) -> ApiResult<()> {

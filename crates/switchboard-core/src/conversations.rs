@@ -380,6 +380,7 @@ impl Core {
                     updated_at: now,
                 };
                 tx.insert_conversation(&c).await?;
+                crate::reports::record(tx, "created", &c, None, now, now, None).await?;
                 changes::record(
                     tx,
                     meta,
@@ -410,6 +411,10 @@ impl Core {
             conversation.last_activity_at = now;
             conversation.updated_at = now;
             tx.update_conversation(&conversation).await?;
+            if before == ConversationStatus::Resolved {
+                // A new cycle: response and resolution times count from here.
+                crate::reports::record(tx, "reopened", &conversation, None, now, now, None).await?;
+            }
             if before != ConversationStatus::Open {
                 let data = json!({"conversation_id": conversation.id, "inbox_id": conversation.inbox_id, "from": before, "to": "open", "reason": "customer_message"});
                 changes::record(
@@ -535,6 +540,7 @@ impl Core {
                 .insert("attachments".into(), Value::Array(list));
             tx.set_message_delivery(&message).await?;
         }
+        let waited = conversation.waiting_since;
         if !private {
             // The customer has their answer; the reply clock stops until they write again.
             conversation.waiting_since = None;
@@ -562,6 +568,8 @@ impl Core {
                     .await?;
             }
         } else if matches!(access.ctx.actor().kind, ActorKind::User | ActorKind::ApiKey) {
+            crate::reports::on_reply(&mut *tx, &conversation, waited, access.ctx.actor(), now)
+                .await?;
             // A person answered (bots and automation do not stop response clocks).
             self.sla_event(
                 &mut *tx,
@@ -887,6 +895,11 @@ impl Core {
                 };
                 tx.enqueue_job(&wake.into_new_job(until), now).await?;
             }
+        }
+        if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved
+        {
+            let token = crate::reports::on_resolved(&mut *tx, &c, now).await?;
+            crate::reports::announce_survey(&mut *tx, &c, &token, now).await?;
         }
         if c.status != before.status {
             self.sla_event(

@@ -28,6 +28,7 @@ pub mod members;
 pub mod notifications;
 pub mod password;
 pub mod ratelimit;
+pub mod reports;
 pub mod search;
 pub mod secrets;
 pub mod sla;

@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sla_and_notifications",
         include_str!("../migrations/0016_sla_and_notifications.sql"),
     ),
+    (
+        17,
+        "reports",
+        include_str!("../migrations/0017_reports.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

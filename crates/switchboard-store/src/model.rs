@@ -530,6 +530,48 @@ pub struct ConversationSla {
     pub updated_at: i64,
 }
 
+/// A fact a report counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricEvent {
+    pub id: switchboard_types::MetricEventId,
+    /// `created`, `first_response`, `reply`, `resolution`, `reopened`, `handoff`, `csat_sent`,
+    /// `csat`.
+    pub kind: String,
+    pub conversation_id: ConversationId,
+    pub inbox_id: InboxId,
+    pub agent_id: Option<String>,
+    pub team_id: Option<TeamId>,
+    /// Where the measured span starts (equal to `at` for plain counts).
+    pub started_at: i64,
+    pub at: i64,
+    /// A rating, or a flag (a resolution without a reply from a person).
+    pub value: Option<i64>,
+}
+
+/// Which facts a report reads.
+#[derive(Debug, Clone, Default)]
+pub struct MetricFilter {
+    pub kinds: Vec<String>,
+    pub since: i64,
+    pub until: i64,
+    pub inbox_id: Option<InboxId>,
+    pub agent_id: Option<String>,
+    pub team_id: Option<TeamId>,
+    pub label_id: Option<LabelId>,
+}
+
+/// A satisfaction survey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsatSurvey {
+    pub id: switchboard_types::CsatSurveyId,
+    pub conversation_id: ConversationId,
+    pub token_hash: String,
+    pub sent_at: i64,
+    pub rating: Option<i64>,
+    pub comment: Option<String>,
+    pub responded_at: Option<i64>,
+}
+
 /// Something a person should look at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {

@@ -6,6 +6,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "attachments",
     "conversation_slas",
     "notifications",
+    "metric_events",
+    "csat_surveys",
     "conversation_labels",
     "labels",
     "canned_responses",

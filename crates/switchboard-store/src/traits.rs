@@ -207,6 +207,28 @@ pub trait TenantTx: AuditWriter + Send {
     ) -> Result<Option<ConversationSla>, StoreError>;
     async fn put_conversation_sla(&mut self, sla: &ConversationSla) -> Result<(), StoreError>;
 
+    async fn insert_metric(&mut self, metric: &MetricEvent) -> Result<(), StoreError>;
+    /// A conversation's newest fact of one of these kinds.
+    async fn latest_metric(
+        &mut self,
+        conversation: &ConversationId,
+        kinds: &[&str],
+    ) -> Result<Option<MetricEvent>, StoreError>;
+    /// Facts in `[since, until)` matching the filter, oldest first (at most 500,000).
+    async fn list_metrics(&mut self, filter: &MetricFilter)
+        -> Result<Vec<MetricEvent>, StoreError>;
+    async fn insert_csat(&mut self, survey: &CsatSurvey) -> Result<(), StoreError>;
+    /// In a write transaction on PostgreSQL the row stays locked until commit.
+    async fn find_csat(&mut self, token_hash: &str) -> Result<Option<CsatSurvey>, StoreError>;
+    /// Records the answer; `false` when the survey was already answered.
+    async fn answer_csat(
+        &mut self,
+        id: &switchboard_types::CsatSurveyId,
+        rating: i64,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
     async fn insert_notification(&mut self, notification: &Notification) -> Result<(), StoreError>;
     /// A person's notifications, newest first.
     async fn list_notifications(

@@ -166,6 +166,10 @@ prefixed_id!(/// A service-level agreement policy.
     SlaPolicyId, "sla");
 prefixed_id!(/// Something a person should look at (a mention, an SLA warning, …).
     NotificationId, "ntf");
+prefixed_id!(/// A fact a report counts (a first response, a resolution, a rating, …).
+    MetricEventId, "mev");
+prefixed_id!(/// A satisfaction survey sent when a conversation is resolved.
+    CsatSurveyId, "csat");
 
 #[cfg(test)]
 mod tests {

@@ -69,6 +69,12 @@ pub enum WidgetFrame<'a> {
         author: &'a str,
         typing: bool,
     },
+    /// The conversation was resolved: rate it at `survey_path` (`POST`, 1–5).
+    Csat {
+        cursor: i64,
+        conversation_id: &'a str,
+        survey_path: &'a str,
+    },
     Pong,
 }
 
@@ -190,6 +196,17 @@ impl Visitor {
                     WidgetFrame::Message {
                         cursor: p.seq,
                         message: &message,
+                    }
+                    .to_text(),
+                )
+            }
+            "csat.requested" => {
+                let survey_path = data.get("survey_path").and_then(Value::as_str)?;
+                Some(
+                    WidgetFrame::Csat {
+                        cursor: p.seq,
+                        conversation_id: conversation,
+                        survey_path,
                     }
                     .to_text(),
                 )

@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod labels;
 pub mod me;
 pub mod partners;
+pub mod reports;
 pub mod search;
 pub mod sla;
 pub mod system;

@@ -38,7 +38,7 @@ pub fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::realtime::widget::widget_realtime))
 }
 
-/// CORS for the public widget API: any site may call it, without credentials (the visitor's
+/// CORS for the public widget API and survey answers: any site may call them, without credentials (the visitor's
 /// session token travels in a header). Other paths are left alone, so the rest of the API stays
 /// same-origin for browsers.
 pub async fn cors(
@@ -47,7 +47,7 @@ pub async fn cors(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     use http::header;
-    if !req.uri().path().starts_with("/widget/") {
+    if !req.uri().path().starts_with("/widget/") && !req.uri().path().starts_with("/csat/") {
         return next.run(req).await;
     }
     let preflight = req.method() == http::Method::OPTIONS

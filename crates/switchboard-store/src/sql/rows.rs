@@ -490,6 +490,38 @@ pub(super) fn conversation_sla(row: &AnyRow) -> Result<ConversationSla, StoreErr
     })
 }
 
+pub(super) const METRIC_COLS: &str =
+    "id, kind, conversation_id, inbox_id, agent_id, team_id, started_at, at, value";
+
+pub(super) fn metric(row: &AnyRow) -> Result<MetricEvent, StoreError> {
+    Ok(MetricEvent {
+        id: switchboard_types::MetricEventId::from_trusted(text(row, "id")?),
+        kind: text(row, "kind")?,
+        conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
+        inbox_id: InboxId::from_trusted(text(row, "inbox_id")?),
+        agent_id: opt_text(row, "agent_id")?,
+        team_id: opt_text(row, "team_id")?.map(TeamId::from_trusted),
+        started_at: int(row, "started_at")?,
+        at: int(row, "at")?,
+        value: opt_int(row, "value")?,
+    })
+}
+
+pub(super) const CSAT_COLS: &str =
+    "id, conversation_id, token_hash, sent_at, rating, comment, responded_at";
+
+pub(super) fn csat(row: &AnyRow) -> Result<CsatSurvey, StoreError> {
+    Ok(CsatSurvey {
+        id: switchboard_types::CsatSurveyId::from_trusted(text(row, "id")?),
+        conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
+        token_hash: text(row, "token_hash")?,
+        sent_at: int(row, "sent_at")?,
+        rating: opt_int(row, "rating")?,
+        comment: opt_text(row, "comment")?,
+        responded_at: opt_int(row, "responded_at")?,
+    })
+}
+
 pub(super) const NOTIFICATION_COLS: &str =
     "id, user_id, kind, conversation_id, data, read_at, created_at";
 

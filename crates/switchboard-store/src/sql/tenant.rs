@@ -1014,6 +1014,148 @@ impl TenantTx for SqlTenantTx {
         Ok(())
     }
 
+    async fn insert_metric(&mut self, m: &MetricEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO metric_events (tenant_id, id, kind, conversation_id, inbox_id, agent_id, team_id, \
+             started_at, at, value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .bind(m.kind.as_str())
+        .bind(m.conversation_id.as_str())
+        .bind(m.inbox_id.as_str())
+        .bind(m.agent_id.as_deref())
+        .bind(m.team_id.as_ref().map(TeamId::as_str))
+        .bind(m.started_at)
+        .bind(m.at)
+        .bind(m.value)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_metric(
+        &mut self,
+        conversation: &ConversationId,
+        kinds: &[&str],
+    ) -> Result<Option<MetricEvent>, StoreError> {
+        let list: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT {} FROM metric_events WHERE tenant_id = $1 AND conversation_id = $2 AND kind IN ({}) \
+             ORDER BY at DESC, id DESC LIMIT 1",
+            rows::METRIC_COLS,
+            list.join(", ")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(conversation.as_str());
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        q.fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(rows::metric)
+            .transpose()
+    }
+
+    async fn list_metrics(&mut self, f: &MetricFilter) -> Result<Vec<MetricEvent>, StoreError> {
+        let mut w = Filters::default();
+        w.push("tenant_id = {}", Bind::Text(self.tenant().to_owned()));
+        w.push("at >= {}", Bind::Int(f.since));
+        w.push("at < {}", Bind::Int(f.until));
+        if !f.kinds.is_empty() {
+            let mut ph = Vec::new();
+            for k in &f.kinds {
+                w.binds.push(Bind::Text(k.clone()));
+                ph.push(format!("${}", w.binds.len()));
+            }
+            w.clauses.push(format!("kind IN ({})", ph.join(", ")));
+        }
+        if let Some(i) = &f.inbox_id {
+            w.push("inbox_id = {}", Bind::Text(i.as_str().to_owned()));
+        }
+        if let Some(a) = &f.agent_id {
+            w.push("agent_id = {}", Bind::Text(a.clone()));
+        }
+        if let Some(t) = &f.team_id {
+            w.push("team_id = {}", Bind::Text(t.as_str().to_owned()));
+        }
+        if let Some(l) = &f.label_id {
+            w.push(
+                "conversation_id IN (SELECT conversation_id FROM conversation_labels cl \
+                 WHERE cl.tenant_id = metric_events.tenant_id AND cl.label_id = {})",
+                Bind::Text(l.as_str().to_owned()),
+            );
+        }
+        let sql = format!(
+            "SELECT {} FROM metric_events{} ORDER BY at LIMIT 500000",
+            rows::METRIC_COLS,
+            w.where_sql()
+        );
+        w.bind_all(sqlx::query(&sql))
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::metric)
+            .collect()
+    }
+
+    async fn insert_csat(&mut self, c: &CsatSurvey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO csat_surveys (tenant_id, id, conversation_id, token_hash, sent_at, rating, comment, responded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(c.id.as_str())
+        .bind(c.conversation_id.as_str())
+        .bind(c.token_hash.as_str())
+        .bind(c.sent_at)
+        .bind(c.rating)
+        .bind(c.comment.as_deref())
+        .bind(c.responded_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_csat(&mut self, token_hash: &str) -> Result<Option<CsatSurvey>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM csat_surveys WHERE tenant_id = $1 AND token_hash = $2{}",
+            rows::CSAT_COLS,
+            self.lock_for_write()
+        );
+        sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(token_hash)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(rows::csat)
+            .transpose()
+    }
+
+    async fn answer_csat(
+        &mut self,
+        id: &switchboard_types::CsatSurveyId,
+        rating: i64,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE csat_surveys SET rating = $1, comment = $2, responded_at = $3 \
+             WHERE tenant_id = $4 AND id = $5 AND responded_at IS NULL",
+        )
+        .bind(rating)
+        .bind(comment)
+        .bind(now)
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_notification(&mut self, n: &Notification) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO notifications (tenant_id, id, user_id, kind, conversation_id, data, read_at, created_at) \

@@ -14,6 +14,7 @@ mod contacts;
 mod conversations;
 mod isolation;
 mod realtime;
+mod reports;
 mod search;
 mod sla;
 mod store;

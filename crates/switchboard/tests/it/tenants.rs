@@ -309,6 +309,14 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(200);
+            app.call(
+                Method::PATCH,
+                &format!("/v1/conversations/{conversation}"),
+                Some(&t.key),
+                Some(json!({"status": "resolved"})),
+            )
+            .await
+            .expect(200);
             let widget = app
                 .call(
                     Method::POST,
