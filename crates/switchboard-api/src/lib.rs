@@ -90,6 +90,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::attachments::router())
         .merge(routes::sla::router())
         .merge(routes::reports::router())
+        .merge(routes::conversation_tools::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

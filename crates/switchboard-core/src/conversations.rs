@@ -72,6 +72,8 @@ pub struct ConversationPatch {
     pub priority: Option<Priority>,
     pub assignee_id: Change<UserId>,
     pub team_id: Change<TeamId>,
+    /// Merged key by key; a `null` value removes the key.
+    pub custom_attributes: Option<Map<String, Value>>,
 }
 
 /// Text that may be empty (a message that carries attachments).
@@ -378,6 +380,7 @@ impl Core {
                     last_activity_at: now,
                     created_at: now,
                     updated_at: now,
+                    custom_attributes: Map::new(),
                 };
                 tx.insert_conversation(&c).await?;
                 crate::reports::record(tx, "created", &c, None, now, now, None).await?;
@@ -455,6 +458,7 @@ impl Core {
             metadata: incoming.metadata,
         };
         tx.insert_message(&message).await?;
+        crate::participants::on_customer_message(tx, &conversation, &message, now).await?;
         let mut message = message;
         if !incoming.attachments.is_empty() {
             let list = crate::attachments::attach(tx, &message, &incoming.attachments).await?;
@@ -496,6 +500,21 @@ impl Core {
         if !access.role.can_work_conversations() {
             return Err(CoreError::Forbidden);
         }
+        self.write_reply(&access.ctx, id, content, private, attachments, meta)
+            .await
+    }
+
+    /// An agent's reply or note, written as the context's actor (whose rights the caller
+    /// checked): a request's, or a scheduled message's sender when it falls due.
+    pub(crate) async fn write_reply(
+        &self,
+        ctx: &TenantCtx,
+        id: &ConversationId,
+        content: String,
+        private: bool,
+        attachments: &[switchboard_types::AttachmentId],
+        meta: &RequestMeta,
+    ) -> CoreResult<Message> {
         crate::attachments::check_ids(attachments)?;
         if attachments.is_empty() {
             check_content(&content)?;
@@ -503,14 +522,35 @@ impl Core {
             check_optional_content(&content)?;
         }
         let now = self.now();
-        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        let mut tx = self.store.tenant(ctx, Access::Write).await?;
+        let message = self
+            .write_reply_in(&mut *tx, id, content, private, attachments, meta, now)
+            .await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// [`Self::write_reply`] inside the caller's transaction, as its actor.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_reply_in(
+        &self,
+        tx: &mut (dyn TenantTx + '_),
+        id: &ConversationId,
+        content: String,
+        private: bool,
+        attachments: &[switchboard_types::AttachmentId],
+        meta: &RequestMeta,
+        now: i64,
+    ) -> CoreResult<Message> {
+        let ctx = tx.ctx().clone();
+        let ctx = &ctx;
         let mut conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
         let mut message = Message {
-            id: next_message_id(&mut *tx, id).await?,
+            id: next_message_id(tx, id).await?,
             conversation_id: id.clone(),
             direction: Direction::Outgoing,
             private,
-            sender: access.ctx.actor().clone(),
+            sender: ctx.actor().clone(),
             content,
             created_at: now,
             external_id: None,
@@ -527,14 +567,14 @@ impl Core {
         if external {
             crate::channels::pending(&mut message);
             let job = JobKind::MessageDeliver {
-                tenant_id: access.ctx.tenant().clone(),
+                tenant_id: ctx.tenant().clone(),
                 message_id: message.id.clone(),
             };
             tx.enqueue_job(&job.into_new_job(now), now).await?;
         }
         tx.insert_message(&message).await?;
         if !attachments.is_empty() {
-            let list = crate::attachments::attach(&mut *tx, &message, attachments).await?;
+            let list = crate::attachments::attach(tx, &message, attachments).await?;
             message
                 .metadata
                 .insert("attachments".into(), Value::Array(list));
@@ -556,23 +596,21 @@ impl Core {
                     limit: 1000,
                 })
                 .await?;
-            let writer = match access.ctx.actor().kind {
-                ActorKind::User => Some(UserId::from_trusted(access.ctx.actor().id.clone())),
+            let writer = match ctx.actor().kind {
+                ActorKind::User => Some(UserId::from_trusted(ctx.actor().id.clone())),
                 _ => None,
             };
             for user in crate::notifications::mentioned(&message.content, &members, writer.as_ref())
             {
-                let data = json!({"conversation_id": id, "message_id": message.id, "by": access.ctx.actor(),
+                let data = json!({"conversation_id": id, "message_id": message.id, "by": ctx.actor(),
                                   "excerpt": message.content.chars().take(200).collect::<String>()});
-                crate::notifications::notify(&mut *tx, &user, "mention", Some(id), data, now)
-                    .await?;
+                crate::notifications::notify(tx, &user, "mention", Some(id), data, now).await?;
             }
-        } else if matches!(access.ctx.actor().kind, ActorKind::User | ActorKind::ApiKey) {
-            crate::reports::on_reply(&mut *tx, &conversation, waited, access.ctx.actor(), now)
-                .await?;
+        } else if matches!(ctx.actor().kind, ActorKind::User | ActorKind::ApiKey) {
+            crate::reports::on_reply(tx, &conversation, waited, ctx.actor(), now).await?;
             // A person answered (bots and automation do not stop response clocks).
             self.sla_event(
-                &mut *tx,
+                tx,
                 &conversation,
                 None,
                 crate::sla::SlaEvent::AgentReply,
@@ -582,7 +620,7 @@ impl Core {
             .await?;
         }
         events::emit(
-            &mut *tx,
+            tx,
             "message.created",
             message_json(&message, &conversation.inbox_id),
             now,
@@ -590,8 +628,7 @@ impl Core {
         .await?;
         let draft = AuditDraft::success("message.created", "message", message.id.to_string())
             .with_details(json!({"conversation_id": id, "private": private}));
-        audit::append(&mut *tx, access.ctx.actor(), meta, draft, now).await?;
-        tx.commit().await?;
+        audit::append(tx, ctx.actor(), meta, draft, now).await?;
         Ok(message)
     }
 
@@ -882,6 +919,22 @@ impl Core {
             Change::Keep => {}
         }
         validate::finish(errors)?;
+        if let Some(changes) = &patch.custom_attributes {
+            for (k, v) in changes {
+                if v.is_null() {
+                    c.custom_attributes.remove(k);
+                } else {
+                    c.custom_attributes.insert(k.clone(), v.clone());
+                }
+            }
+            crate::attributes::check_values(
+                &mut *tx,
+                switchboard_types::AttributeTarget::Conversation,
+                &c.custom_attributes,
+                Some(&before.custom_attributes),
+            )
+            .await?;
+        }
         c.updated_at = now;
         if !tx.update_conversation(&c).await? {
             return Err(CoreError::NotFound);
@@ -943,6 +996,19 @@ impl Core {
                 &mut *tx,
                 meta,
                 "conversation.assigned",
+                "conversation",
+                id.to_string(),
+                data,
+                now,
+            )
+            .await?;
+        }
+        if c.custom_attributes != before.custom_attributes {
+            let data = json!({"conversation_id": id, "inbox_id": c.inbox_id, "custom_attributes": c.custom_attributes});
+            changes::record(
+                &mut *tx,
+                meta,
+                "conversation.attributes_changed",
                 "conversation",
                 id.to_string(),
                 data,

@@ -30,6 +30,12 @@ pub enum JobKind {
         conversation_id: ConversationId,
         snoozed_until: i64,
     },
+    /// Send a scheduled message that fell due.
+    #[serde(rename = "message.send_scheduled")]
+    ScheduledSend {
+        tenant_id: TenantId,
+        scheduled_message_id: switchboard_types::ScheduledMessageId,
+    },
     /// Record SLA warnings and breaches that fell due for a conversation.
     #[serde(rename = "sla.check")]
     SlaCheck {
@@ -142,6 +148,10 @@ impl Core {
                     .wake_conversation(&tenant_id, &conversation_id, snoozed_until)
                     .await
                     .map(|_| ()),
+                Ok(JobKind::ScheduledSend {
+                    tenant_id,
+                    scheduled_message_id,
+                }) => self.send_scheduled(&tenant_id, &scheduled_message_id).await,
                 Ok(JobKind::SlaCheck {
                     tenant_id,
                     conversation_id,

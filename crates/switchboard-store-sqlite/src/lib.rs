@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reports",
         include_str!("../migrations/0017_reports.sql"),
     ),
+    (
+        18,
+        "scheduled_and_macros",
+        include_str!("../migrations/0018_scheduled_and_macros.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

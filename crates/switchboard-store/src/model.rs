@@ -470,6 +470,37 @@ pub struct Conversation {
     pub last_activity_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Values of the tenant's conversation attribute definitions.
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A reply or note to send later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledMessage {
+    pub id: switchboard_types::ScheduledMessageId,
+    pub conversation_id: ConversationId,
+    pub content: String,
+    pub private: bool,
+    pub attachment_ids: Vec<switchboard_types::AttachmentId>,
+    pub sender: Actor,
+    pub send_at: i64,
+    /// `scheduled`, `sent`, `cancelled` or `failed`.
+    pub status: String,
+    pub message_id: Option<MessageId>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A saved list of actions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Macro {
+    pub id: switchboard_types::MacroId,
+    pub name: String,
+    /// The actions, as core defines them.
+    pub actions: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// Which conversations to list.

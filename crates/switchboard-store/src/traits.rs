@@ -229,6 +229,44 @@ pub trait TenantTx: AuditWriter + Send {
         now: i64,
     ) -> Result<bool, StoreError>;
 
+    async fn insert_scheduled(&mut self, message: &ScheduledMessage) -> Result<(), StoreError>;
+    /// In a write transaction on PostgreSQL the row stays locked until commit.
+    async fn get_scheduled(
+        &mut self,
+        id: &switchboard_types::ScheduledMessageId,
+    ) -> Result<Option<ScheduledMessage>, StoreError>;
+    async fn list_scheduled(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ScheduledMessage>, StoreError>;
+    /// Moves a still-scheduled message to its final status; `false` when it was not scheduled
+    /// any more.
+    async fn finish_scheduled(&mut self, message: &ScheduledMessage) -> Result<bool, StoreError>;
+
+    async fn insert_macro(&mut self, m: &Macro) -> Result<(), StoreError>;
+    async fn get_macro(
+        &mut self,
+        id: &switchboard_types::MacroId,
+    ) -> Result<Option<Macro>, StoreError>;
+    async fn list_macros(&mut self) -> Result<Vec<Macro>, StoreError>;
+    async fn delete_macro(&mut self, id: &switchboard_types::MacroId) -> Result<bool, StoreError>;
+
+    async fn add_participant(
+        &mut self,
+        conversation: &ConversationId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn remove_participant(
+        &mut self,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<bool, StoreError>;
+    async fn participants(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<UserId>, StoreError>;
+
     async fn insert_notification(&mut self, notification: &Notification) -> Result<(), StoreError>;
     /// A person's notifications, newest first.
     async fn list_notifications(

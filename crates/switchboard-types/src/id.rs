@@ -170,6 +170,10 @@ prefixed_id!(/// A fact a report counts (a first response, a resolution, a ratin
     MetricEventId, "mev");
 prefixed_id!(/// A satisfaction survey sent when a conversation is resolved.
     CsatSurveyId, "csat");
+prefixed_id!(/// A reply or note to be sent later.
+    ScheduledMessageId, "sch");
+prefixed_id!(/// A saved list of actions.
+    MacroId, "mac");
 
 #[cfg(test)]
 mod tests {

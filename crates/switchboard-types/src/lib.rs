@@ -21,8 +21,8 @@ pub use id::{
     IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
 };
 pub use id::{
-    AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, LabelId, MessageId,
-    MetricEventId, NotificationId, SlaPolicyId, WidgetSessionId,
+    AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, LabelId, MacroId,
+    MessageId, MetricEventId, NotificationId, ScheduledMessageId, SlaPolicyId, WidgetSessionId,
 };
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

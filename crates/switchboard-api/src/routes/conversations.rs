@@ -222,6 +222,8 @@ pub struct ConversationOut {
     pub last_activity_at: String,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(value_type = Object)]
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 impl From<Conversation> for ConversationOut {
@@ -240,6 +242,7 @@ impl From<Conversation> for ConversationOut {
             last_activity_at: ts(c.last_activity_at),
             created_at: ts(c.created_at),
             updated_at: ts(c.updated_at),
+            custom_attributes: c.custom_attributes,
         }
     }
 }
@@ -362,6 +365,9 @@ pub struct ConversationPatchIn {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub team_id: Option<Option<TeamId>>,
+    /// Values of conversation attribute definitions, merged key by key (`null` removes one).
+    #[schema(value_type = Option<Object>)]
+    pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Validate for ConversationPatchIn {
@@ -556,6 +562,7 @@ async fn update_conversation(
         priority: b.priority,
         assignee_id: change(b.assignee_id),
         team_id: change(b.team_id),
+        custom_attributes: b.custom_attributes,
     };
     Ok(Json(
         state

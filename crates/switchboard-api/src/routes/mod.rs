@@ -9,6 +9,7 @@ pub mod auth;
 pub mod calendars;
 pub mod channels;
 pub mod contacts;
+pub mod conversation_tools;
 pub mod conversations;
 pub mod labels;
 pub mod me;

@@ -379,7 +379,7 @@ pub(super) fn inbox_agent(row: &AnyRow) -> Result<InboxAgent, StoreError> {
 
 pub(super) const CONVERSATION_COLS: &str =
     "id, number, inbox_id, contact_id, status, snoozed_until, priority, \
-    assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at";
+    assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at, custom_attributes";
 
 pub(super) fn conversation(row: &AnyRow) -> Result<Conversation, StoreError> {
     let status = text(row, "status")?;
@@ -398,6 +398,10 @@ pub(super) fn conversation(row: &AnyRow) -> Result<Conversation, StoreError> {
         last_activity_at: int(row, "last_activity_at")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
+        custom_attributes: match json(row, "custom_attributes")? {
+            serde_json::Value::Object(m) => m,
+            _ => return Err(invalid("custom attributes", "not an object")),
+        },
     })
 }
 
@@ -519,6 +523,41 @@ pub(super) fn csat(row: &AnyRow) -> Result<CsatSurvey, StoreError> {
         rating: opt_int(row, "rating")?,
         comment: opt_text(row, "comment")?,
         responded_at: opt_int(row, "responded_at")?,
+    })
+}
+
+pub(super) const SCHEDULED_COLS: &str = "id, conversation_id, content, private, attachment_ids, \
+    sender_type, sender_id, send_at, status, message_id, error, created_at, updated_at";
+
+pub(super) fn scheduled(row: &AnyRow) -> Result<ScheduledMessage, StoreError> {
+    let ids: Vec<String> = serde_json::from_value(json(row, "attachment_ids")?)
+        .map_err(|e| StoreError::Invalid(format!("attachment_ids: {e}")))?;
+    Ok(ScheduledMessage {
+        id: switchboard_types::ScheduledMessageId::from_trusted(text(row, "id")?),
+        conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
+        content: text(row, "content")?,
+        private: int(row, "private")? != 0,
+        attachment_ids: ids
+            .into_iter()
+            .map(switchboard_types::AttachmentId::from_trusted)
+            .collect(),
+        sender: actor(row, "sender_type", "sender_id")?,
+        send_at: int(row, "send_at")?,
+        status: text(row, "status")?,
+        message_id: opt_text(row, "message_id")?.map(MessageId::from_trusted),
+        error: opt_text(row, "error")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) fn macro_row(row: &AnyRow) -> Result<Macro, StoreError> {
+    Ok(Macro {
+        id: switchboard_types::MacroId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        actions: json(row, "actions")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
     })
 }
 

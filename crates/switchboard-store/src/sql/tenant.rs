@@ -1156,6 +1156,183 @@ impl TenantTx for SqlTenantTx {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn insert_scheduled(&mut self, m: &ScheduledMessage) -> Result<(), StoreError> {
+        let ids: Vec<&str> = m.attachment_ids.iter().map(|a| a.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO scheduled_messages (tenant_id, id, conversation_id, content, private, attachment_ids, \
+             sender_type, sender_id, send_at, status, message_id, error, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .bind(m.conversation_id.as_str())
+        .bind(m.content.as_str())
+        .bind(i64::from(m.private))
+        .bind(serde_json::json!(ids).to_string())
+        .bind(m.sender.kind.as_str())
+        .bind(m.sender.id.as_str())
+        .bind(m.send_at)
+        .bind(m.status.as_str())
+        .bind(m.message_id.as_ref().map(MessageId::as_str))
+        .bind(m.error.as_deref())
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_scheduled(
+        &mut self,
+        id: &switchboard_types::ScheduledMessageId,
+    ) -> Result<Option<ScheduledMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM scheduled_messages WHERE tenant_id = $1 AND id = $2{}",
+            rows::SCHEDULED_COLS,
+            self.lock_for_write()
+        );
+        sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(rows::scheduled)
+            .transpose()
+    }
+
+    async fn list_scheduled(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ScheduledMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM scheduled_messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY send_at, id",
+            rows::SCHEDULED_COLS
+        );
+        sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(conversation.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::scheduled)
+            .collect()
+    }
+
+    async fn finish_scheduled(&mut self, m: &ScheduledMessage) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE scheduled_messages SET status = $1, message_id = $2, error = $3, updated_at = $4 \
+             WHERE tenant_id = $5 AND id = $6 AND status = 'scheduled'",
+        )
+        .bind(m.status.as_str())
+        .bind(m.message_id.as_ref().map(MessageId::as_str))
+        .bind(m.error.as_deref())
+        .bind(m.updated_at)
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_macro(&mut self, m: &Macro) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO macros (tenant_id, id, name, actions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .bind(m.name.as_str())
+        .bind(m.actions.to_string())
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_macro(
+        &mut self,
+        id: &switchboard_types::MacroId,
+    ) -> Result<Option<Macro>, StoreError> {
+        sqlx::query("SELECT id, name, actions, created_at, updated_at FROM macros WHERE tenant_id = $1 AND id = $2")
+            .bind(self.tenant().to_owned())
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(rows::macro_row)
+            .transpose()
+    }
+
+    async fn list_macros(&mut self) -> Result<Vec<Macro>, StoreError> {
+        sqlx::query("SELECT id, name, actions, created_at, updated_at FROM macros WHERE tenant_id = $1 ORDER BY name")
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(rows::macro_row)
+            .collect()
+    }
+
+    async fn delete_macro(&mut self, id: &switchboard_types::MacroId) -> Result<bool, StoreError> {
+        Ok(self.delete_where("macros", "id", id.as_str()).await? == 1)
+    }
+
+    async fn add_participant(
+        &mut self,
+        conversation: &ConversationId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO conversation_participants (tenant_id, conversation_id, user_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(conversation.as_str())
+        .bind(user.as_str())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_participant(
+        &mut self,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM conversation_participants WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(conversation.as_str())
+        .bind(user.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn participants(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM conversation_participants WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY created_at, user_id",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(conversation.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UserId::from_trusted(sqlx::Row::try_get::<String, _>(
+                    r, "user_id",
+                )?))
+            })
+            .collect()
+    }
+
     async fn insert_notification(&mut self, n: &Notification) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO notifications (tenant_id, id, user_id, kind, conversation_id, data, read_at, created_at) \
@@ -1422,8 +1599,8 @@ impl TenantTx for SqlTenantTx {
     async fn insert_conversation(&mut self, c: &Conversation) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO conversations (tenant_id, id, number, inbox_id, contact_id, status, snoozed_until, priority, \
-             assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at, custom_attributes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(self.tenant().to_owned())
         .bind(c.id.as_str())
@@ -1439,6 +1616,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.last_activity_at)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -1542,7 +1720,8 @@ impl TenantTx for SqlTenantTx {
     async fn update_conversation(&mut self, c: &Conversation) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE conversations SET status = $1, snoozed_until = $2, priority = $3, assignee_id = $4, team_id = $5, \
-             waiting_since = $6, last_activity_at = $7, updated_at = $8, contact_id = $9 WHERE tenant_id = $10 AND id = $11",
+             waiting_since = $6, last_activity_at = $7, updated_at = $8, contact_id = $9, custom_attributes = $12 \
+             WHERE tenant_id = $10 AND id = $11",
         )
         .bind(c.status.as_str())
         .bind(c.snoozed_until)
@@ -1555,6 +1734,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.contact_id.as_str())
         .bind(self.tenant().to_owned())
         .bind(c.id.as_str())
+        .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -11,6 +11,7 @@ mod calendars;
 mod channels;
 mod cli;
 mod contacts;
+mod conversation_tools;
 mod conversations;
 mod isolation;
 mod realtime;

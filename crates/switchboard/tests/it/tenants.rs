@@ -317,6 +317,34 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(200);
+            let later = switchboard_core::clock::rfc3339(app.clock_now() + 3_600_000);
+            app.call(
+                Method::POST,
+                &format!("/v1/conversations/{conversation}/scheduled-messages"),
+                Some(&t.key),
+                Some(json!({"content": "later", "send_at": later})),
+            )
+            .await
+            .expect(201);
+            app.call(
+                Method::POST,
+                "/v1/macros",
+                Some(&t.key),
+                Some(json!({"name": "m", "actions": [{"type": "unassign"}]})),
+            )
+            .await
+            .expect(201);
+            app.call(
+                Method::PUT,
+                &format!(
+                    "/v1/conversations/{conversation}/participants/{}",
+                    people.body["data"][0]["id"].as_str().unwrap()
+                ),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
             let widget = app
                 .call(
                     Method::POST,
