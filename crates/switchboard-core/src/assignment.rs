@@ -43,6 +43,30 @@ pub fn choose_agent(policy: AssignmentPolicy, agents: &[InboxAgent]) -> Option<U
     pick.map(|a| a.user_id.clone())
 }
 
+/// Schedules the inbox's reassignment check for a conversation whose assignee now has a
+/// waiting customer.
+pub(crate) async fn schedule_reassign(
+    tx: &mut (dyn TenantTx + '_),
+    inbox: &Inbox,
+    c: &Conversation,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (Some(after), Some(assignee), Some(waiting)) =
+        (inbox.reassign_after_ms, &c.assignee_id, c.waiting_since)
+    else {
+        return Ok(());
+    };
+    let job = crate::jobs::JobKind::ReassignCheck {
+        tenant_id: tx.ctx().tenant().clone(),
+        conversation_id: c.id.clone(),
+        assignee_id: assignee.clone(),
+        waiting_since: waiting,
+    };
+    tx.enqueue_job(&job.into_new_job((waiting + after).max(now)), now)
+        .await?;
+    Ok(())
+}
+
 /// Assigns an unassigned conversation by its inbox's policy, inside the caller's transaction.
 pub(crate) async fn auto_assign(
     tx: &mut (dyn TenantTx + '_),
@@ -82,24 +106,130 @@ pub(crate) async fn auto_assign(
 }
 
 impl Core {
+    /// The reassignment check: if the assignee still has not answered the customer who has been
+    /// waiting since `waiting_since`, the conversation goes to another available agent (by the
+    /// inbox's policy, round robin when it has none), attributed to automation.
+    pub async fn reassign_if_unanswered(
+        &self,
+        tenant_id: &switchboard_types::TenantId,
+        conversation: &switchboard_types::ConversationId,
+        assignee: &UserId,
+        waiting_since: i64,
+    ) -> CoreResult<bool> {
+        let tenant = {
+            let mut tx = self.store.control(Access::Read).await?;
+            tx.get_tenant(tenant_id).await?
+        };
+        let Some(tenant) = tenant.filter(|t| t.status == switchboard_types::TenantStatus::Active)
+        else {
+            return Ok(false);
+        };
+        let actor = Actor {
+            kind: ActorKind::Automation,
+            id: "reassignment".to_owned(),
+        };
+        #[allow(clippy::disallowed_methods)] // a scheduled job acting for its tenant
+        let ctx = switchboard_store::TenantCtx::assume(
+            tenant.id.clone(),
+            actor.clone(),
+            tenant.region.clone(),
+        );
+        let now = self.now();
+        let mut tx = self.store.tenant(&ctx, Access::Write).await?;
+        let Some(mut c) = tx.get_conversation(conversation).await? else {
+            return Ok(false);
+        };
+        if c.status != switchboard_types::ConversationStatus::Open
+            || c.assignee_id.as_ref() != Some(assignee)
+            || c.waiting_since != Some(waiting_since)
+        {
+            return Ok(false);
+        }
+        let Some(inbox) = tx.get_inbox(&c.inbox_id).await? else {
+            return Ok(false);
+        };
+        let Some(after) = inbox.reassign_after_ms else {
+            return Ok(false);
+        };
+        let others: Vec<InboxAgent> = tx
+            .inbox_agents(&inbox.id)
+            .await?
+            .into_iter()
+            .filter(|a| &a.user_id != assignee)
+            .collect();
+        let policy = match inbox.assignment_policy {
+            AssignmentPolicy::None => AssignmentPolicy::RoundRobin,
+            p => p,
+        };
+        let Some(next) = choose_agent(policy, &others) else {
+            return Ok(false);
+        };
+        c.assignee_id = Some(next.clone());
+        c.updated_at = now;
+        tx.update_conversation(&c).await?;
+        let turn = others
+            .iter()
+            .filter_map(|a| a.last_assigned_at)
+            .max()
+            .map_or(now, |l| now.max(l + 1));
+        tx.mark_assigned(&inbox.id, &next, turn).await?;
+        let data = json!({"conversation_id": c.id, "inbox_id": c.inbox_id, "assignee_id": next, "previous_assignee_id": assignee,
+                          "reason": "no_reply", "reassign_after_ms": after});
+        events::emit_as(&mut *tx, &actor, "conversation.assigned", data.clone(), now).await?;
+        let draft = AuditDraft::success("conversation.assigned", "conversation", c.id.to_string())
+            .with_details(data.clone());
+        audit::append(&mut *tx, &actor, &RequestMeta::default(), draft, now).await?;
+        crate::notifications::notify(&mut *tx, &next, "assigned", Some(&c.id), data, now).await?;
+        // The new assignee gets the same time to answer.
+        let job = crate::jobs::JobKind::ReassignCheck {
+            tenant_id: tenant.id.clone(),
+            conversation_id: c.id.clone(),
+            assignee_id: next,
+            waiting_since,
+        };
+        tx.enqueue_job(&job.into_new_job(now + after), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Sets how an inbox assigns new conversations (owner, admin).
+    /// Sets an inbox's auto-assignment policy and its reassignment rule (`reassign_after_ms`:
+    /// hand a conversation to another available agent when its assignee leaves the customer
+    /// waiting that long; one minute to a week).
     pub async fn set_inbox_policy(
         &self,
         access: &TenantAccess,
         id: &InboxId,
-        policy: AssignmentPolicy,
+        policy: Option<AssignmentPolicy>,
+        reassign_after_ms: crate::contacts::Change<i64>,
         meta: &RequestMeta,
     ) -> CoreResult<Inbox> {
         if !access.role.can_manage_settings() {
             return Err(CoreError::Forbidden);
         }
+        if let crate::contacts::Change::Set(ms) = reassign_after_ms {
+            if !(60_000..=7 * 24 * 3_600_000).contains(&ms) {
+                return Err(CoreError::field(
+                    "reassign_after_ms",
+                    "between one minute and a week",
+                ));
+            }
+        }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        if !tx.set_inbox_policy(id, policy, now).await? {
+        let current = tx.get_inbox(id).await?.ok_or(CoreError::NotFound)?;
+        let policy = policy.unwrap_or(current.assignment_policy);
+        let reassign = match reassign_after_ms {
+            crate::contacts::Change::Keep => current.reassign_after_ms,
+            crate::contacts::Change::Clear => None,
+            crate::contacts::Change::Set(ms) => Some(ms),
+        };
+        if !tx.set_inbox_policy(id, policy, reassign, now).await? {
             return Err(CoreError::NotFound);
         }
         let inbox = tx.get_inbox(id).await?.ok_or(CoreError::NotFound)?;
-        let data = json!({"inbox_id": id, "assignment_policy": policy});
+        let data =
+            json!({"inbox_id": id, "assignment_policy": policy, "reassign_after_ms": reassign});
         changes::record(
             &mut *tx,
             meta,

@@ -257,6 +257,7 @@ impl Core {
             secret_version: 1,
             channel_secret: None,
             sla_policy_id: None,
+            reassign_after_ms: None,
             created_at: now,
             updated_at: now,
         };
@@ -433,6 +434,9 @@ impl Core {
             }
         }
         crate::assignment::auto_assign(tx, inbox, &mut conversation, meta, now).await?;
+        if !was_waiting {
+            crate::assignment::schedule_reassign(tx, inbox, &conversation, now).await?;
+        }
         self.sla_event(
             tx,
             &conversation,
@@ -966,6 +970,9 @@ impl Core {
             .await?;
         }
         if c.assignee_id != before.assignee_id {
+            if let Some(inbox) = tx.get_inbox(&c.inbox_id).await? {
+                crate::assignment::schedule_reassign(&mut *tx, &inbox, &c, now).await?;
+            }
             if let Some(user) = c
                 .assignee_id
                 .as_ref()

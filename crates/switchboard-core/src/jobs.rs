@@ -30,6 +30,14 @@ pub enum JobKind {
         conversation_id: ConversationId,
         snoozed_until: i64,
     },
+    /// Hand a conversation to another agent if its assignee left the customer waiting too long.
+    #[serde(rename = "conversation.reassign_check")]
+    ReassignCheck {
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        assignee_id: switchboard_types::UserId,
+        waiting_since: i64,
+    },
     /// Send a scheduled message that fell due.
     #[serde(rename = "message.send_scheduled")]
     ScheduledSend {
@@ -146,6 +154,20 @@ impl Core {
                     snoozed_until,
                 }) => self
                     .wake_conversation(&tenant_id, &conversation_id, snoozed_until)
+                    .await
+                    .map(|_| ()),
+                Ok(JobKind::ReassignCheck {
+                    tenant_id,
+                    conversation_id,
+                    assignee_id,
+                    waiting_since,
+                }) => self
+                    .reassign_if_unanswered(
+                        &tenant_id,
+                        &conversation_id,
+                        &assignee_id,
+                        waiting_since,
+                    )
                     .await
                     .map(|_| ()),
                 Ok(JobKind::ScheduledSend {

@@ -97,6 +97,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scheduled_and_macros",
         include_str!("../migrations/0018_scheduled_and_macros.sql"),
     ),
+    (
+        19,
+        "reassignment",
+        include_str!("../migrations/0019_reassignment.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

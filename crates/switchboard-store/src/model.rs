@@ -434,6 +434,8 @@ pub struct Inbox {
     pub channel_secret: Option<String>,
     /// The SLA policy new conversations of this inbox get.
     pub sla_policy_id: Option<switchboard_types::SlaPolicyId>,
+    /// Reassign a conversation whose assignee leaves the customer waiting this long.
+    pub reassign_after_ms: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

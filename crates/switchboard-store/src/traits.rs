@@ -293,10 +293,12 @@ pub trait TenantTx: AuditWriter + Send {
         token_hash: &str,
     ) -> Result<Option<WidgetSession>, StoreError>;
 
+    /// Sets an inbox's auto-assignment policy and reassignment rule.
     async fn set_inbox_policy(
         &mut self,
         id: &InboxId,
         policy: switchboard_types::AssignmentPolicy,
+        reassign_after_ms: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError>;
     async fn add_inbox_member(

@@ -55,6 +55,8 @@ pub struct InboxOut {
     pub name: String,
     pub channel: Channel,
     pub assignment_policy: AssignmentPolicy,
+    /// Reassignment rule: milliseconds an assignee may leave the customer waiting.
+    pub reassign_after_ms: Option<i64>,
     pub created_at: String,
 }
 
@@ -65,6 +67,7 @@ impl From<Inbox> for InboxOut {
             name: i.name,
             channel: i.channel,
             assignment_policy: i.assignment_policy,
+            reassign_after_ms: i.reassign_after_ms,
             created_at: ts(i.created_at),
         }
     }
@@ -107,7 +110,11 @@ pub struct InboxDetail {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboxPatch {
-    pub assignment_policy: AssignmentPolicy,
+    pub assignment_policy: Option<AssignmentPolicy>,
+    /// Reassign a conversation whose assignee leaves the customer waiting this long (one minute
+    /// to a week; `null` turns the rule off).
+    #[serde(default, deserialize_with = "nullable")]
+    pub reassign_after_ms: Option<Option<i64>>,
 }
 
 impl Validate for InboxPatch {}
@@ -164,7 +171,13 @@ async fn update_inbox(
     Ok(Json(
         state
             .core
-            .set_inbox_policy(&access, &inbox_id(&id)?, b.assignment_policy, &meta)
+            .set_inbox_policy(
+                &access,
+                &inbox_id(&id)?,
+                b.assignment_policy,
+                change(b.reassign_after_ms),
+                &meta,
+            )
             .await?
             .into(),
     ))

@@ -339,7 +339,8 @@ pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
 }
 
 pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, public_token, \
-    channel_config, secret_version, channel_secret, sla_policy_id, created_at, updated_at";
+    channel_config, secret_version, channel_secret, sla_policy_id, reassign_after_ms, created_at, \
+    updated_at";
 
 pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
     let channel = text(row, "channel")?;
@@ -359,6 +360,7 @@ pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
         },
         secret_version: int(row, "secret_version")?,
         channel_secret: opt_text(row, "channel_secret")?,
+        reassign_after_ms: opt_int(row, "reassign_after_ms")?,
         sla_policy_id: opt_text(row, "sla_policy_id")?
             .map(switchboard_types::SlaPolicyId::from_trusted),
         created_at: int(row, "created_at")?,

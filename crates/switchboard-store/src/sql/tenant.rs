@@ -1507,13 +1507,15 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         id: &InboxId,
         policy: switchboard_types::AssignmentPolicy,
+        reassign_after_ms: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE inboxes SET assignment_policy = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+        let done = sqlx::query("UPDATE inboxes SET assignment_policy = $1, updated_at = $2, reassign_after_ms = $5 WHERE tenant_id = $3 AND id = $4")
             .bind(policy.as_str())
             .bind(now)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
+            .bind(reassign_after_ms)
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected() == 1)

@@ -455,3 +455,136 @@ async fn participants_hear_about_customer_messages_and_attributes_are_typed() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_unanswered_assignment_moves_to_another_available_agent() {
+    for db in dbs() {
+        let app = TestApp::spawn_with(db, |cfg| cfg.jobs.concurrency = 0).await;
+        let t = app.tenant().await;
+        let inbox = app
+            .call(
+                Method::POST,
+                "/v1/inboxes",
+                Some(&t.key),
+                Some(json!({"name": "Support", "channel": "api"})),
+            )
+            .await
+            .expect(201);
+        let inbox_id = inbox.body["id"].as_str().unwrap().to_owned();
+        let mut agents = Vec::new();
+        for name in ["a1", "a2"] {
+            let email = format!("{name}@{}.test", t.slug);
+            let r = app.call(Method::POST, "/v1/users", Some(&t.key), Some(json!({"email": email, "role": "agent", "password": "a long enough password"}))).await.expect(201);
+            let token = app.sign_in(&email, "a long enough password").await;
+            app.send(
+                app.request(Method::PUT, "/v1/me/availability")
+                    .bearer_auth(&token)
+                    .header("x-switchboard-tenant", &t.slug)
+                    .json(&json!({"availability": "online"})),
+            )
+            .await
+            .expect(200);
+            let id = r.body["user"]["id"].as_str().unwrap().to_owned();
+            app.call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/members"),
+                Some(&t.key),
+                Some(json!({"user_id": id})),
+            )
+            .await
+            .expect(204);
+            agents.push(id);
+        }
+        app.call(
+            Method::PATCH,
+            &format!("/v1/inboxes/{inbox_id}"),
+            Some(&t.key),
+            Some(json!({"reassign_after_ms": 10})),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        app.call(
+            Method::PATCH,
+            &format!("/v1/inboxes/{inbox_id}"),
+            Some(&t.key),
+            Some(json!({"assignment_policy": "round_robin", "reassign_after_ms": 600_000})),
+        )
+        .await
+        .expect(200);
+        let conv = app
+            .call(
+                Method::POST,
+                &format!("/v1/inboxes/{inbox_id}/messages"),
+                Some(&t.key),
+                Some(json!({"contact": {"email": "ada@example.com"}, "content": "help"})),
+            )
+            .await
+            .expect(201);
+        let conv_id = conv.body["conversation"]["id"].as_str().unwrap().to_owned();
+        let first = conv.body["conversation"]["assignee_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.clock.advance_ms(9 * 60_000);
+        app.drain_jobs().await;
+        let now = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(now.body["assignee_id"], first.as_str(), "{db:?}: not yet");
+        app.clock.advance_ms(60_000);
+        app.drain_jobs().await;
+        let now = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let second = now.body["assignee_id"].as_str().unwrap().to_owned();
+        assert_ne!(
+            second, first,
+            "{db:?}: reassigned after 10 minutes without a reply"
+        );
+        assert!(agents.contains(&second));
+        let audit = app
+            .call(
+                Method::GET,
+                "/v1/audit-events?action=conversation.assigned",
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert!(audit.body["data"].as_array().unwrap().iter().any(|e| e["actor"]["id"] == "reassignment" && e["details"]["reason"] == "no_reply"), "{}", audit.text);
+        // Once answered, nothing moves.
+        app.call(
+            Method::POST,
+            &format!("/v1/conversations/{conv_id}/messages"),
+            Some(&t.key),
+            Some(json!({"content": "on it"})),
+        )
+        .await
+        .expect(201);
+        app.clock.advance_ms(60 * 60_000);
+        app.drain_jobs().await;
+        let now = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(now.body["assignee_id"], second.as_str());
+        app.stop().await;
+    }
+}
