@@ -74,6 +74,8 @@ pub struct CoreConfig {
     pub channel_key: [u8; 32],
     /// Largest attachment accepted, in bytes.
     pub attachment_max_bytes: usize,
+    /// The web widget's anonymous-abuse limits.
+    pub widget_limits: widget::WidgetLimits,
 }
 
 impl Default for CoreConfig {
@@ -95,6 +97,7 @@ impl Default for CoreConfig {
             widget_key: [0; 32],
             channel_key: [0; 32],
             attachment_max_bytes: 10 * 1024 * 1024,
+            widget_limits: widget::WidgetLimits::default(),
         }
     }
 }

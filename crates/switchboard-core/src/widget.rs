@@ -32,21 +32,35 @@ use switchboard_types::{
 pub const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Longest identifier a tenant may give a visitor.
 pub const MAX_IDENTIFIER_LEN: usize = 255;
-/// Sessions one client address may start (anonymous-abuse limit).
-pub const SESSIONS_PER_IP: Rate = Rate {
-    per_second: 10.0 / 60.0,
-    burst: 20.0,
-};
-/// Messages one client address may send across sessions.
-pub const MESSAGES_PER_IP: Rate = Rate {
-    per_second: 1.0,
-    burst: 60.0,
-};
-/// Messages one session may send.
-pub const MESSAGES_PER_SESSION: Rate = Rate {
-    per_second: 0.5,
-    burst: 20.0,
-};
+/// The widget's anonymous-abuse limits (per server process).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WidgetLimits {
+    /// Sessions (and unauthenticated sockets) one client address may start.
+    pub sessions_per_ip: Rate,
+    /// Messages and uploads one client address may send across sessions.
+    pub messages_per_ip: Rate,
+    /// Messages and uploads one session may send.
+    pub messages_per_session: Rate,
+}
+
+impl Default for WidgetLimits {
+    fn default() -> Self {
+        Self {
+            sessions_per_ip: Rate {
+                per_second: 10.0 / 60.0,
+                burst: 20.0,
+            },
+            messages_per_ip: Rate {
+                per_second: 1.0,
+                burst: 60.0,
+            },
+            messages_per_session: Rate {
+                per_second: 0.5,
+                burst: 20.0,
+            },
+        }
+    }
+}
 
 const TOKEN_LEN: usize = 20;
 const TENANT_ULID_LEN: usize = 26;
@@ -176,11 +190,12 @@ fn limit(core: &Core, key: String, rate: Rate) -> CoreResult<()> {
 
 /// The per-address and per-session limits on what a visitor sends (messages and uploads).
 pub(crate) fn limit_messages(core: &Core, ip: &str, caller: &WidgetCaller) -> CoreResult<()> {
-    limit(core, format!("widget-message:{ip}"), MESSAGES_PER_IP)?;
+    let limits = core.config().widget_limits;
+    limit(core, format!("widget-message:{ip}"), limits.messages_per_ip)?;
     limit(
         core,
         format!("widget-message-session:{}", caller.session.id),
-        MESSAGES_PER_SESSION,
+        limits.messages_per_session,
     )
 }
 
@@ -325,7 +340,11 @@ impl Core {
         meta: &RequestMeta,
     ) -> CoreResult<(String, WidgetSession, Contact)> {
         let ip = meta.ip.clone().unwrap_or_default();
-        limit(self, format!("widget-session:{ip}"), SESSIONS_PER_IP)?;
+        limit(
+            self,
+            format!("widget-session:{ip}"),
+            self.config().widget_limits.sessions_per_ip,
+        )?;
         let identifier = req
             .identifier
             .as_deref()
@@ -452,7 +471,11 @@ impl Core {
     /// limits how many such sockets one address opens.
     pub async fn check_widget(&self, public: &str, meta: &RequestMeta) -> CoreResult<()> {
         let ip = meta.ip.clone().unwrap_or_default();
-        limit(self, format!("widget-socket:{ip}"), SESSIONS_PER_IP)?;
+        limit(
+            self,
+            format!("widget-socket:{ip}"),
+            self.config().widget_limits.sessions_per_ip,
+        )?;
         self.open_widget(public, Actor::system("widget")).await?;
         Ok(())
     }

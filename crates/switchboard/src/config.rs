@@ -53,7 +53,19 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub attachments: AttachmentsConfig,
     pub blob: BlobConfig,
+    pub widget: WidgetConfig,
     pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetConfig {
+    pub sessions_per_ip_per_minute: f64,
+    pub sessions_per_ip_burst: f64,
+    pub messages_per_ip_per_second: f64,
+    pub messages_per_ip_burst: f64,
+    pub messages_per_session_per_second: f64,
+    pub messages_per_session_burst: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +303,30 @@ impl Config {
             ),
             ("rate_limit.per_ip_per_sec", self.rate_limit.per_ip_per_sec),
             ("rate_limit.per_ip_burst", self.rate_limit.per_ip_burst),
+            (
+                "widget.sessions_per_ip_per_minute",
+                self.widget.sessions_per_ip_per_minute,
+            ),
+            (
+                "widget.sessions_per_ip_burst",
+                self.widget.sessions_per_ip_burst,
+            ),
+            (
+                "widget.messages_per_ip_per_second",
+                self.widget.messages_per_ip_per_second,
+            ),
+            (
+                "widget.messages_per_ip_burst",
+                self.widget.messages_per_ip_burst,
+            ),
+            (
+                "widget.messages_per_session_per_second",
+                self.widget.messages_per_session_per_second,
+            ),
+            (
+                "widget.messages_per_session_burst",
+                self.widget.messages_per_session_burst,
+            ),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 e.push(format!("{name} must be a positive number"));
@@ -397,6 +433,20 @@ impl Config {
             widget_key: [0; 32],
             channel_key: [0; 32],
             attachment_max_bytes: self.attachments.max_bytes,
+            widget_limits: switchboard_core::widget::WidgetLimits {
+                sessions_per_ip: Rate {
+                    per_second: self.widget.sessions_per_ip_per_minute / 60.0,
+                    burst: self.widget.sessions_per_ip_burst,
+                },
+                messages_per_ip: Rate {
+                    per_second: self.widget.messages_per_ip_per_second,
+                    burst: self.widget.messages_per_ip_burst,
+                },
+                messages_per_session: Rate {
+                    per_second: self.widget.messages_per_session_per_second,
+                    burst: self.widget.messages_per_session_burst,
+                },
+            },
         }
     }
 

@@ -169,6 +169,9 @@ enum BenchCmd {
         /// Seconds of the paced delivery phase.
         #[arg(long, default_value_t = 10)]
         paced_seconds: u64,
+        /// Clients posting through the widget's public API at the same time (0: none).
+        #[arg(long, default_value_t = 0)]
+        widget_clients: usize,
         /// The schema owner's URL when --database-url is PostgreSQL.
         #[arg(long)]
         migrate_url: Option<String>,
@@ -275,6 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             agents,
             paced_rate,
             paced_seconds,
+            widget_clients,
             migrate_url,
         }) => {
             let opts = bench::BenchOptions {
@@ -286,6 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 agents,
                 paced_rate,
                 paced_duration: std::time::Duration::from_secs(paced_seconds),
+                widget_clients,
             };
             let r = bench::ingest(&cfg, opts).await?;
             let m = &r.messages;
@@ -293,6 +298,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "backend {} · {} clients · {} s\ninbound messages {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
                 r.backend, r.clients, r.seconds, m.per_second, m.p50_ms, m.p99_ms, m.errors
             );
+            if let Some(w) = &r.widget_messages {
+                text.push_str(&format!(
+                    "\nwidget messages  {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}  ({} clients)",
+                    w.per_second, w.p50_ms, w.p99_ms, w.errors, r.widget_clients
+                ));
+            }
             if let Some(d) = &r.delivery_under_load {
                 text.push_str(&format!(
                     "\nto {} agents under load: {}/{} frames  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
@@ -324,6 +335,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 agents: 0,
                 paced_rate: 0,
                 paced_duration: std::time::Duration::ZERO,
+                widget_clients: 0,
             };
             let r = bench::api(&cfg, opts).await?;
             let text = format!(

@@ -31,6 +31,8 @@ pub struct BenchOptions {
     pub paced_rate: u32,
     /// Ingest only: how long the paced delivery phase lasts.
     pub paced_duration: Duration,
+    /// Ingest only: clients posting through the widget's public API at the same time.
+    pub widget_clients: usize,
 }
 
 /// One phase's figures.
@@ -136,6 +138,12 @@ fn bench_config(
     cfg.rate_limit.per_principal_burst = 1e9;
     cfg.rate_limit.per_ip_per_sec = 1e9;
     cfg.rate_limit.per_ip_burst = 1e9;
+    cfg.widget.sessions_per_ip_per_minute = 1e9;
+    cfg.widget.sessions_per_ip_burst = 1e9;
+    cfg.widget.messages_per_ip_per_second = 1e9;
+    cfg.widget.messages_per_ip_burst = 1e9;
+    cfg.widget.messages_per_session_per_second = 1e9;
+    cfg.widget.messages_per_session_burst = 1e9;
     let backend = if opts.database_url.is_some() {
         "postgres"
     } else {
@@ -180,6 +188,18 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
             &RequestMeta::default(),
         )
         .await?;
+    let widget_inbox = core
+        .create_inbox(
+            &access,
+            "Bench widget",
+            switchboard_types::Channel::Widget,
+            &RequestMeta::default(),
+        )
+        .await?;
+    let widget_public = core
+        .widget_settings(&access, &widget_inbox.id)
+        .await?
+        .public_id;
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = CancellationToken::new();
@@ -198,8 +218,11 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
         })
         .to_string()
     };
+    // Widget visitors: a session and a conversation each, then messages into it.
+    let widget_base = format!("http://{}/widget/v1/{widget_public}", running.addr);
+    let visitors = widget_visitors(&widget_base, opts.widget_clients).await?;
     let (u, a) = (url.clone(), auth.clone());
-    let phase_report = phase(
+    let api_phase = phase(
         opts.clients,
         opts.duration,
         Arc::new(move |c, n| {
@@ -209,8 +232,26 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
                 .body(body_for(n >> 32, n & 0xffff_ffff))
         }),
         201,
-    )
-    .await;
+    );
+    let visitors = Arc::new(visitors);
+    let wb = widget_base.clone();
+    let widget_phase = phase(
+        opts.widget_clients,
+        opts.duration,
+        Arc::new(move |c, n| {
+            let (token, conversation) =
+                &visitors[usize::try_from(n >> 32).unwrap_or(0) % visitors.len().max(1)];
+            c.post(format!("{wb}/conversations/{conversation}/messages"))
+                .header("x-widget-session", token)
+                .header("content-type", "application/json")
+                .body(
+                    serde_json::json!({"content": format!("Widget message {}", n & 0xffff_ffff)})
+                        .to_string(),
+                )
+        }),
+        201,
+    );
+    let (phase_report, widget_report) = tokio::join!(api_phase, widget_phase);
     let under_load = agents.take(phase_report.requests).await;
     let paced = if opts.agents > 0 && opts.paced_rate > 0 {
         let sent =
@@ -229,6 +270,8 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
         clients: opts.clients,
         seconds: opts.duration.as_secs_f64(),
         messages: phase_report,
+        widget_clients: opts.widget_clients,
+        widget_messages: (opts.widget_clients > 0).then_some(widget_report),
         agents: opts.agents,
         delivery_under_load: (opts.agents > 0).then_some(under_load),
         delivery_paced: paced.map(|d| PacedDelivery {
@@ -245,6 +288,9 @@ pub struct IngestReport {
     pub clients: usize,
     pub seconds: f64,
     pub messages: PhaseReport,
+    pub widget_clients: usize,
+    /// Messages through the widget's public API, in the same seconds as the API channel's.
+    pub widget_messages: Option<PhaseReport>,
     /// Agent sockets connected (subscribed to the whole tenant) during the run.
     pub agents: usize,
     /// Delivery of `message.created` to every agent while the ingest phase saturates the server.
@@ -258,6 +304,41 @@ pub struct PacedDelivery {
     pub rate_per_second: u32,
     #[serde(flatten)]
     pub delivery: realtime::Delivery,
+}
+
+/// Starts `n` widget sessions with a conversation each: `(session token, conversation id)`.
+async fn widget_visitors(base: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let session: serde_json::Value = http
+            .post(format!("{base}/sessions"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = session["session_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let started: serde_json::Value = http
+            .post(format!("{base}/conversations"))
+            .header("x-widget-session", &token)
+            .json(&serde_json::json!({"content": "Hello from the widget"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let conversation = started["conversation"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        out.push((token, conversation));
+    }
+    Ok(out)
 }
 
 /// Runs the API benchmark and returns its figures.

@@ -192,13 +192,31 @@ fn first_start_prints_the_admin_credentials_once_and_never_again() {
 fn the_benchmarks_run_end_to_end_without_errors() {
     // Functional only: the figures themselves are measured in release builds (BENCHMARKS.md).
     let dir = tempfile::tempdir().unwrap();
-    for args in [
-        ["bench", "ingest", "--clients", "2", "--seconds", "1"],
-        ["bench", "api", "--clients", "2", "--seconds", "1"],
-    ] {
-        let (code, report, out) = run(Db::Sqlite, dir.path(), &args);
+    let ingest = [
+        "bench",
+        "ingest",
+        "--clients",
+        "2",
+        "--seconds",
+        "1",
+        "--widget-clients",
+        "2",
+        "--agents",
+        "3",
+        "--paced-rate",
+        "20",
+        "--paced-seconds",
+        "1",
+    ];
+    let api = ["bench", "api", "--clients", "2", "--seconds", "1"];
+    for args in [&ingest[..], &api[..]] {
+        let (code, report, out) = run(Db::Sqlite, dir.path(), args);
         assert_eq!(code, 0, "{out}");
-        let phases: Vec<&serde_json::Value> = ["messages", "get", "post"]
+        if let Some(paced) = report.get("delivery_paced") {
+            // Every accepted message reached every agent socket.
+            assert_eq!(paced["frames"], paced["expected"], "{out}");
+        }
+        let phases: Vec<&serde_json::Value> = ["messages", "widget_messages", "get", "post"]
             .iter()
             .filter_map(|k| report.get(*k))
             .collect();
