@@ -188,9 +188,9 @@ pub(crate) async fn resolve_contact(
             .into_iter()
             .next()
         {
-            // Lock the contact (PostgreSQL) so concurrent messages from one person find or
-            // create their conversation one after the other.
-            return tx.get_contact(&found.id).await?.ok_or(CoreError::NotFound);
+            // The look-up locked the contact (PostgreSQL), so concurrent messages from one
+            // person find or create their conversation one after the other.
+            return Ok(found);
         }
     }
     if !tx.insert_contact_if_absent(&probe).await? {

@@ -173,6 +173,7 @@ pub trait TenantTx: AuditWriter + Send {
     async fn insert_contact_if_absent(&mut self, contact: &Contact) -> Result<bool, StoreError>;
     /// In a write transaction on PostgreSQL the row stays locked until commit.
     async fn get_contact(&mut self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
+    /// In a write transaction on PostgreSQL the listed rows stay locked until commit.
     async fn list_contacts(&mut self, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError>;
     async fn update_contact(&mut self, contact: &Contact) -> Result<bool, StoreError>;
     async fn delete_contact(&mut self, id: &ContactId) -> Result<bool, StoreError>;

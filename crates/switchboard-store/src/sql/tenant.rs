@@ -841,10 +841,11 @@ impl TenantTx for SqlTenantTx {
             w.push("id > {}", Bind::Text(after.clone()));
         }
         let sql = format!(
-            "SELECT {} FROM contacts{} ORDER BY id LIMIT {}",
+            "SELECT {} FROM contacts{} ORDER BY id LIMIT {}{}",
             rows::CONTACT_COLS,
             w.where_sql(),
-            w.next_placeholder()
+            w.next_placeholder(),
+            self.lock_for_write()
         );
         let rows = w
             .bind_all(sqlx::query(&sql))
