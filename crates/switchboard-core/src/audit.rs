@@ -5,7 +5,7 @@
 //! reordering any entry breaks every later link, which [`verify`] reports.
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
+pub use switchboard_store::audit_chain::{canonical_json, chain_hash};
 use switchboard_store::model::AuditRecord;
 use switchboard_store::{AuditWriter, StoreError};
 use switchboard_types::{Actor, AuditEventId};
@@ -72,38 +72,9 @@ impl AuditDraft {
     }
 }
 
-/// The canonical bytes an entry's hash covers: every field but the hash, and the chain's id.
-pub fn canonical_json(chain: &str, r: &AuditRecord) -> String {
-    // serde_json's default map is a BTreeMap: keys serialise sorted, with no whitespace.
-    json!({
-        "chain": chain,
-        "seq": r.seq,
-        "id": r.id.as_str(),
-        "occurred_at": r.occurred_at,
-        "actor_type": r.actor.kind.as_str(),
-        "actor_id": r.actor.id,
-        "action": r.action,
-        "target_type": r.target_type,
-        "target_id": r.target_id,
-        "outcome": r.outcome,
-        "ip": r.ip,
-        "user_agent": r.user_agent,
-        "request_id": r.request_id,
-        "details": r.details,
-        "prev_hash": r.prev_hash,
-    })
-    .to_string()
-}
-
-/// `hex(SHA-256(prev_hash ‖ canonical_json))`.
-pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(canonical.as_bytes());
-    hex::encode(h.finalize())
-}
-
-/// Appends one entry to the chain the writer addresses, inside the caller's transaction.
+/// Appends one entry to the chain the writer addresses, inside the caller's transaction. A
+/// tenant transaction keeps its entries until commit and chains them then, so the returned
+/// record's `seq` and `hash` are provisional there.
 pub async fn append(
     w: &mut (dyn AuditWriter + '_),
     actor: &Actor,

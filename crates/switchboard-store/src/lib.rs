@@ -6,6 +6,7 @@
 //! written once in [`sql`] over sqlx's `Any` driver; the backend crates supply connections,
 //! migrations and the few dialect differences (see `docs/adr/0001-portable-sql-over-sqlx-any.md`).
 
+pub mod audit_chain;
 pub mod ctx;
 pub mod error;
 pub mod model;

@@ -91,19 +91,7 @@ impl SqlStore {
                 if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                     return Err(StoreError::Invalid(format!("tenant id {id:?}")));
                 }
-                match access {
-                    Access::Read => {
-                        format!("{begin}; SELECT set_config('app.tenant_id', '{id}', true)")
-                    }
-                    // A tenant's writers queue on its audit head row from the first statement:
-                    // every write appends to the tenant's audit chain anyway, and taking that
-                    // lock first gives all of them one lock order (head, then rows), so two
-                    // writers of a tenant can never deadlock on each other's rows.
-                    Access::Write => format!(
-                        "{begin}; SELECT set_config('app.tenant_id', '{id}', true); \
-                         SELECT 1 FROM audit_heads WHERE tenant_id = '{id}' FOR UPDATE"
-                    ),
-                }
+                format!("{begin}; SELECT set_config('app.tenant_id', '{id}', true)")
             }
             _ => begin.to_owned(),
         };

@@ -27,6 +27,8 @@ pub(super) struct SqlTenantTx {
     access: Access,
     /// Events of this transaction, numbered and written at commit.
     outbox: Vec<OutboxEvent>,
+    /// Audit entries of this transaction, chained and written at commit.
+    audit: Vec<AuditRecord>,
     commits: tokio::sync::broadcast::Sender<switchboard_types::TenantId>,
 }
 
@@ -52,8 +54,33 @@ impl SqlTenantTx {
             dialect,
             access,
             outbox: Vec::new(),
+            audit: Vec::new(),
             commits,
         }
+    }
+
+    /// Chains this transaction's audit entries after the tenant's head and writes them. The head
+    /// is locked here, at the very end of the transaction (PostgreSQL; SQLite has one writer),
+    /// and held to commit: a tenant's writers queue only for these last statements, and since no
+    /// other row is locked after it, the head lock never takes part in a deadlock.
+    async fn flush_audit(&mut self) -> Result<(), StoreError> {
+        let t = self.ctx.tenant().clone();
+        let chain = self.audit_chain_id();
+        let mut head = audit::lock_head(&mut self.tx, Chain::Tenant(&t), self.dialect).await?;
+        for mut record in std::mem::take(&mut self.audit) {
+            record.seq = head.seq + 1;
+            record.prev_hash = head.hash.clone();
+            record.hash = crate::audit_chain::chain_hash(
+                &record.prev_hash,
+                &crate::audit_chain::canonical_json(&chain, &record),
+            );
+            audit::append(&mut self.tx, Chain::Tenant(&t), &record).await?;
+            head = AuditHead {
+                seq: record.seq,
+                hash: record.hash,
+            };
+        }
+        Ok(())
     }
 
     /// Numbers this transaction's events and writes them. The counter sits on the tenant's audit
@@ -190,14 +217,21 @@ impl AuditWriter for SqlTenantTx {
         self.ctx.tenant().to_string()
     }
 
+    /// A provisional head: the entries are chained for real at commit, under the head lock.
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
+        if let Some(last) = self.audit.last() {
+            return Ok(AuditHead {
+                seq: last.seq,
+                hash: last.hash.clone(),
+            });
+        }
         let t = self.ctx.tenant().clone();
-        audit::lock_head(&mut self.tx, Chain::Tenant(&t), self.dialect).await
+        audit::read_head(&mut self.tx, Chain::Tenant(&t)).await
     }
 
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        let t = self.ctx.tenant().clone();
-        audit::append(&mut self.tx, Chain::Tenant(&t), record).await
+        self.audit.push(record.clone());
+        Ok(())
     }
 
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {
@@ -227,6 +261,9 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        if !self.audit.is_empty() {
+            self.flush_audit().await?;
+        }
         let wrote_events = !self.outbox.is_empty();
         if wrote_events {
             self.flush_outbox().await?;
