@@ -61,8 +61,10 @@ pub(crate) async fn schedule_reassign(
         conversation_id: c.id.clone(),
         assignee_id: assignee.clone(),
         waiting_since: waiting,
+        tried: Vec::new(),
     };
-    tx.enqueue_job(&job.into_new_job((waiting + after).max(now)), now)
+    // From now: an agent just given a customer who has waited a while still gets the full time.
+    tx.enqueue_job(&job.into_new_job(now.max(waiting) + after), now)
         .await?;
     Ok(())
 }
@@ -115,6 +117,7 @@ impl Core {
         conversation: &switchboard_types::ConversationId,
         assignee: &UserId,
         waiting_since: i64,
+        tried: &[UserId],
     ) -> CoreResult<bool> {
         let tenant = {
             let mut tx = self.store.control(Access::Read).await?;
@@ -155,7 +158,7 @@ impl Core {
             .inbox_agents(&inbox.id)
             .await?
             .into_iter()
-            .filter(|a| &a.user_id != assignee)
+            .filter(|a| &a.user_id != assignee && !tried.contains(&a.user_id))
             .collect();
         let policy = match inbox.assignment_policy {
             AssignmentPolicy::None => AssignmentPolicy::RoundRobin,
@@ -186,6 +189,8 @@ impl Core {
             conversation_id: c.id.clone(),
             assignee_id: next,
             waiting_since,
+            // Each agent gets one turn per wait: no bouncing between two agents for ever.
+            tried: tried.iter().cloned().chain([assignee.clone()]).collect(),
         };
         tx.enqueue_job(&job.into_new_job(now + after), now).await?;
         tx.commit().await?;

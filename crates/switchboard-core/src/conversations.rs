@@ -594,12 +594,14 @@ impl Core {
         tx.update_conversation(&conversation).await?;
         if private {
             // Mentioned colleagues hear about the note.
-            let members = tx
+            // Only people who may read the conversation hear about the note.
+            let mut members = tx
                 .list_members(&PageRequest {
                     after: None,
                     limit: 1000,
                 })
                 .await?;
+            members.retain(|m| m.role.can_read_contacts());
             let writer = match ctx.actor().kind {
                 ActorKind::User => Some(UserId::from_trusted(ctx.actor().id.clone())),
                 _ => None,
@@ -955,8 +957,9 @@ impl Core {
         }
         if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved
         {
-            let token = crate::reports::on_resolved(&mut *tx, &c, now).await?;
-            crate::reports::announce_survey(&mut *tx, &c, &token, now).await?;
+            let survey =
+                crate::reports::on_resolved(&mut *tx, &c, &self.config().widget_key, now).await?;
+            crate::reports::announce_survey(&mut *tx, &c, &survey, now).await?;
         }
         if c.status != before.status {
             self.sla_event(

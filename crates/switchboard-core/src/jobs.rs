@@ -37,6 +37,9 @@ pub enum JobKind {
         conversation_id: ConversationId,
         assignee_id: switchboard_types::UserId,
         waiting_since: i64,
+        /// Agents who already had it during this wait (never given it again in this wait).
+        #[serde(default)]
+        tried: Vec<switchboard_types::UserId>,
     },
     /// Send a scheduled message that fell due.
     #[serde(rename = "message.send_scheduled")]
@@ -161,12 +164,14 @@ impl Core {
                     conversation_id,
                     assignee_id,
                     waiting_since,
+                    tried,
                 }) => self
                     .reassign_if_unanswered(
                         &tenant_id,
                         &conversation_id,
                         &assignee_id,
                         waiting_since,
+                        &tried,
                     )
                     .await
                     .map(|_| ()),

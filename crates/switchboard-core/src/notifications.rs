@@ -77,6 +77,9 @@ impl Core {
         page: &PageRequest,
     ) -> CoreResult<Vec<Notification>> {
         let user = user_of(principal)?;
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
         let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
         Ok(tx.list_notifications(&user, unread_only, page).await?)
     }

@@ -17,6 +17,14 @@ pub(crate) async fn on_customer_message(
     now: i64,
 ) -> Result<(), StoreError> {
     for user in tx.participants(&c.id).await? {
+        // Someone whose role changed since they joined no longer reads conversations.
+        if !tx
+            .get_member(&user)
+            .await?
+            .is_some_and(|m| m.role.can_read_contacts())
+        {
+            continue;
+        }
         let data = json!({"conversation_id": c.id, "inbox_id": c.inbox_id, "message_id": m.id,
                           "excerpt": m.content.chars().take(200).collect::<String>()});
         notifications::notify(tx, &user, "new_message", Some(&c.id), data, now).await?;

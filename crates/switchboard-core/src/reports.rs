@@ -97,38 +97,51 @@ pub(crate) async fn on_reply(
     Ok(())
 }
 
-/// Records a resolution and sends the CSAT survey; returns the survey's one-time token.
+/// A survey's answer link: the tenant (so the public answer needs no cross-tenant look-up) and a
+/// MAC of the survey id under a key derived from the server secret, so it is never stored and
+/// only the customer's channels are given it.
+pub fn survey_path(key: &[u8; 32], tenant: &TenantId, survey: &CsatSurveyId) -> String {
+    let mac = crate::widget::hmac_hex(key, &format!("csat|{survey}"));
+    format!("/csat/{}.{mac}", tenant.as_str().trim_start_matches("ten_"))
+}
+
+/// Records a resolution (once per cycle) and sends the CSAT survey; returns the survey's id.
 pub(crate) async fn on_resolved(
     tx: &mut (dyn TenantTx + '_),
     c: &Conversation,
+    key: &[u8; 32],
     now: i64,
-) -> Result<String, StoreError> {
+) -> Result<CsatSurveyId, StoreError> {
     let start = cycle_start(tx, c).await?;
+    let already = tx
+        .latest_metric(&c.id, &["resolution"])
+        .await?
+        .is_some_and(|m| m.at >= start);
     let person_replied = tx
         .latest_metric(&c.id, &["reply", "first_response"])
         .await?
         .is_some_and(|m| m.at >= start);
     let agent = c.assignee_id.as_ref().map(|u| u.to_string());
-    record(
-        tx,
-        "resolution",
-        c,
-        agent.clone(),
-        start,
-        now,
-        Some(i64::from(!person_replied)),
-    )
-    .await?;
+    if !already {
+        record(
+            tx,
+            "resolution",
+            c,
+            agent.clone(),
+            start,
+            now,
+            Some(i64::from(!person_replied)),
+        )
+        .await?;
+    }
     // The survey token names the tenant, so the public answer needs no cross-tenant look-up.
-    let token = format!(
-        "{}.{}",
-        tx.ctx().tenant().as_str().trim_start_matches("ten_"),
-        secrets::random_token()
-    );
+    let id = CsatSurveyId::generate();
+    let path = survey_path(key, tx.ctx().tenant(), &id);
+    let token = path.trim_start_matches("/csat/");
     tx.insert_csat(&CsatSurvey {
-        id: CsatSurveyId::generate(),
+        id: id.clone(),
         conversation_id: c.id.clone(),
-        token_hash: secrets::token_hash(&token),
+        token_hash: secrets::token_hash(token),
         sent_at: now,
         rating: None,
         comment: None,
@@ -136,7 +149,7 @@ pub(crate) async fn on_resolved(
     })
     .await?;
     record(tx, "csat_sent", c, agent, now, now, None).await?;
-    Ok(token)
+    Ok(id)
 }
 
 /// Summary statistics of durations.
@@ -298,6 +311,9 @@ pub struct Report {
     pub groups: Vec<(String, Metrics)>,
 }
 
+/// The most facts one report reads (the store returns at most this many).
+pub const MAX_FACTS: usize = 500_000;
+
 /// The most a report may span.
 pub const MAX_RANGE_MS: i64 = 400 * 24 * 3600 * 1000;
 
@@ -360,6 +376,12 @@ impl Core {
                 label_id: q.label_id.clone(),
             })
             .await?;
+        if facts.len() >= MAX_FACTS {
+            return Err(CoreError::field(
+                "until",
+                "too much activity in this range for one report: narrow the range or filter",
+            ));
+        }
         let all: Vec<&MetricEvent> = facts.iter().collect();
         let totals = compute(&all, calendar.as_ref());
         let tz = tz.unwrap_or(jiff::tz::TimeZone::UTC);
@@ -466,20 +488,50 @@ impl Core {
 }
 
 /// The event announcing a survey, with the link the customer answers at.
+/// Announces a survey. The event names it but carries no answer link: agents' sockets and
+/// webhooks see events, and the link is the customer's alone (the widget's socket adds it;
+/// integrators ask for it with `GET /v1/conversations/{id}/csat`, owner or admin).
 pub(crate) async fn announce_survey(
     tx: &mut (dyn TenantTx + '_),
     c: &Conversation,
-    token: &str,
+    survey: &CsatSurveyId,
     now: i64,
 ) -> Result<(), StoreError> {
     events::emit(
         tx,
         "csat.requested",
         json!({"conversation_id": c.id, "inbox_id": c.inbox_id, "contact_id": c.contact_id,
-               "survey_path": format!("/csat/{token}")}),
+               "survey_id": survey}),
         now,
     )
     .await
+}
+
+impl Core {
+    /// The answer link of a conversation's latest survey, for an integration that sends it to
+    /// the customer itself (owner, admin).
+    pub async fn survey_link(
+        &self,
+        access: &TenantAccess,
+        conversation: &switchboard_types::ConversationId,
+    ) -> CoreResult<Option<(CsatSurvey, String)>> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
+        tx.get_conversation(conversation)
+            .await?
+            .ok_or(CoreError::NotFound)?;
+        Ok(tx.latest_csat(conversation).await?.map(|s| {
+            let path = survey_path(&self.config().widget_key, access.ctx.tenant(), &s.id);
+            (s, path)
+        }))
+    }
+
+    /// The answer link of a survey (for the visitor's own socket).
+    pub fn survey_path_for(&self, tenant: &TenantId, survey: &CsatSurveyId) -> String {
+        survey_path(&self.config().widget_key, tenant, survey)
+    }
 }
 
 #[cfg(test)]

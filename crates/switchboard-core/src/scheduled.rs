@@ -151,7 +151,7 @@ impl Core {
             let mut tx = self.store().control(Access::Read).await?;
             tx.get_tenant(tenant_id).await?
         };
-        let Some(tenant) = tenant.filter(|t| t.status == TenantStatus::Active) else {
+        let Some(tenant) = tenant.filter(|t| t.status != TenantStatus::Deleted) else {
             return Ok(());
         };
         let probe = {
@@ -200,6 +200,20 @@ impl Core {
         if m.status != "scheduled" {
             return Ok(());
         }
+        // Checked again under the write transaction: rights removed since still stop it.
+        let allowed = allowed
+            && tenant.status == TenantStatus::Active
+            && match m.sender.kind {
+                ActorKind::User => tx
+                    .get_member(&UserId::from_trusted(m.sender.id.clone()))
+                    .await?
+                    .is_some_and(|member| member.role.can_work_conversations()),
+                ActorKind::ApiKey => tx
+                    .get_api_key(&ApiKeyId::from_trusted(m.sender.id.clone()))
+                    .await?
+                    .is_some_and(|k| k.revoked_at.is_none()),
+                _ => false,
+            };
         let outcome = if allowed {
             self.write_reply_in(
                 &mut *tx,

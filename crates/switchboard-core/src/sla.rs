@@ -35,6 +35,10 @@ pub struct Timer {
     pub breached: bool,
     /// Which response this is (next response counts up; others stay 1).
     pub cycle: i64,
+    /// Stopped by a pause (pending, snoozed, resolved) rather than waiting to start: it runs again
+    /// when the conversation opens.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Counts time: business time of a calendar, or every millisecond.
@@ -77,6 +81,7 @@ impl Timer {
             warned: false,
             breached: false,
             cycle,
+            paused: false,
         }
     }
 
@@ -94,25 +99,29 @@ impl Timer {
     /// When `percent` of the budget is used, if the clock runs.
     pub fn warning_at(&self, percent: i64, span: &dyn TimeSpan) -> Option<i64> {
         let since = self.running_since?;
-        let at = self.budget_ms * percent / 100;
+        // Rounded up like the check in `due`, so a check is never scheduled a moment early.
+        let at = (self.budget_ms * percent + 99) / 100;
         span.after(since, at - self.consumed_ms)
     }
 
     fn pause(&mut self, now: i64, span: &dyn TimeSpan) {
         if let Some(s) = self.running_since.take() {
             self.consumed_ms += span.between(s, now);
+            self.paused = true;
         }
     }
 
     fn resume(&mut self, now: i64) {
         if self.met_at.is_none() && self.running_since.is_none() {
             self.running_since = Some(now);
+            self.paused = false;
         }
     }
 
     fn meet(&mut self, now: i64, span: &dyn TimeSpan) {
         if self.met_at.is_none() {
             self.pause(now, span);
+            self.paused = false;
             self.met_at = Some(now);
         }
     }
@@ -149,14 +158,18 @@ impl SlaState {
     /// whether the response clocks run.
     pub fn start(policy: &SlaPolicy, status: ConversationStatus, waiting: bool, now: i64) -> Self {
         let running = runs(status);
+        let clock = |budget: i64, due: bool| {
+            let mut t = Timer::new(budget, now, running && due, 1);
+            // Due, but the conversation is on hold: it starts when the conversation opens.
+            t.paused = due && !running;
+            t
+        };
         Self {
-            first_response: policy
-                .first_response_ms
-                .map(|b| Timer::new(b, now, running && waiting, 1)),
+            first_response: policy.first_response_ms.map(|b| clock(b, waiting)),
             next_response: None,
             resolution: policy
                 .resolution_ms
-                .map(|b| Timer::new(b, now, running && status != ConversationStatus::Resolved, 1)),
+                .map(|b| clock(b, status != ConversationStatus::Resolved)),
             next_response_budget_ms: policy.next_response_ms,
             warning_percent: policy.warning_percent,
         }
@@ -196,12 +209,16 @@ impl SlaState {
                     // A new question after an answer: the next response is due.
                     if let Some(b) = self.next_response_budget_ms {
                         let cycle = self.next_response.as_ref().map_or(1, |t| t.cycle + 1);
-                        self.next_response = Some(Timer::new(b, now, runs(status), cycle));
+                        let mut t = Timer::new(b, now, runs(status), cycle);
+                        t.paused = !runs(status);
+                        self.next_response = Some(t);
                     }
                 }
                 if let Some(t) = self.resolution.as_mut() {
                     // A reopened conversation is unresolved again.
-                    t.met_at = None;
+                    if t.met_at.take().is_some() {
+                        t.paused = true;
+                    }
                 }
                 if let Some(t) = self.first_response.as_mut() {
                     if t.met_at.is_none() {
@@ -226,13 +243,21 @@ impl SlaState {
                     }
                 }
             }
-            SlaEvent::Status(_) => {}
+            SlaEvent::Status(_) => {
+                // Opened again by an agent after a resolution: unresolved again, and the
+                // resolution clock continues from the time already used.
+                if let Some(t) = self.resolution.as_mut() {
+                    if t.met_at.take().is_some() {
+                        t.paused = true;
+                    }
+                }
+            }
         }
         if runs(status) {
             for (_, t) in self.timers_mut() {
                 if let Some(t) = t {
-                    if t.met_at.is_none() && t.running_since.is_none() && t.consumed_ms > 0 {
-                        // Paused earlier (pending, snoozed): it runs again.
+                    if t.paused {
+                        // Stopped by a pause (pending, snoozed, resolved): it runs again.
                         t.resume(now);
                     }
                 }
@@ -494,6 +519,10 @@ impl Core {
         let Some(p) = tx.get_sla_policy(policy).await? else {
             return Err(CoreError::field("sla_policy_id", "no such SLA policy"));
         };
+        // Starting again would clear the clocks' warnings and breaches.
+        if tx.get_conversation_sla(conversation).await?.is_some() {
+            return Err(CoreError::Conflict("an SLA on this conversation"));
+        }
         self.start_sla(&mut *tx, &c, &p, meta, now).await?;
         tx.commit().await?;
         Ok(())
@@ -672,6 +701,16 @@ impl Core {
         .await?;
         let due = state.due(now, span.as_ref());
         if due.is_empty() {
+            // Early (a calendar changed since it was scheduled): look again when one is due.
+            if let Some(at) = state.next_check(span.as_ref()) {
+                let job = JobKind::SlaCheck {
+                    tenant_id: tenant.id.clone(),
+                    conversation_id: c.id.clone(),
+                };
+                tx.enqueue_job(&job.into_new_job(at.max(now + 1)), now)
+                    .await?;
+                tx.commit().await?;
+            }
             return Ok(());
         }
         for (target, kind, cycle) in &due {
@@ -803,6 +842,40 @@ mod tests {
         assert_eq!(
             s.resolution.as_ref().unwrap().deadline(&WallClock),
             Some(156 * MIN)
+        );
+    }
+
+    #[test]
+    fn a_clock_applied_while_on_hold_starts_when_the_conversation_opens() {
+        let p = policy(Some(10 * MIN), None, Some(60 * MIN));
+        let mut s = SlaState::start(&p, ConversationStatus::Snoozed, true, 0);
+        assert_eq!(s.next_check(&WallClock), None);
+        s.apply(
+            SlaEvent::Status(ConversationStatus::Open),
+            ConversationStatus::Open,
+            30 * MIN,
+            &WallClock,
+        );
+        assert_eq!(
+            s.first_response.as_ref().unwrap().deadline(&WallClock),
+            Some(40 * MIN)
+        );
+        // Resolved, then opened again by an agent: resolution continues from 10 minutes used.
+        s.apply(
+            SlaEvent::Status(ConversationStatus::Resolved),
+            ConversationStatus::Resolved,
+            40 * MIN,
+            &WallClock,
+        );
+        s.apply(
+            SlaEvent::Status(ConversationStatus::Open),
+            ConversationStatus::Open,
+            50 * MIN,
+            &WallClock,
+        );
+        assert_eq!(
+            s.resolution.as_ref().unwrap().deadline(&WallClock),
+            Some(100 * MIN)
         );
     }
 

@@ -219,6 +219,11 @@ pub trait TenantTx: AuditWriter + Send {
     async fn list_metrics(&mut self, filter: &MetricFilter)
         -> Result<Vec<MetricEvent>, StoreError>;
     async fn insert_csat(&mut self, survey: &CsatSurvey) -> Result<(), StoreError>;
+    /// A conversation's newest survey.
+    async fn latest_csat(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Option<CsatSurvey>, StoreError>;
     /// In a write transaction on PostgreSQL the row stays locked until commit.
     async fn find_csat(&mut self, token_hash: &str) -> Result<Option<CsatSurvey>, StoreError>;
     /// Records the answer; `false` when the survey was already answered.

@@ -142,6 +142,7 @@ pub async fn widget_realtime(
 /// What one visitor's socket follows.
 struct Visitor {
     id: u64,
+    core: Arc<Core>,
     /// The widget and session token, checked again every few seconds: an expired or deleted
     /// session (a merged-away contact's, say) loses the socket.
     public_id: String,
@@ -201,7 +202,14 @@ impl Visitor {
                 )
             }
             "csat.requested" => {
-                let survey_path = data.get("survey_path").and_then(Value::as_str)?;
+                let survey: switchboard_types::CsatSurveyId = data
+                    .get("survey_id")
+                    .and_then(Value::as_str)?
+                    .parse()
+                    .ok()?;
+                // The answer link is the visitor's alone: it is added here, never in the event.
+                let survey_path = self.core.survey_path_for(self.caller.ctx.tenant(), &survey);
+                let survey_path = survey_path.as_str();
                 Some(
                     WidgetFrame::Csat {
                         cursor: p.seq,
@@ -328,6 +336,7 @@ async fn serve(
     };
     let mut visitor = Visitor {
         id: hub.next_connection_id(),
+        core: hub.core().clone(),
         public_id,
         token,
         caller,

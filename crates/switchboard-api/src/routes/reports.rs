@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(summary))
         .routes(routes!(answer_survey))
+        .routes(routes!(survey_link))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -231,6 +232,44 @@ async fn summary(
                 metrics: m.into(),
             })
             .collect(),
+    }))
+}
+
+/// A conversation's latest satisfaction survey and its answer link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SurveyLinkOut {
+    #[schema(value_type = String)]
+    pub survey_id: switchboard_types::CsatSurveyId,
+    /// `POST` the answer here (relative to the server's public URL).
+    pub survey_path: String,
+    pub sent_at: String,
+    pub rating: Option<i64>,
+    pub responded_at: Option<String>,
+}
+
+/// The answer link of a conversation's latest survey, for integrations that deliver it to the
+/// customer themselves (owner, admin; events never carry it).
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/csat", tag = "reports", security(("bearer" = [])),
+    params(("conversation_id" = String, Path)),
+    responses((status = 200, body = SurveyLinkOut), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+async fn survey_link(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SurveyLinkOut>> {
+    let conversation: switchboard_types::ConversationId =
+        id.parse().map_err(|_| ApiError::not_found())?;
+    let (s, path) = state
+        .core
+        .survey_link(&access, &conversation)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(SurveyLinkOut {
+        survey_id: s.id,
+        survey_path: path,
+        sent_at: crate::routes::ts(s.sent_at),
+        rating: s.rating,
+        responded_at: s.responded_at.map(crate::routes::ts),
     }))
 }
 

@@ -84,9 +84,9 @@ impl SqlTenantTx {
     }
 
     /// Numbers this transaction's events and writes them. The counter sits on the tenant's audit
-    /// head row, which a PostgreSQL write transaction locks at its start and holds to commit
-    /// (SQLite has one writer), so a tenant's sequence numbers follow commit order: a reader that
-    /// has seen number `n` has seen everything before it.
+    /// head row, locked at commit and held to it (PostgreSQL; SQLite has one writer), so a
+    /// tenant's sequence numbers follow commit order: a reader that has seen number `n` has seen
+    /// everything before it.
     async fn flush_outbox(&mut self) -> Result<(), StoreError> {
         let n = self.outbox.len() as i64;
         let row = sqlx::query(
@@ -1155,6 +1155,24 @@ impl TenantTx for SqlTenantTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    async fn latest_csat(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Option<CsatSurvey>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM csat_surveys WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY sent_at DESC, id DESC LIMIT 1",
+            rows::CSAT_COLS
+        );
+        sqlx::query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(conversation.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(rows::csat)
+            .transpose()
     }
 
     async fn find_csat(&mut self, token_hash: &str) -> Result<Option<CsatSurvey>, StoreError> {

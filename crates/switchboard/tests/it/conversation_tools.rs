@@ -564,6 +564,23 @@ async fn an_unanswered_assignment_moves_to_another_available_agent() {
             .await
             .expect(200);
         assert!(audit.body["data"].as_array().unwrap().iter().any(|e| e["actor"]["id"] == "reassignment" && e["details"]["reason"] == "no_reply"), "{}", audit.text);
+        // No bouncing back to the first agent during the same wait.
+        app.clock.advance_ms(10 * 60_000);
+        app.drain_jobs().await;
+        let now = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv_id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            now.body["assignee_id"],
+            second.as_str(),
+            "{db:?}: one turn each per wait"
+        );
         // Once answered, nothing moves.
         app.call(
             Method::POST,

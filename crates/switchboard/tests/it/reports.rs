@@ -60,18 +60,39 @@ async fn resolve(app: &TestApp, t: &TestTenant, conv: &str) {
     .expect(200);
 }
 
-/// The survey paths announced for the tenant so far.
-async fn survey_paths(app: &TestApp, t: &TestTenant) -> Vec<String> {
+/// The survey answer links of these conversations (the admin endpoint; events never carry them).
+async fn survey_paths(app: &TestApp, t: &TestTenant, conversations: &[&str]) -> Vec<String> {
     let tenant = app.core.find_tenant(&t.slug).await.unwrap();
     let ctx = crate::store::ctx(&tenant);
-    app.core
+    let announced = app
+        .core
         .events_after(&ctx, 0, 10_000)
         .await
         .unwrap()
         .into_iter()
         .filter(|e| e.envelope.event_type == "csat.requested")
-        .map(|e| e.envelope.data["survey_path"].as_str().unwrap().to_owned())
-        .collect()
+        .inspect(|e| {
+            assert!(
+                e.envelope.data.get("survey_path").is_none(),
+                "no link in events"
+            )
+        })
+        .count();
+    assert_eq!(announced, conversations.len());
+    let mut out = Vec::new();
+    for c in conversations {
+        let r = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{c}/csat"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        out.push(r.body["survey_path"].as_str().unwrap().to_owned());
+    }
+    out
 }
 
 async fn report(app: &TestApp, t: &TestTenant, since: i64, until: i64, extra: &str) -> Value {
@@ -123,8 +144,33 @@ async fn figures_follow_their_definitions() {
         app.clock.advance_ms(4 * MIN);
         reply(&app, &t, &conv).await;
 
-        let paths = survey_paths(&app, &t).await;
+        let paths = survey_paths(&app, &t, &[&conv, &quiet]).await;
         assert_eq!(paths.len(), 2, "{db:?}: one survey per resolution");
+        let viewer = app
+            .call(
+                Method::POST,
+                "/v1/api-keys",
+                Some(&t.key),
+                Some(json!({"name": "ro", "scopes": ["viewer"]})),
+            )
+            .await
+            .expect(201);
+        app.call(
+            Method::GET,
+            &format!("/v1/conversations/{conv}/csat"),
+            Some(viewer.body["secret"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .expect_problem(403, "forbidden");
+        app.call(
+            Method::GET,
+            &format!("/v1/conversations/{conv}/csat"),
+            Some(&other.key),
+            None,
+        )
+        .await
+        .expect_problem(404, "not_found");
         app.call(
             Method::POST,
             &paths[0],

@@ -323,6 +323,15 @@ async fn sla_input_is_checked_and_never_crosses_tenants() {
             .await
             .expect(200);
         assert_eq!(list.body["data"].as_array().unwrap().len(), 1, "{db:?}");
+        // Applying again would wipe the clocks' warnings and breaches.
+        app.call(
+            Method::PUT,
+            &format!("/v1/conversations/{conv_a}/sla"),
+            Some(&a.key),
+            Some(json!({"sla_policy_id": policy_a})),
+        )
+        .await
+        .expect_problem(409, "conflict");
         // A policy in use cannot be deleted.
         app.call(
             Method::DELETE,
