@@ -707,6 +707,20 @@ impl Core {
             return Err(CoreError::NotFound);
         }
         if keep.status != status_before {
+            // Opened again for the waiting customer: a new cycle for reports when it had been
+            // resolved, and the SLA clocks run again.
+            if status_before == ConversationStatus::Resolved {
+                crate::reports::record(&mut *tx, "reopened", &keep, None, now, now, None).await?;
+            }
+            self.sla_event(
+                &mut *tx,
+                &keep,
+                None,
+                crate::sla::SlaEvent::Status(keep.status),
+                meta,
+                now,
+            )
+            .await?;
             let data = json!({"conversation_id": target, "inbox_id": keep.inbox_id, "from": status_before, "to": keep.status,
                 "snoozed_until": null, "reason": "merge"});
             changes::record(

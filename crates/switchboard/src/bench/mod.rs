@@ -152,33 +152,42 @@ fn bench_config(
     Ok((cfg, dir, backend))
 }
 
-/// Inbound-message ingest through the API channel: every client is a stream of customers (a new
-/// contact and conversation every tenth message, otherwise a reply in the client's current one).
-pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestReport> {
-    let (cfg, dir, backend) = bench_config(base, &opts)?;
-    let store = Arc::new(crate::open_store(&cfg).await?);
-    let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
+/// A fresh enterprise tenant for a benchmark run, with its admin API key.
+async fn provision(
+    core: &switchboard_core::Core,
+    prefix: &str,
+    name: &str,
+) -> anyhow::Result<switchboard_core::tenants::Provisioned> {
     let tag: String = switchboard_core::secrets::random_token()
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .take(10)
         .collect::<String>()
         .to_ascii_lowercase();
-    let done = core
+    Ok(core
         .provision_tenant_as_system(
             NewTenant {
-                slug: format!("ingest-{tag}"),
-                name: "Ingest benchmark".into(),
+                slug: format!("{prefix}-{tag}"),
+                name: name.into(),
                 plan: Plan::Enterprise,
                 region: None,
                 partner_id: None,
-                admin_email: format!("ingest-{tag}@bench.switchboard.local"),
+                admin_email: format!("{prefix}-{tag}@bench.switchboard.local"),
                 admin_name: None,
                 admin_password: None,
             },
             &RequestMeta::default(),
         )
-        .await?;
+        .await?)
+}
+
+/// Inbound-message ingest through the API channel: every client is a stream of customers (a new
+/// contact and conversation every tenth message, otherwise a reply in the client's current one).
+pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestReport> {
+    let (cfg, dir, backend) = bench_config(base, &opts)?;
+    let store = Arc::new(crate::open_store(&cfg).await?);
+    let core = crate::build_core(&cfg, store, Arc::new(SystemClock)).await?;
+    let done = provision(&core, "ingest", "Ingest benchmark").await?;
     let access = core.operator_access(&done.tenant).await?;
     let inbox = core
         .create_inbox(
@@ -349,27 +358,7 @@ pub async fn api(base: &Config, opts: BenchOptions) -> anyhow::Result<BenchRepor
     // Per tenant: its admin key (for requests) and one key to read.
     let mut targets = Vec::new();
     for _ in 0..opts.tenants.max(1) {
-        let tag: String = switchboard_core::secrets::random_token()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(10)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let done = core
-            .provision_tenant_as_system(
-                NewTenant {
-                    slug: format!("bench-{tag}"),
-                    name: "Benchmark".into(),
-                    plan: Plan::Enterprise,
-                    region: None,
-                    partner_id: None,
-                    admin_email: format!("bench-{tag}@bench.switchboard.local"),
-                    admin_name: None,
-                    admin_password: None,
-                },
-                &RequestMeta::default(),
-            )
-            .await?;
+        let done = provision(&core, "bench", "Benchmark").await?;
         let access = core.operator_access(&done.tenant).await?;
         let input = switchboard_core::apikeys::NewApiKey {
             name: "read target".into(),

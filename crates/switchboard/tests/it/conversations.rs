@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 use switchboard_testkit::{dbs, TestApp};
 
-async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
+pub(crate) async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
     let r = app
         .call(
             Method::POST,
@@ -18,7 +18,7 @@ async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
 }
 
 /// A customer with `email` writes `content` into `inbox`; the id of the conversation it lands in.
-async fn customer_writes(
+pub(crate) async fn customer_writes(
     app: &TestApp,
     key: &str,
     inbox: &str,

@@ -1,37 +1,11 @@
 //! The agents' WebSocket: committed events pushed live, filtered by topic, resumable with a
 //! cursor, never across tenants; typing and presence; bad input refused.
 
+use crate::conversations::{customer_writes, inbox};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard_testkit::{dbs, TestApp, WsClient};
-
-async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/inboxes",
-            Some(key),
-            Some(json!({"name": name, "channel": "api"})),
-        )
-        .await
-        .expect(201);
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
-/// A customer writes into `inbox`; the conversation id.
-async fn customer_writes(app: &TestApp, key: &str, inbox: &str, email: &str, text: &str) -> String {
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/v1/inboxes/{inbox}/messages"),
-            Some(key),
-            Some(json!({"contact": {"email": email}, "content": text})),
-        )
-        .await
-        .expect(201);
-    r.body["conversation"]["id"].as_str().unwrap().to_owned()
-}
 
 async fn connect(app: &TestApp, key: &str, query: &str) -> (WsClient, i64) {
     let mut ws = app
