@@ -638,6 +638,68 @@ impl Core {
         Ok(message)
     }
 
+    /// A reply written by a bot integration (an API key speaking as a bot): it reaches the
+    /// customer like any reply, but bot replies stop no response clock and count as bot time in
+    /// reports until a [`Core::hand_off`].
+    pub async fn post_bot_message(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+        content: String,
+        meta: &RequestMeta,
+    ) -> CoreResult<Message> {
+        if !access.role.can_work_conversations() {
+            return Err(CoreError::Forbidden);
+        }
+        if access.ctx.actor().kind != ActorKind::ApiKey {
+            return Err(CoreError::field(
+                "as_bot",
+                "only an API key (a bot integration) writes as a bot",
+            ));
+        }
+        let bot = access.ctx.with_actor(Actor {
+            kind: ActorKind::Bot,
+            id: access.ctx.actor().id.clone(),
+        });
+        self.write_reply(&bot, id, content, false, &[], meta).await
+    }
+
+    /// A bot passes the customer to people: reports start a new cycle here (bot time before it is
+    /// not counted against first response), and the customer waits for a person from now.
+    pub async fn hand_off(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+        meta: &RequestMeta,
+    ) -> CoreResult<Conversation> {
+        if !access.role.can_work_conversations() {
+            return Err(CoreError::Forbidden);
+        }
+        let now = self.now();
+        let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
+        let mut c = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        c.waiting_since = Some(now);
+        if c.status != ConversationStatus::Open {
+            c.status = ConversationStatus::Open;
+            c.snoozed_until = None;
+        }
+        c.updated_at = now;
+        tx.update_conversation(&c).await?;
+        crate::reports::record(&mut *tx, "handoff", &c, None, now, now, None).await?;
+        changes::record(
+            &mut *tx,
+            meta,
+            "conversation.handed_off",
+            "conversation",
+            id.to_string(),
+            json!({"conversation_id": id, "inbox_id": c.inbox_id}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
     /// Merges the duplicate `source` into `target`: the thread, the labels and the customer's wait
     /// move over, and the duplicate is deleted (the audit entry keeps its record). Both must be
     /// the same customer's, so a reply never reaches someone else.

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_conversation, update_conversation))
         .routes(routes!(list_messages, post_message))
         .routes(routes!(merge_conversation))
+        .routes(routes!(hand_off))
 }
 
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -355,6 +356,10 @@ pub struct MessageIn {
     /// A note for agents only, never sent to the customer.
     #[serde(default)]
     pub private: bool,
+    /// Write as a bot (API keys of bot integrations only): bot replies stop no response clock and
+    /// count as bot time until `POST /v1/conversations/{id}/handoff`.
+    #[serde(default)]
+    pub as_bot: bool,
     /// Files uploaded into this conversation (`POST /v1/conversations/{id}/attachments`) to send
     /// with the message; at most 10.
     #[serde(default)]
@@ -616,6 +621,25 @@ async fn merge_conversation(
     ))
 }
 
+/// A bot hands the customer to people: reports start a new cycle (bot time is not counted against
+/// first response) and the customer waits for a person from now.
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/handoff", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path)),
+    responses((status = 200, body = ConversationOut), (status = 404, body = crate::error::Problem)))]
+async fn hand_off(
+    State(state): State<AppState>,
+    Tenant(access): Tenant,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConversationOut>> {
+    Ok(Json(
+        state
+            .core
+            .hand_off(&access, &conversation_id(&id)?, &meta)
+            .await?
+            .into(),
+    ))
+}
+
 /// A conversation's thread, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", tag = "conversations", security(("bearer" = [])), params(("conversation_id" = String, Path), PageQuery),
     responses((status = 200, body = Page<MessageOut>), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
@@ -647,16 +671,29 @@ async fn post_message(
     Path(id): Path<String>,
     ValidJson(b): ValidJson<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
-    let m = state
-        .core
-        .post_message(
-            &access,
-            &conversation_id(&id)?,
-            b.content,
-            b.private,
-            &b.attachment_ids,
-            &meta,
-        )
-        .await?;
+    let m = if b.as_bot {
+        if b.private || !b.attachment_ids.is_empty() {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "as_bot",
+                "a bot writes plain replies",
+            )]));
+        }
+        state
+            .core
+            .post_bot_message(&access, &conversation_id(&id)?, b.content, &meta)
+            .await?
+    } else {
+        state
+            .core
+            .post_message(
+                &access,
+                &conversation_id(&id)?,
+                b.content,
+                b.private,
+                &b.attachment_ids,
+                &meta,
+            )
+            .await?
+    };
     Ok((StatusCode::CREATED, Json(m.into())))
 }

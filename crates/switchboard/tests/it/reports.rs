@@ -303,3 +303,76 @@ async fn bad_report_queries_are_refused() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bot_time_before_a_hand_off_is_not_counted_and_bot_resolutions_are() {
+    for db in dbs() {
+        let app = TestApp::spawn_with(db, |cfg| cfg.jobs.concurrency = 0).await;
+        let t = app.tenant().await;
+        let start = app.clock_now();
+        let inbox_id = inbox(&app, &t).await;
+        let bot_reply = |conv: String| {
+            let app = &app;
+            let key = t.key.clone();
+            async move {
+                app.call(
+                    Method::POST,
+                    &format!("/v1/conversations/{conv}/messages"),
+                    Some(&key),
+                    Some(json!({"content": "I am the bot. How can I help?", "as_bot": true})),
+                )
+                .await
+            }
+        };
+        // Handed off: the first response counts from the hand-off.
+        let conv = customer(&app, &t, &inbox_id, "ada@example.com").await;
+        app.clock.advance_ms(MIN);
+        let m = bot_reply(conv.clone()).await.expect(201);
+        assert_eq!(m.body["sender"]["type"], "bot", "{db:?}");
+        app.clock.advance_ms(10 * MIN);
+        app.call(
+            Method::POST,
+            &format!("/v1/conversations/{conv}/handoff"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(200);
+        app.clock.advance_ms(2 * MIN);
+        reply(&app, &t, &conv).await;
+        // Answered and resolved by the bot alone.
+        let solo = customer(&app, &t, &inbox_id, "bob@example.com").await;
+        bot_reply(solo.clone()).await.expect(201);
+        resolve(&app, &t, &solo).await;
+
+        let r = report(&app, &t, start, app.clock_now() + MIN, "").await;
+        let m = &r["totals"];
+        assert_eq!(m["first_response_time"]["count"], 1, "{db:?}: {r}");
+        assert_eq!(
+            m["first_response_time"]["avg_ms"],
+            2 * MIN,
+            "counted from the hand-off"
+        );
+        assert_eq!(m["handoffs"], 1);
+        assert_eq!(m["handoff_rate"], 0.5);
+        assert_eq!(
+            (
+                m["bot_resolutions"].as_i64(),
+                m["bot_resolution_rate"].as_f64()
+            ),
+            (Some(1), Some(1.0))
+        );
+        // Only API keys write as a bot.
+        let token = app.sign_in(&t.owner_email, &t.owner_password).await;
+        let r = app
+            .send(
+                app.request(Method::POST, &format!("/v1/conversations/{conv}/messages"))
+                    .bearer_auth(&token)
+                    .header("x-switchboard-tenant", &t.slug)
+                    .json(&json!({"content": "beep", "as_bot": true})),
+            )
+            .await;
+        r.expect_problem(422, "validation_failed");
+        app.stop().await;
+    }
+}
