@@ -189,7 +189,8 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
-fn tenant_selector(headers: &HeaderMap) -> ApiResult<Option<String>> {
+/// The tenant named in `X-Switchboard-Tenant`, if any (400 when malformed).
+pub(crate) fn tenant_selector(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get(TENANT_HEADER) {
         None => Ok(None),
         Some(v) => v

@@ -76,8 +76,16 @@ pub struct ConversationPatch {
     pub custom_attributes: Option<Map<String, Value>>,
 }
 
-/// Text that may be empty (a message that carries attachments).
-fn check_optional_content(content: &str) -> CoreResult<()> {
+/// A message's text and attachments: at most 10 attachments, and text of up to 64 KiB without
+/// NUL characters that may be empty only when attachments come with it.
+pub(crate) fn check_message(
+    content: &str,
+    attachments: &[switchboard_types::AttachmentId],
+) -> CoreResult<()> {
+    crate::attachments::check_ids(attachments)?;
+    if attachments.is_empty() {
+        return check_content(content);
+    }
     if content.len() > MAX_MESSAGE_BYTES || content.contains('\0') {
         return Err(CoreError::field(
             "content",
@@ -87,7 +95,7 @@ fn check_optional_content(content: &str) -> CoreResult<()> {
     Ok(())
 }
 
-fn check_content(content: &str) -> CoreResult<()> {
+pub(crate) fn check_content(content: &str) -> CoreResult<()> {
     if content.trim().is_empty() || content.len() > MAX_MESSAGE_BYTES || content.contains('\0') {
         return Err(CoreError::field(
             "content",
@@ -337,12 +345,7 @@ impl Core {
         incoming: Incoming,
         meta: &RequestMeta,
     ) -> CoreResult<(Conversation, Message, bool)> {
-        crate::attachments::check_ids(&incoming.attachments)?;
-        if incoming.attachments.is_empty() {
-            check_content(&incoming.content)?;
-        } else {
-            check_optional_content(&incoming.content)?;
-        }
+        check_message(&incoming.content, &incoming.attachments)?;
         let now = self.now();
         let existing = match thread {
             // The newest conversation may just have been merged away; then the message starts a
@@ -519,12 +522,7 @@ impl Core {
         attachments: &[switchboard_types::AttachmentId],
         meta: &RequestMeta,
     ) -> CoreResult<Message> {
-        crate::attachments::check_ids(attachments)?;
-        if attachments.is_empty() {
-            check_content(&content)?;
-        } else {
-            check_optional_content(&content)?;
-        }
+        check_message(&content, attachments)?;
         let now = self.now();
         let mut tx = self.store.tenant(ctx, Access::Write).await?;
         let message = self
@@ -612,7 +610,7 @@ impl Core {
                                   "excerpt": message.content.chars().take(200).collect::<String>()});
                 crate::notifications::notify(tx, &user, "mention", Some(id), data, now).await?;
             }
-        } else if matches!(ctx.actor().kind, ActorKind::User | ActorKind::ApiKey) {
+        } else if crate::reports::person(ctx.actor()).is_some() {
             crate::reports::on_reply(tx, &conversation, waited, ctx.actor(), now).await?;
             // A person answered (bots and automation do not stop response clocks).
             self.sla_event(

@@ -68,9 +68,7 @@ fn check(actions: &[MacroAction]) -> Vec<FieldError> {
                 ));
             }
             MacroAction::SendMessage { content } | MacroAction::AddNote { content }
-                if content.trim().is_empty()
-                    || content.len() > crate::conversations::MAX_MESSAGE_BYTES
-                    || content.contains('\0') =>
+                if crate::conversations::check_content(content).is_err() =>
             {
                 errors.push(FieldError::new(field, "1 byte to 64 KiB of text"));
             }

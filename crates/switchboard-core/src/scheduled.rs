@@ -46,16 +46,7 @@ impl Core {
                 "in the future, at most a year ahead",
             ));
         }
-        crate::attachments::check_ids(&attachments)?;
-        if content.trim().is_empty() && attachments.is_empty()
-            || content.len() > crate::conversations::MAX_MESSAGE_BYTES
-            || content.contains('\0')
-        {
-            return Err(CoreError::field(
-                "content",
-                "1 byte to 64 KiB of text, no NUL characters",
-            ));
-        }
+        crate::conversations::check_message(&content, &attachments)?;
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
         tx.get_conversation(conversation)
             .await?

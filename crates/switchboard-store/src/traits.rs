@@ -281,7 +281,8 @@ pub trait TenantTx: AuditWriter + Send {
         unread_only: bool,
         page: &PageRequest,
     ) -> Result<Vec<Notification>, StoreError>;
-    /// Marks one (or, with `None`, every) unread notification of `user` read; how many.
+    /// Marks one notification of `user` read (1 when it is theirs, read before or not), or with
+    /// `None` every unread one (how many).
     async fn mark_notifications_read(
         &mut self,
         user: &UserId,

@@ -4,10 +4,11 @@
 //! a client saw: everything committed since is replayed from the outbox before live events, so a
 //! reconnect loses nothing.
 
-use super::hub::{Ephemeral, Feed, Hub, Signal, READ_BATCH};
+use super::hub::{Ephemeral, Feed, Hub, Published, Signal};
 use super::protocol::{ClientFrame, Scope, ServerFrame, Topic, MAX_CLIENT_FRAME};
+use super::socket::{catch_up, deliver, send, Sink, Viewer};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, ValidQuery, Validate, TENANT_HEADER};
+use crate::extract::{Auth, ValidQuery, Validate};
 use crate::state::AppState;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -25,8 +26,6 @@ use utoipa::IntoParams;
 
 /// Topics one socket may follow at once.
 pub const MAX_TOPICS: usize = 50;
-/// A send that takes longer than this means the client stopped reading: close it.
-pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Typing signals a socket may send per second; more are dropped.
 pub(super) const TYPING_PER_SECOND: u32 = 5;
 
@@ -98,21 +97,7 @@ pub async fn realtime(
         )
     })?;
     check_origin(&state, &principal, &headers)?;
-    let selector = match headers.get(TENANT_HEADER) {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .filter(|s| !s.is_empty() && s.len() <= 64)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        "X-Switchboard-Tenant must be a tenant id or slug.",
-                    )
-                })?
-                .to_owned(),
-        ),
-        None => q.tenant.clone(),
-    };
+    let selector = crate::extract::tenant_selector(&headers)?.or_else(|| q.tenant.clone());
     let access = state
         .core
         .tenant_access(&principal, selector.as_deref())
@@ -226,7 +211,7 @@ impl Connection {
 
     /// Whether an event goes to this socket: within its topics, and a personal event only to
     /// its person.
-    fn receives(&self, p: &super::hub::Published) -> bool {
+    fn receives(&self, p: &Published) -> bool {
         match &p.recipient {
             Some(user) => self.user.as_deref() == Some(user.as_str()),
             None => self.follows(&p.scope),
@@ -234,75 +219,13 @@ impl Connection {
     }
 }
 
-pub(super) type Sink = futures::stream::SplitSink<WebSocket, Message>;
-
-/// Sends one frame now; false when the client is gone or stopped reading.
-pub(super) async fn send(sink: &mut Sink, text: &Utf8Bytes) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.clone()))).await,
-        Ok(Ok(()))
-    )
-}
-
-/// Queues a frame without flushing, so a burst goes out in few writes.
-pub(super) async fn queue(sink: &mut Sink, text: &Utf8Bytes) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.feed(Message::Text(text.clone()))).await,
-        Ok(Ok(()))
-    )
-}
-
-pub(super) async fn flush(sink: &mut Sink) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, sink.flush()).await,
-        Ok(Ok(()))
-    )
-}
-
-/// The frame a signal puts on this socket, if any; advances `last` past events.
-fn frame_for(conn: &Connection, last: &mut i64, signal: &Signal) -> Option<Utf8Bytes> {
-    match signal {
-        Signal::Event(p) if p.seq > *last => {
-            *last = p.seq;
-            conn.receives(p).then(|| p.frame.clone())
-        }
-        Signal::Event(_) => None,
-        Signal::Ephemeral(e) => {
-            (e.from_connection != conn.id && conn.follows(&e.scope)).then(|| e.frame.clone())
-        }
+impl Viewer for Connection {
+    fn event_frame(&mut self, p: &Published) -> Option<Utf8Bytes> {
+        self.receives(p).then(|| p.frame.clone())
     }
-}
 
-/// Most frames written before one flush.
-pub(super) const BURST: usize = 256;
-
-/// Sends every stored event after `*last` that this socket follows, advancing `*last`.
-async fn catch_up(
-    sink: &mut Sink,
-    hub: &Hub,
-    feed: &Feed,
-    conn: &Connection,
-    last: &mut i64,
-) -> bool {
-    loop {
-        let events = match hub.core().events_after(feed.ctx(), *last, READ_BATCH).await {
-            Ok(events) => events,
-            Err(err) => {
-                tracing::warn!(error = %err, "real-time catch-up failed");
-                return false;
-            }
-        };
-        let full = events.len() as i64 == READ_BATCH;
-        for e in &events {
-            let published = super::hub::Published::from_event(e);
-            *last = e.seq;
-            if conn.receives(&published) && !send(sink, &published.frame).await {
-                return false;
-            }
-        }
-        if !full {
-            return true;
-        }
+    fn ephemeral_frame(&self, e: &Ephemeral) -> Option<Utf8Bytes> {
+        (e.from_connection != self.id && self.follows(&e.scope)).then(|| e.frame.clone())
     }
 }
 
@@ -340,8 +263,8 @@ async fn serve(
         online_users: Some(feed.online_users()),
     }
     .to_text();
-    let mut open =
-        send(&mut sink, &ready).await && catch_up(&mut sink, &hub, &feed, &conn, &mut last).await;
+    let mut open = send(&mut sink, &ready).await
+        && catch_up(&mut sink, &hub, &feed, &mut conn, &mut last).await;
     let mut recheck = tokio::time::interval_at(
         tokio::time::Instant::now() + hub.reauthorize_every(),
         hub.reauthorize_every(),
@@ -360,43 +283,7 @@ async fn serve(
                 }
             }
             signal = rx.recv() => {
-                // Take whatever else is already waiting too, and write it all with one flush.
-                let mut next = Some(signal);
-                let mut queued = 0;
-                while let Some(signal) = next.take() {
-                    match signal {
-                        Ok(s) => {
-                            if let Some(frame) = frame_for(&conn, &mut last, &s) {
-                                open = queue(&mut sink, &frame).await;
-                                queued += 1;
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            // Fell behind the feed: read what was missed from the outbox.
-                            rx = feed.subscribe();
-                            open = flush(&mut sink).await
-                                && catch_up(&mut sink, &hub, &feed, &conn, &mut last).await;
-                            queued = 0;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => open = false,
-                    }
-                    if !open || queued >= BURST {
-                        break;
-                    }
-                    next = match rx.try_recv() {
-                        Ok(s) => Some(Ok(s)),
-                        Err(broadcast::error::TryRecvError::Empty) => None,
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                            Some(Err(broadcast::error::RecvError::Lagged(n)))
-                        }
-                        Err(broadcast::error::TryRecvError::Closed) => {
-                            Some(Err(broadcast::error::RecvError::Closed))
-                        }
-                    };
-                }
-                if open && queued > 0 {
-                    open = flush(&mut sink).await;
-                }
+                open = deliver(&mut sink, &hub, &feed, &mut rx, &mut conn, &mut last, signal).await;
             }
             incoming = stream.next() => {
                 open = match incoming {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod hub;
 pub mod protocol;
+mod socket;
 pub mod widget;
 
 pub use hub::Hub;

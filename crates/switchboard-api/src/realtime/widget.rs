@@ -6,9 +6,10 @@
 //! set headers on a WebSocket), with a first frame `{"type":"auth","session_token":"…"}` within
 //! 10 seconds. `cursor` resumes like the agents' socket.
 
-use super::agent::{error_frame, flush, queue, send, Sink, BURST, TYPING_PER_SECOND};
-use super::hub::{Ephemeral, Feed, Hub, Published, Signal, READ_BATCH};
+use super::agent::{error_frame, TYPING_PER_SECOND};
+use super::hub::{Ephemeral, Feed, Hub, Published};
 use super::protocol::{Scope, ServerFrame, MAX_CLIENT_FRAME};
+use super::socket::{catch_up, deliver, send, Sink, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ValidQuery, Validate};
 use crate::routes::widget::SESSION_HEADER;
@@ -26,7 +27,6 @@ use std::time::Duration;
 use switchboard_core::widget::WidgetCaller;
 use switchboard_core::{Core, FieldError};
 use switchboard_types::{ConversationId, ErrorCode};
-use tokio::sync::broadcast;
 use utoipa::IntoParams;
 
 /// How long a browser has to send its `auth` frame.
@@ -233,23 +233,20 @@ impl Visitor {
             _ => None,
         }
     }
+}
 
-    fn signal_frame(&mut self, last: &mut i64, signal: &Signal) -> Option<Utf8Bytes> {
-        match signal {
-            Signal::Event(p) if p.seq > *last => {
-                *last = p.seq;
-                self.frame(p)
-            }
-            Signal::Event(_) => None,
-            Signal::Ephemeral(e) => {
-                let theirs = e.from_connection != self.id
-                    && e.scope
-                        .conversation_id
-                        .as_ref()
-                        .is_some_and(|c| self.conversations.contains(c));
-                e.widget_frame.clone().filter(|_| theirs)
-            }
-        }
+impl Viewer for Visitor {
+    fn event_frame(&mut self, p: &Published) -> Option<Utf8Bytes> {
+        self.frame(p)
+    }
+
+    fn ephemeral_frame(&self, e: &Ephemeral) -> Option<Utf8Bytes> {
+        let theirs = e.from_connection != self.id
+            && e.scope
+                .conversation_id
+                .as_ref()
+                .is_some_and(|c| self.conversations.contains(c));
+        e.widget_frame.clone().filter(|_| theirs)
     }
 }
 
@@ -270,32 +267,6 @@ async fn authenticate_first_frame(
     };
     let caller = core.widget_caller(public_id, &session_token).await.ok()?;
     Some((caller, session_token))
-}
-
-async fn catch_up(
-    sink: &mut Sink,
-    hub: &Hub,
-    feed: &Feed,
-    v: &mut Visitor,
-    last: &mut i64,
-) -> bool {
-    loop {
-        let Ok(events) = hub.core().events_after(feed.ctx(), *last, READ_BATCH).await else {
-            return false;
-        };
-        let full = events.len() as i64 == READ_BATCH;
-        for e in &events {
-            *last = e.seq;
-            if let Some(frame) = v.frame(&Published::from_event(e)) {
-                if !send(sink, &frame).await {
-                    return false;
-                }
-            }
-        }
-        if !full {
-            return true;
-        }
-    }
 }
 
 async fn serve(
@@ -377,37 +348,7 @@ async fn serve(
                 }
             }
             signal = rx.recv() => {
-                let mut next = Some(signal);
-                let mut queued = 0;
-                while let Some(signal) = next.take() {
-                    match signal {
-                        Ok(s) => {
-                            if let Some(frame) = visitor.signal_frame(&mut last, &s) {
-                                open = queue(&mut sink, &frame).await;
-                                queued += 1;
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            rx = feed.subscribe();
-                            open = flush(&mut sink).await
-                                && catch_up(&mut sink, &hub, &feed, &mut visitor, &mut last).await;
-                            queued = 0;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => open = false,
-                    }
-                    if !open || queued >= BURST {
-                        break;
-                    }
-                    next = match rx.try_recv() {
-                        Ok(s) => Some(Ok(s)),
-                        Err(broadcast::error::TryRecvError::Empty) => None,
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Err(broadcast::error::RecvError::Lagged(n))),
-                        Err(broadcast::error::TryRecvError::Closed) => Some(Err(broadcast::error::RecvError::Closed)),
-                    };
-                }
-                if open && queued > 0 {
-                    open = flush(&mut sink).await;
-                }
+                open = deliver(&mut sink, &hub, &feed, &mut rx, &mut visitor, &mut last, signal).await;
             }
             incoming = stream.next() => {
                 open = match incoming {

@@ -1,8 +1,9 @@
 //! Attachments: upload a file into a conversation, then send it with a message; download it
 //! later. The same for widget visitors, limited to their own conversations.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{read_body, Meta, Tenant, ValidQuery, Validate};
+use crate::routes::path_id;
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
@@ -68,14 +69,6 @@ impl Validate for UploadQuery {
         }
         Ok(())
     }
-}
-
-fn conversation_id(raw: &str) -> ApiResult<ConversationId> {
-    raw.parse().map_err(|_| ApiError::not_found())
-}
-
-fn attachment_id(raw: &str) -> ApiResult<AttachmentId> {
-    raw.parse().map_err(|_| ApiError::not_found())
 }
 
 /// The bytes as a download that never renders in the browser.
@@ -146,7 +139,7 @@ async fn upload(
     ValidQuery(q): ValidQuery<UploadQuery>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<AttachmentOut>)> {
-    let conversation = conversation_id(&id)?;
+    let conversation = path_id::<ConversationId>(&id)?;
     let bytes = read_body(req, state.core.config().attachment_max_bytes).await?;
     let a = state
         .core
@@ -174,7 +167,7 @@ async fn download(
 ) -> ApiResult<Response> {
     let (a, bytes) = state
         .core
-        .download_attachment(&access, &attachment_id(&id)?)
+        .download_attachment(&access, &path_id::<AttachmentId>(&id)?)
         .await?;
     Ok(file_response(&a, bytes))
 }
@@ -194,7 +187,7 @@ async fn widget_upload(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<AttachmentOut>)> {
     let caller = super::widget::caller(&state, &public_id, &headers).await?;
-    let conversation = conversation_id(&id)?;
+    let conversation = path_id::<ConversationId>(&id)?;
     let bytes = read_body(req, state.core.config().attachment_max_bytes).await?;
     let a = state
         .core
@@ -223,7 +216,7 @@ async fn widget_download(
     let caller = super::widget::caller(&state, &public_id, &headers).await?;
     let (a, bytes) = state
         .core
-        .widget_download(&caller, &attachment_id(&id)?)
+        .widget_download(&caller, &path_id::<AttachmentId>(&id)?)
         .await?;
     Ok(file_response(&a, bytes))
 }

@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{read_body, Meta, Tenant, ValidJson, Validate};
+use crate::routes::path_id;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -24,10 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_channel, put_channel))
         .routes(routes!(receive_email))
         .routes(routes!(twilio_sms))
-}
-
-fn inbox_id(raw: &str) -> ApiResult<InboxId> {
-    raw.parse().map_err(|_| ApiError::not_found())
 }
 
 /// An SMS inbox's Twilio settings.
@@ -130,7 +127,10 @@ async fn get_channel(
     if !access.role.can_manage_settings() {
         return Err(switchboard_core::CoreError::Forbidden.into());
     }
-    let (inbox, _) = state.core.get_inbox(&access, &inbox_id(&id)?).await?;
+    let (inbox, _) = state
+        .core
+        .get_inbox(&access, &path_id::<InboxId>(&id)?)
+        .await?;
     Ok(Json(channel_out(&state, access.ctx.tenant(), inbox)))
 }
 
@@ -157,7 +157,7 @@ async fn put_channel(
     };
     let inbox = state
         .core
-        .configure_channel(&access, &inbox_id(&id)?, settings, &meta)
+        .configure_channel(&access, &path_id::<InboxId>(&id)?, settings, &meta)
         .await?;
     Ok(Json(channel_out(&state, access.ctx.tenant(), inbox)))
 }
@@ -186,7 +186,7 @@ async fn receive_email(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<EmailReceived>)> {
-    let id = inbox_id(&id)?;
+    let id = path_id::<InboxId>(&id)?;
     let raw = read_body(req, state.cfg.email_max_bytes).await?;
     let email = switchboard_channels::email_in::parse(&raw)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;

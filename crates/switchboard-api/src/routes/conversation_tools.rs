@@ -3,6 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Meta, Tenant, ValidJson, Validate};
 use crate::routes::conversations::ConversationOut;
+use crate::routes::path_id;
 use crate::routes::ts;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -29,10 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(run_macro))
         .routes(routes!(list_participants))
         .routes(routes!(add_participant, remove_participant))
-}
-
-fn parse<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
-    raw.parse().map_err(|_| ApiError::not_found())
 }
 
 /// A message to send later.
@@ -104,7 +101,7 @@ async fn list_scheduled(
     Tenant(access): Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ScheduledList>> {
-    let list = state.core.list_scheduled(&access, &parse(&id)?).await?;
+    let list = state.core.list_scheduled(&access, &path_id(&id)?).await?;
     Ok(Json(ScheduledList {
         data: list.into_iter().map(Into::into).collect(),
     }))
@@ -126,7 +123,7 @@ async fn schedule(
         .core
         .schedule_message(
             &access,
-            &parse(&id)?,
+            &path_id(&id)?,
             b.content,
             b.private,
             b.attachment_ids,
@@ -150,7 +147,7 @@ async fn cancel_scheduled(
     Ok(Json(
         state
             .core
-            .cancel_scheduled(&access, &parse(&id)?, &meta)
+            .cancel_scheduled(&access, &path_id(&id)?, &meta)
             .await?
             .into(),
     ))
@@ -234,7 +231,7 @@ async fn delete_macro(
 ) -> ApiResult<StatusCode> {
     state
         .core
-        .delete_macro(&access, &parse(&id)?, &meta)
+        .delete_macro(&access, &path_id(&id)?, &meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -252,7 +249,7 @@ async fn run_macro(
 ) -> ApiResult<Json<ConversationOut>> {
     let c = state
         .core
-        .run_macro(&access, &parse(&macro_id)?, &parse(&id)?, &meta)
+        .run_macro(&access, &path_id(&macro_id)?, &path_id(&id)?, &meta)
         .await?;
     Ok(Json(c.into()))
 }
@@ -271,7 +268,10 @@ async fn list_participants(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ParticipantList>> {
     Ok(Json(ParticipantList {
-        data: state.core.list_participants(&access, &parse(&id)?).await?,
+        data: state
+            .core
+            .list_participants(&access, &path_id(&id)?)
+            .await?,
     }))
 }
 
@@ -290,7 +290,7 @@ async fn add_participant(
     Ok(Json(ParticipantList {
         data: state
             .core
-            .add_participant(&access, &parse(&id)?, &user, &meta)
+            .add_participant(&access, &path_id(&id)?, &user, &meta)
             .await?,
     }))
 }
@@ -306,7 +306,7 @@ async fn remove_participant(
 ) -> ApiResult<StatusCode> {
     state
         .core
-        .remove_participant(&access, &parse(&id)?, &parse(&user)?, &meta)
+        .remove_participant(&access, &path_id(&id)?, &path_id(&user)?, &meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -57,6 +57,11 @@ impl<T: ToSchema> Page<T> {
     }
 }
 
+/// An id from the path; a malformed one is as unknown as a missing one (404).
+pub fn path_id<T: std::str::FromStr>(raw: &str) -> crate::error::ApiResult<T> {
+    raw.parse().map_err(|_| crate::error::ApiError::not_found())
+}
+
 /// RFC 3339 rendering of stored milliseconds.
 pub fn ts(ms: i64) -> String {
     switchboard_core::clock::rfc3339(ms)

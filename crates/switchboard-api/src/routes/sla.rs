@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Meta, PageQuery, Tenant, ValidJson, ValidQuery, Validate};
+use crate::routes::path_id;
 use crate::routes::{ts, Page};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -25,10 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_notifications))
         .routes(routes!(read_notification))
         .routes(routes!(read_all_notifications))
-}
-
-fn parse<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
-    raw.parse().map_err(|_| ApiError::not_found())
 }
 
 /// An SLA policy. Targets are milliseconds; `null` means no target.
@@ -132,7 +129,7 @@ async fn delete_policy(
 ) -> ApiResult<StatusCode> {
     state
         .core
-        .delete_sla_policy(&access, &parse(&id)?, &meta)
+        .delete_sla_policy(&access, &path_id(&id)?, &meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -157,7 +154,7 @@ async fn set_inbox_sla(
     Path(id): Path<String>,
     ValidJson(b): ValidJson<SlaChoice>,
 ) -> ApiResult<StatusCode> {
-    let inbox: InboxId = parse(&id)?;
+    let inbox: InboxId = path_id(&id)?;
     state
         .core
         .set_inbox_sla(&access, &inbox, b.sla_policy_id, &meta)
@@ -227,7 +224,7 @@ async fn get_conversation_sla(
     Tenant(access): Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConversationSlaOut>> {
-    let c: ConversationId = parse(&id)?;
+    let c: ConversationId = path_id(&id)?;
     Ok(Json(state.core.conversation_sla(&access, &c).await?.into()))
 }
 
@@ -241,7 +238,7 @@ async fn apply_conversation_sla(
     Path(id): Path<String>,
     ValidJson(b): ValidJson<SlaChoice>,
 ) -> ApiResult<Json<ConversationSlaOut>> {
-    let c: ConversationId = parse(&id)?;
+    let c: ConversationId = path_id(&id)?;
     let Some(policy) = b.sla_policy_id else {
         return Err(ApiError::validation(vec![FieldError::new(
             "sla_policy_id",
@@ -326,6 +323,7 @@ async fn list_notifications(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadCount {
+    /// Notifications marked read (for one notification: 1, also when it was read before).
     pub marked_read: u64,
 }
 
@@ -338,28 +336,14 @@ async fn read_notification(
     Tenant(access): Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReadCount>> {
-    let id: NotificationId = parse(&id)?;
+    let id: NotificationId = path_id(&id)?;
     let n = state
         .core
         .read_notifications(&access, &principal, Some(&id))
         .await?;
     if n == 0 {
-        // Someone else's, unknown, or already read: nothing to tell apart.
-        let unread = state
-            .core
-            .list_notifications(
-                &access,
-                &principal,
-                false,
-                &switchboard_store::model::PageRequest {
-                    after: None,
-                    limit: 1000,
-                },
-            )
-            .await?;
-        if !unread.iter().any(|x| x.id == id) {
-            return Err(ApiError::not_found());
-        }
+        // Someone else's or unknown.
+        return Err(ApiError::not_found());
     }
     Ok(Json(ReadCount { marked_read: n }))
 }

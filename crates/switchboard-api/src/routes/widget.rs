@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Meta, PageQuery, Tenant, ValidJson, ValidQuery, Validate};
+use crate::routes::path_id;
 use crate::routes::{ts, Page};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -118,14 +119,6 @@ pub struct WidgetPatch {
 
 impl Validate for WidgetPatch {}
 
-fn inbox_id(raw: &str) -> ApiResult<InboxId> {
-    raw.parse().map_err(|_| ApiError::not_found())
-}
-
-fn conversation_id(raw: &str) -> ApiResult<ConversationId> {
-    raw.parse().map_err(|_| ApiError::not_found())
-}
-
 /// A widget inbox's settings, with its identity-verification secret (owner, admin).
 #[utoipa::path(get, path = "/v1/inboxes/{inbox_id}/widget", tag = "widget", security(("bearer" = [])), params(("inbox_id" = String, Path)),
     responses((status = 200, body = WidgetSettingsOut), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
@@ -134,7 +127,10 @@ async fn get_widget(
     Tenant(access): Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WidgetSettingsOut>> {
-    let s = state.core.widget_settings(&access, &inbox_id(&id)?).await?;
+    let s = state
+        .core
+        .widget_settings(&access, &path_id::<InboxId>(&id)?)
+        .await?;
     Ok(Json(s.into()))
 }
 
@@ -150,7 +146,13 @@ async fn update_widget(
 ) -> ApiResult<Json<WidgetSettingsOut>> {
     let s = state
         .core
-        .update_widget(&access, &inbox_id(&id)?, b.identity, b.rotate_secret, &meta)
+        .update_widget(
+            &access,
+            &path_id::<InboxId>(&id)?,
+            b.identity,
+            b.rotate_secret,
+            &meta,
+        )
         .await?;
     Ok(Json(s.into()))
 }
@@ -382,7 +384,7 @@ async fn list_messages(
     let caller = caller(&state, &public_id, &headers).await?;
     let items = state
         .core
-        .widget_messages(&caller, &conversation_id(&id)?, &q.to_store())
+        .widget_messages(&caller, &path_id::<ConversationId>(&id)?, &q.to_store())
         .await?;
     Ok(Json(Page::from_overfetch(
         items,
@@ -408,7 +410,7 @@ async fn send_message(
         .core
         .widget_send(
             &caller,
-            Some(conversation_id(&id)?),
+            Some(path_id::<ConversationId>(&id)?),
             b.content,
             b.attachment_ids,
             &meta,

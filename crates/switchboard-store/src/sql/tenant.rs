@@ -1448,7 +1448,7 @@ impl TenantTx for SqlTenantTx {
     ) -> Result<u64, StoreError> {
         let done = match id {
             Some(id) => sqlx::query(
-                "UPDATE notifications SET read_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND id = $4 AND read_at IS NULL",
+                "UPDATE notifications SET read_at = COALESCE(read_at, $1) WHERE tenant_id = $2 AND user_id = $3 AND id = $4",
             )
             .bind(now)
             .bind(self.tenant().to_owned())

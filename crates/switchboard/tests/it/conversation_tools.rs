@@ -473,27 +473,8 @@ async fn an_unanswered_assignment_moves_to_another_available_agent() {
         let inbox_id = inbox.body["id"].as_str().unwrap().to_owned();
         let mut agents = Vec::new();
         for name in ["a1", "a2"] {
-            let email = format!("{name}@{}.test", t.slug);
-            let r = app.call(Method::POST, "/v1/users", Some(&t.key), Some(json!({"email": email, "role": "agent", "password": "a long enough password"}))).await.expect(201);
-            let token = app.sign_in(&email, "a long enough password").await;
-            app.send(
-                app.request(Method::PUT, "/v1/me/availability")
-                    .bearer_auth(&token)
-                    .header("x-switchboard-tenant", &t.slug)
-                    .json(&json!({"availability": "online"})),
-            )
-            .await
-            .expect(200);
-            let id = r.body["user"]["id"].as_str().unwrap().to_owned();
-            app.call(
-                Method::POST,
-                &format!("/v1/inboxes/{inbox_id}/members"),
-                Some(&t.key),
-                Some(json!({"user_id": id})),
-            )
-            .await
-            .expect(204);
-            agents.push(id);
+            agents
+                .push(crate::conversations::inbox_agent(&app, &t, &inbox_id, name, "online").await);
         }
         app.call(
             Method::PATCH,

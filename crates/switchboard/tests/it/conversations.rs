@@ -17,6 +17,43 @@ pub(crate) async fn inbox(app: &TestApp, key: &str, name: &str) -> String {
     r.body["id"].as_str().unwrap().to_owned()
 }
 
+/// A new agent of tenant `t` with `availability`, taking `inbox`'s conversations; their user id.
+pub(crate) async fn inbox_agent(
+    app: &TestApp,
+    t: &switchboard_testkit::TestTenant,
+    inbox: &str,
+    name: &str,
+    availability: &str,
+) -> String {
+    let email = format!("{name}@{}.test", t.slug);
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(&t.key),
+            Some(json!({"email": email, "role": "agent", "password": "a long enough password"})),
+        )
+        .await
+        .expect(201);
+    let id = r.body["user"]["id"].as_str().unwrap().to_owned();
+    let token = app.sign_in(&email, "a long enough password").await;
+    let req = app
+        .request(Method::PUT, "/v1/me/availability")
+        .bearer_auth(&token)
+        .header("x-switchboard-tenant", &t.slug)
+        .json(&json!({"availability": availability}));
+    app.send(req).await.expect(200);
+    app.call(
+        Method::POST,
+        &format!("/v1/inboxes/{inbox}/members"),
+        Some(&t.key),
+        Some(json!({"user_id": id})),
+    )
+    .await
+    .expect(204);
+    id
+}
+
 /// A customer with `email` writes `content` into `inbox`; the id of the conversation it lands in.
 pub(crate) async fn customer_writes(
     app: &TestApp,
@@ -451,25 +488,7 @@ async fn auto_assignment_takes_turns_among_available_agents_within_capacity() {
         let inbox_id = inbox(&app, &t.key, "Support").await;
         let mut agents = Vec::new();
         for (name, availability) in [("a1", "online"), ("a2", "online"), ("a3", "busy")] {
-            let email = format!("{name}@{}.test", t.slug);
-            let r = app.call(Method::POST, "/v1/users", Some(&t.key), Some(json!({"email": email, "role": "agent", "password": "a long enough password"}))).await.expect(201);
-            let id = r.body["user"]["id"].as_str().unwrap().to_owned();
-            let token = app.sign_in(&email, "a long enough password").await;
-            let req = app
-                .request(Method::PUT, "/v1/me/availability")
-                .bearer_auth(&token)
-                .header("x-switchboard-tenant", &t.slug)
-                .json(&json!({"availability": availability}));
-            app.send(req).await.expect(200);
-            app.call(
-                Method::POST,
-                &format!("/v1/inboxes/{inbox_id}/members"),
-                Some(&t.key),
-                Some(json!({"user_id": id})),
-            )
-            .await
-            .expect(204);
-            agents.push(id);
+            agents.push(inbox_agent(&app, &t, &inbox_id, name, availability).await);
         }
         let stranger = app
             .call(Method::GET, "/v1/users", Some(&other.key), None)
