@@ -102,6 +102,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reassignment",
         include_str!("../migrations/0019_reassignment.sql"),
     ),
+    (
+        20,
+        "search_queue",
+        include_str!("../migrations/0020_search_queue.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -11,7 +11,7 @@ use sqlx::{ConnectOptions, Connection, Executor};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use switchboard_store::sql::{Dialect, SqlStore};
+use switchboard_store::sql::{Dialect, LiteWriter, SqlStore};
 
 /// The migrations, paired by version and name with the PostgreSQL backend's.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -102,6 +102,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reassignment",
         include_str!("../migrations/0019_reassignment.sql"),
     ),
+    (
+        20,
+        "search_queue",
+        include_str!("../migrations/0020_search_queue.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.
@@ -111,6 +116,8 @@ pub enum SqliteError {
     Open { path: PathBuf, source: sqlx::Error },
     #[error("migrating SQLite database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the SQLite writer: {0}")]
+    Writer(switchboard_store::StoreError),
     #[error("SQLite path is not valid UTF-8: {0}")]
     Path(PathBuf),
 }
@@ -201,7 +208,7 @@ pub async fn open(settings: &SqliteSettings) -> Result<SqlStore, SqliteError> {
     };
     let writer = AnyPoolOptions::new()
         .max_connections(1)
-        .min_connections(1)
+        .min_connections(0)
         .after_connect(pragmas)
         .connect(&url(false)?)
         .await
@@ -212,8 +219,9 @@ pub async fn open(settings: &SqliteSettings) -> Result<SqlStore, SqliteError> {
         .connect(&url(true)?)
         .await
         .map_err(open_err)?;
+    let lite = LiteWriter::open(&settings.path).map_err(SqliteError::Writer)?;
     tracing::info!(path = %settings.path.display(), "opened SQLite database");
-    Ok(SqlStore::new(writer, reader, Dialect::Sqlite))
+    Ok(SqlStore::new(writer, reader, Dialect::Sqlite).with_lite_writer(lite))
 }
 
 /// Percent-encodes the characters that would end or corrupt the path part of a `sqlite://` URL.

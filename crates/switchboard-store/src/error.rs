@@ -18,6 +18,9 @@ pub enum StoreError {
     /// Anything else the database reported.
     #[error("database error: {0}")]
     Backend(#[source] sqlx::Error),
+    /// Anything else SQLite's in-place writer reported.
+    #[error("database error: {0}")]
+    Sqlite(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -48,10 +48,11 @@ pub const CONTROL_TABLES: &[&str] = &[
     "platform_audit_head",
 ];
 
-/// Derived full-text indexes (SQLite FTS5 virtual tables and their shadow tables). They hold
-/// copies of tenant rows, are maintained only by triggers, and every query on them filters on
-/// `tenant_id`; FTS5 tables have no keys, so the key rules do not apply to them.
-pub const SEARCH_TABLES: &[&str] = &["message_search", "contact_search"];
+/// Derived full-text indexes (SQLite FTS5 virtual tables and their shadow tables, and the queue
+/// of rows waiting to be indexed at commit). They hold copies of tenant rows, are maintained only
+/// by triggers and the writer, and every query on them filters on `tenant_id`; FTS5 tables have
+/// no keys, so the key rules do not apply to them.
+pub const SEARCH_TABLES: &[&str] = &["message_search", "contact_search", "search_queue"];
 
 fn is_search_table(name: &str) -> bool {
     SEARCH_TABLES.iter().any(|t| {

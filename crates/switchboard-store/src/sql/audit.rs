@@ -2,10 +2,10 @@
 //! updated in the same transaction as the appended entry; updating it first takes a row lock
 //! (PostgreSQL) or the write lock (SQLite), which serialises appends to one chain.
 
+use super::exec::{query, Conn, Query};
 use super::{rows, Bind, Dialect, Filters};
 use crate::model::{AuditFilter, AuditHead, AuditRecord};
 use crate::StoreError;
-use sqlx::{Any, Row, Transaction};
 use switchboard_types::TenantId;
 
 /// Which chain an operation addresses.
@@ -31,10 +31,7 @@ impl Chain<'_> {
         }
     }
 
-    fn bind_head_key<'q>(
-        self,
-        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    fn bind_head_key(self, q: Query<'_>) -> Query<'_> {
         match self.head_key() {
             Bind::Text(s) => q.bind(s),
             Bind::Int(i) => q.bind(i),
@@ -52,7 +49,7 @@ impl Chain<'_> {
 }
 
 pub(super) async fn lock_head(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Conn,
     chain: Chain<'_>,
     dialect: Dialect,
 ) -> Result<AuditHead, StoreError> {
@@ -65,8 +62,8 @@ pub(super) async fn lock_head(
     };
     let sql = format!("SELECT seq, hash FROM {heads} WHERE {key} = $1{lock}");
     if let Some(row) = chain
-        .bind_head_key(sqlx::query(&sql))
-        .fetch_optional(&mut **tx)
+        .bind_head_key(query(&sql))
+        .fetch_optional(&mut *tx)
         .await?
     {
         return Ok(AuditHead {
@@ -80,29 +77,23 @@ pub(super) async fn lock_head(
         "INSERT INTO {heads} ({key}, seq, hash) VALUES ($1, 0, '') ON CONFLICT ({key}) DO NOTHING"
     );
     chain
-        .bind_head_key(sqlx::query(&insert))
-        .execute(&mut **tx)
+        .bind_head_key(query(&insert))
+        .execute(&mut *tx)
         .await?;
-    let row = chain
-        .bind_head_key(sqlx::query(&sql))
-        .fetch_one(&mut **tx)
-        .await?;
+    let row = chain.bind_head_key(query(&sql)).fetch_one(&mut *tx).await?;
     Ok(AuditHead {
         seq: row.try_get("seq")?,
         hash: row.try_get("hash")?,
     })
 }
 
-pub(super) async fn read_head(
-    tx: &mut Transaction<'static, Any>,
-    chain: Chain<'_>,
-) -> Result<AuditHead, StoreError> {
+pub(super) async fn read_head(tx: &mut Conn, chain: Chain<'_>) -> Result<AuditHead, StoreError> {
     let (_, heads, key) = chain.tables();
     let sql = format!("SELECT seq, hash FROM {heads} WHERE {key} = $1");
     Ok(
         match chain
-            .bind_head_key(sqlx::query(&sql))
-            .fetch_optional(&mut **tx)
+            .bind_head_key(query(&sql))
+            .fetch_optional(&mut *tx)
             .await?
         {
             Some(row) => AuditHead {
@@ -117,7 +108,7 @@ pub(super) async fn read_head(
 /// Inserts an entry; a trigger (migration 0003) moves the chain head to it in the same
 /// statement, so the append is one round trip on both engines.
 pub(super) async fn append(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Conn,
     chain: Chain<'_>,
     r: &AuditRecord,
 ) -> Result<(), StoreError> {
@@ -136,8 +127,8 @@ pub(super) async fn append(
         ),
     };
     let q = match chain {
-        Chain::Tenant(t) => sqlx::query(&sql).bind(t.as_str()),
-        Chain::Platform => sqlx::query(&sql),
+        Chain::Tenant(t) => query(&sql).bind(t.as_str()),
+        Chain::Platform => query(&sql),
     };
     q.bind(r.seq)
         .bind(r.id.as_str())
@@ -154,13 +145,13 @@ pub(super) async fn append(
         .bind(r.details.to_string())
         .bind(r.prev_hash.as_str())
         .bind(r.hash.as_str())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
 
 pub(super) async fn chain_page(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Conn,
     chain: Chain<'_>,
     after_seq: i64,
     limit: i64,
@@ -175,15 +166,15 @@ pub(super) async fn chain_page(
         lim = f.next_placeholder()
     );
     let rows = f
-        .bind_all(sqlx::query(&sql))
+        .bind_all(query(&sql))
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     rows.iter().map(rows::audit).collect()
 }
 
 pub(super) async fn list(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Conn,
     chain: Chain<'_>,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditRecord>, StoreError> {
@@ -218,9 +209,9 @@ pub(super) async fn list(
         lim = f.next_placeholder()
     );
     let rows = f
-        .bind_all(sqlx::query(&sql))
+        .bind_all(query(&sql))
         .bind(filter.limit.clamp(1, 1000))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     rows.iter().map(rows::audit).collect()
 }

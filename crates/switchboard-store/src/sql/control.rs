@@ -2,16 +2,16 @@
 //! platform audit chain.
 
 use super::audit::{self, Chain};
+use super::exec::{query, Conn};
 use super::{rows, Bind, Dialect, Filters};
 use crate::model::*;
 use crate::traits::{AuditWriter, ControlTx};
 use crate::StoreError;
 use async_trait::async_trait;
-use sqlx::{Any, Transaction};
 use switchboard_types::{CellId, JobId, PartnerId, TenantId, TenantStatus, UserId};
 
 pub(super) struct SqlControlTx {
-    tx: Transaction<'static, Any>,
+    tx: Conn,
     dialect: Dialect,
     commits: tokio::sync::broadcast::Sender<TenantId>,
 }
@@ -26,7 +26,7 @@ impl std::fmt::Debug for SqlControlTx {
 
 impl SqlControlTx {
     pub(super) fn new(
-        tx: Transaction<'static, Any>,
+        tx: Conn,
         dialect: Dialect,
         commits: tokio::sync::broadcast::Sender<TenantId>,
     ) -> Self {
@@ -82,9 +82,9 @@ impl ControlTx for SqlControlTx {
     ) -> Result<Box<dyn crate::TenantTx>, StoreError> {
         let mut tx = self.tx;
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            query("SELECT set_config('app.tenant_id', $1, true)")
                 .bind(ctx.tenant().as_str())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         Ok(Box::new(super::tenant::SqlTenantTx::new(
@@ -97,7 +97,7 @@ impl ControlTx for SqlControlTx {
     }
 
     async fn upsert_cell(&mut self, c: &Cell) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO cells (id, region, database_name, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET region = excluded.region, database_name = excluded.database_name",
         )
@@ -105,42 +105,42 @@ impl ControlTx for SqlControlTx {
         .bind(c.region.as_str())
         .bind(c.database.as_str())
         .bind(c.created_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn get_cell(&mut self, id: &CellId) -> Result<Option<Cell>, StoreError> {
         let sql = format!("SELECT {} FROM cells WHERE id = $1", rows::CELL_COLS);
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::cell).transpose()
     }
 
     async fn list_cells(&mut self) -> Result<Vec<Cell>, StoreError> {
         let sql = format!("SELECT {} FROM cells ORDER BY id", rows::CELL_COLS);
-        let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await?;
+        let rows = query(&sql).fetch_all(&mut self.tx).await?;
         rows.iter().map(rows::cell).collect()
     }
 
     async fn insert_partner(&mut self, p: &Partner) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO partners (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO partners (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(p.id.as_str())
             .bind(p.slug.as_str())
             .bind(p.name.as_str())
             .bind(p.created_at)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     async fn get_partner(&mut self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
         let sql = format!("SELECT {} FROM partners WHERE id = $1", rows::PARTNER_COLS);
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::partner).transpose()
     }
@@ -150,23 +150,21 @@ impl ControlTx for SqlControlTx {
             "SELECT {} FROM partners WHERE id > $1 ORDER BY id LIMIT $2",
             rows::PARTNER_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::partner).collect()
     }
 
     async fn insert_partner_membership(&mut self, m: &PartnerMembership) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO partner_memberships (partner_id, user_id, role) VALUES ($1, $2, $3)",
-        )
-        .bind(m.partner_id.as_str())
-        .bind(m.user_id.as_str())
-        .bind(m.role.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+        query("INSERT INTO partner_memberships (partner_id, user_id, role) VALUES ($1, $2, $3)")
+            .bind(m.partner_id.as_str())
+            .bind(m.user_id.as_str())
+            .bind(m.role.as_str())
+            .execute(&mut self.tx)
+            .await?;
         Ok(())
     }
 
@@ -174,17 +172,17 @@ impl ControlTx for SqlControlTx {
         &mut self,
         user: &UserId,
     ) -> Result<Vec<PartnerMembership>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT partner_id, user_id, role FROM partner_memberships WHERE user_id = $1 ORDER BY partner_id",
         )
         .bind(user.as_str())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut self.tx)
         .await?;
         rows.iter().map(rows::partner_membership).collect()
     }
 
     async fn insert_tenant(&mut self, t: &Tenant) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO tenants (id, slug, name, plan, status, region, cell_id, partner_id, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -198,26 +196,23 @@ impl ControlTx for SqlControlTx {
         .bind(t.partner_id.as_ref().map(|p| p.as_str().to_owned()))
         .bind(t.created_at)
         .bind(t.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn get_tenant(&mut self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         let sql = format!("SELECT {} FROM tenants WHERE id = $1", rows::TENANT_COLS);
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::tenant).transpose()
     }
 
     async fn get_tenant_by_slug(&mut self, slug: &str) -> Result<Option<Tenant>, StoreError> {
         let sql = format!("SELECT {} FROM tenants WHERE slug = $1", rows::TENANT_COLS);
-        let row = sqlx::query(&sql)
-            .bind(slug)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = query(&sql).bind(slug).fetch_optional(&mut self.tx).await?;
         row.as_ref().map(rows::tenant).transpose()
     }
 
@@ -239,9 +234,9 @@ impl ControlTx for SqlControlTx {
             f.next_placeholder()
         );
         let rows = f
-            .bind_all(sqlx::query(&sql))
+            .bind_all(query(&sql))
             .bind(filter.page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::tenant).collect()
     }
@@ -253,20 +248,19 @@ impl ControlTx for SqlControlTx {
         to: TenantStatus,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
-        )
-        .bind(to.as_str())
-        .bind(now)
-        .bind(id.as_str())
-        .bind(from.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+        let done =
+            query("UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+                .bind(to.as_str())
+                .bind(now)
+                .bind(id.as_str())
+                .bind(from.as_str())
+                .execute(&mut self.tx)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_user(&mut self, u: &User) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO users (id, email, display_name, password_hash, is_platform_admin, totp_secret, \
              totp_enabled, failed_logins, locked_until, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -282,32 +276,29 @@ impl ControlTx for SqlControlTx {
         .bind(u.locked_until)
         .bind(u.created_at)
         .bind(u.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn get_user(&mut self, id: &UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {} FROM users WHERE id = $1", rows::USER_COLS);
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::user).transpose()
     }
 
     async fn get_user_by_email(&mut self, email: &str) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {} FROM users WHERE email = $1", rows::USER_COLS);
-        let row = sqlx::query(&sql)
-            .bind(email)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = query(&sql).bind(email).fetch_optional(&mut self.tx).await?;
         row.as_ref().map(rows::user).transpose()
     }
 
     async fn count_platform_admins(&mut self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM users WHERE is_platform_admin = 1")
-            .fetch_one(&mut *self.tx)
+        let row = query("SELECT COUNT(*) FROM users WHERE is_platform_admin = 1")
+            .fetch_one(&mut self.tx)
             .await?;
         rows::count(&row)
     }
@@ -323,32 +314,32 @@ impl ControlTx for SqlControlTx {
         } else {
             "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $1, updated_at = $2 WHERE id = $3"
         };
-        sqlx::query(sql)
+        query(sql)
             .bind(lock_until)
             .bind(now)
             .bind(id.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     async fn record_successful_login(&mut self, id: &UserId, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $1 WHERE id = $2")
+        query("UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     async fn accept_totp_step(&mut self, id: &UserId, step: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE users SET totp_last_step = $1 WHERE id = $2 \
              AND (totp_last_step IS NULL OR totp_last_step < $1)",
         )
         .bind(step)
         .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -360,38 +351,38 @@ impl ControlTx for SqlControlTx {
         enabled: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "UPDATE users SET totp_secret = $1, totp_enabled = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(secret)
         .bind(i64::from(enabled))
         .bind(now)
         .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn memberships_of(&mut self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT set_config('app.user_id', $1, true)")
+            query("SELECT set_config('app.user_id', $1, true)")
                 .bind(user.as_str())
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         let sql = format!(
             "SELECT {} FROM memberships WHERE user_id = $1 ORDER BY tenant_id",
             rows::MEMBERSHIP_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(user.as_str())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::membership).collect()
     }
 
     async fn insert_session(&mut self, s: &Session) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO sessions (id, user_id, kind, token_hash, csrf_hash, family, created_at, \
              expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -405,7 +396,7 @@ impl ControlTx for SqlControlTx {
         .bind(s.expires_at)
         .bind(s.ip.as_deref())
         .bind(s.user_agent.as_deref())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -415,25 +406,25 @@ impl ControlTx for SqlControlTx {
             "SELECT {} FROM sessions WHERE token_hash = $1",
             rows::SESSION_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(token_hash)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::session).transpose()
     }
 
     async fn delete_session_family(&mut self, family: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE family = $1")
+        let done = query("DELETE FROM sessions WHERE family = $1")
             .bind(family)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
 
     async fn delete_expired_sessions(&mut self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        let done = query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
@@ -463,12 +454,12 @@ impl ControlTx for SqlControlTx {
              RETURNING {}",
             rows::JOB_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(worker)
             .bind(now)
             .bind(lease_until)
             .bind(queue)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::job).transpose()
     }
@@ -479,13 +470,13 @@ impl ControlTx for SqlControlTx {
         worker: &str,
         lease_until: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND locked_by = $3 AND status = 'running'",
         )
         .bind(lease_until)
         .bind(id.as_str())
         .bind(worker)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -496,14 +487,14 @@ impl ControlTx for SqlControlTx {
         worker: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, \
              updated_at = $1 WHERE id = $2 AND locked_by = $3 AND status = 'running'",
         )
         .bind(now)
         .bind(id.as_str())
         .bind(worker)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -520,7 +511,7 @@ impl ControlTx for SqlControlTx {
             Some(at) => ("queued", at),
             None => ("failed", now),
         };
-        let done = sqlx::query(
+        let done = query(
             "UPDATE jobs SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, \
              locked_until = NULL, updated_at = $4 WHERE id = $5 AND locked_by = $6 AND status = 'running'",
         )
@@ -530,16 +521,16 @@ impl ControlTx for SqlControlTx {
         .bind(now)
         .bind(id.as_str())
         .bind(worker)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn get_job(&mut self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {} FROM jobs WHERE id = $1", rows::JOB_COLS);
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::job).transpose()
     }
@@ -553,16 +544,16 @@ impl ControlTx for SqlControlTx {
             "SELECT {} FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
             rows::IDEMPOTENCY_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(scope)
             .bind(key)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::idempotency).transpose()
     }
 
     async fn insert_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO idempotency_keys (scope, idem_key, request_hash, status, body, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -573,7 +564,7 @@ impl ControlTx for SqlControlTx {
         .bind(r.body.as_deref())
         .bind(r.created_at)
         .bind(r.expires_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -585,57 +576,52 @@ impl ControlTx for SqlControlTx {
         status: i64,
         body: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "UPDATE idempotency_keys SET status = $1, body = $2 WHERE scope = $3 AND idem_key = $4",
         )
         .bind(status)
         .bind(body)
         .bind(scope)
         .bind(key)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn delete_idempotency(&mut self, scope: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
+        query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
             .bind(scope)
             .bind(key)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     async fn delete_expired_idempotency(&mut self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+        let done = query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
 
     async fn delete_idempotency_scope_prefix(&mut self, prefix: &str) -> Result<u64, StoreError> {
         // Compare a prefix without LIKE so `%` and `_` in a scope are never wildcards.
-        let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE substr(scope, 1, CAST($1 AS INTEGER)) = $2",
-        )
-        .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
-        .bind(prefix)
-        .execute(&mut *self.tx)
-        .await?;
+        let done =
+            query("DELETE FROM idempotency_keys WHERE substr(scope, 1, CAST($1 AS INTEGER)) = $2")
+                .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+                .bind(prefix)
+                .execute(&mut self.tx)
+                .await?;
         Ok(done.rows_affected())
     }
 }
 
 /// Writes a queued job; shared by the control plane and by tenant changes that schedule their own
 /// follow-up work in the same transaction.
-pub(super) async fn insert_job(
-    tx: &mut Transaction<'static, Any>,
-    job: &NewJob,
-    now: i64,
-) -> Result<JobId, StoreError> {
+pub(super) async fn insert_job(tx: &mut Conn, job: &NewJob, now: i64) -> Result<JobId, StoreError> {
     let id = JobId::generate();
-    sqlx::query(
+    query(
         "INSERT INTO jobs (id, queue, kind, payload, status, attempts, max_attempts, run_at, \
          created_at, updated_at) VALUES ($1, $7, $2, $3, 'queued', 0, $4, $5, $6, $6)",
     )
@@ -646,7 +632,7 @@ pub(super) async fn insert_job(
     .bind(job.run_at)
     .bind(now)
     .bind(job.queue.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(id)
 }

@@ -6,18 +6,22 @@
 
 mod audit;
 mod control;
+mod exec;
 mod introspect;
+mod lite;
 mod rows;
 mod tenant;
 
 use crate::traits::{Access, Backend, ControlTx, Store, TenantTx};
 use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
+use exec::Conn;
 use sqlx::AnyPool;
-use sqlx::{Any, Transaction};
+use std::sync::Arc;
 use switchboard_types::TenantId;
 
 pub use introspect::introspect_schema;
+pub use lite::LiteWriter;
 
 /// The SQL dialect differences the portable implementation needs to know about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +31,13 @@ pub enum Dialect {
 }
 
 /// A store over one database, reached through a writer pool and a reader pool (the same pool on
-/// PostgreSQL; on SQLite a single-connection writer and several read-only readers).
+/// PostgreSQL; on SQLite several read-only readers and the one writer connection, driven in place
+/// by [`LiteWriter`], with a sqlx writer pool kept for migrations and maintenance).
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     writer: AnyPool,
     reader: AnyPool,
+    lite: Option<Arc<LiteWriter>>,
     dialect: Dialect,
     commits: tokio::sync::broadcast::Sender<TenantId>,
 }
@@ -46,9 +52,16 @@ impl SqlStore {
         Self {
             writer,
             reader,
+            lite: None,
             dialect,
             commits: tokio::sync::broadcast::channel(COMMIT_SIGNAL_BUFFER).0,
         }
+    }
+
+    /// Sends write transactions to SQLite's in-place writer instead of the sqlx writer pool.
+    pub fn with_lite_writer(mut self, writer: LiteWriter) -> Self {
+        self.lite = Some(Arc::new(writer));
+        self
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -63,11 +76,10 @@ impl SqlStore {
 
     /// Opens a transaction; for a tenant on PostgreSQL, sets the row-level-security tenant in the
     /// same round trip as `BEGIN`.
-    async fn begin(
-        &self,
-        access: Access,
-        tenant: Option<&TenantId>,
-    ) -> Result<Transaction<'static, Any>, StoreError> {
+    async fn begin(&self, access: Access, tenant: Option<&TenantId>) -> Result<Conn, StoreError> {
+        if let (Access::Write, Some(lite)) = (access, &self.lite) {
+            return Ok(Conn::Lite(lite.begin().await?));
+        }
         let pool = match access {
             Access::Read => &self.reader,
             Access::Write => &self.writer,
@@ -95,7 +107,7 @@ impl SqlStore {
             }
             _ => begin.to_owned(),
         };
-        Ok(pool.begin_with(statement).await?)
+        Ok(Conn::Sqlx(pool.begin_with(statement).await?))
     }
 }
 
@@ -182,10 +194,7 @@ impl Filters {
         }
     }
 
-    fn bind_all<'q>(
-        &'q self,
-        mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    fn bind_all<'q>(&self, mut q: exec::Query<'q>) -> exec::Query<'q> {
         for b in &self.binds {
             q = match b {
                 Bind::Text(s) => q.bind(s.as_str()),

@@ -1,9 +1,8 @@
 //! Decoding rows into models. Column lists live next to their decoder so they cannot drift apart.
 
+use super::exec::Row;
 use crate::model::*;
 use crate::StoreError;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use switchboard_types::CalendarId;
 use switchboard_types::{
     Actor, ActorKind, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId,
@@ -15,23 +14,23 @@ use switchboard_types::{
     Channel, ConversationId, ConversationStatus, Direction, InboxId, MessageId, Priority,
 };
 
-fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
-    Ok(row.try_get::<String, _>(col)?)
+fn text(row: &Row, col: &str) -> Result<String, StoreError> {
+    row.try_get::<String, _>(col)
 }
 
-fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
+fn opt_text(row: &Row, col: &str) -> Result<Option<String>, StoreError> {
+    row.try_get::<Option<String>, _>(col)
 }
 
-fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
-    Ok(row.try_get::<i64, _>(col)?)
+fn int(row: &Row, col: &str) -> Result<i64, StoreError> {
+    row.try_get::<i64, _>(col)
 }
 
-fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError> {
-    Ok(row.try_get::<Option<i64>, _>(col)?)
+fn opt_int(row: &Row, col: &str) -> Result<Option<i64>, StoreError> {
+    row.try_get::<Option<i64>, _>(col)
 }
 
-fn json(row: &AnyRow, col: &str) -> Result<serde_json::Value, StoreError> {
+fn json(row: &Row, col: &str) -> Result<serde_json::Value, StoreError> {
     let raw = text(row, col)?;
     serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("{col}: {e}")))
 }
@@ -40,7 +39,7 @@ fn invalid(what: &str, value: &str) -> StoreError {
     StoreError::Invalid(format!("unknown {what} {value:?}"))
 }
 
-fn actor(row: &AnyRow, kind_col: &str, id_col: &str) -> Result<Actor, StoreError> {
+fn actor(row: &Row, kind_col: &str, id_col: &str) -> Result<Actor, StoreError> {
     let kind = text(row, kind_col)?;
     Ok(Actor {
         kind: ActorKind::parse(&kind).ok_or_else(|| invalid("actor kind", &kind))?,
@@ -50,7 +49,7 @@ fn actor(row: &AnyRow, kind_col: &str, id_col: &str) -> Result<Actor, StoreError
 
 pub(super) const CELL_COLS: &str = "id, region, database_name, created_at";
 
-pub(super) fn cell(row: &AnyRow) -> Result<Cell, StoreError> {
+pub(super) fn cell(row: &Row) -> Result<Cell, StoreError> {
     Ok(Cell {
         id: CellId::from_trusted(text(row, "id")?),
         region: text(row, "region")?,
@@ -61,7 +60,7 @@ pub(super) fn cell(row: &AnyRow) -> Result<Cell, StoreError> {
 
 pub(super) const PARTNER_COLS: &str = "id, slug, name, created_at";
 
-pub(super) fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
+pub(super) fn partner(row: &Row) -> Result<Partner, StoreError> {
     Ok(Partner {
         id: PartnerId::from_trusted(text(row, "id")?),
         slug: text(row, "slug")?,
@@ -73,7 +72,7 @@ pub(super) fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
 pub(super) const TENANT_COLS: &str =
     "id, slug, name, plan, status, region, cell_id, partner_id, created_at, updated_at";
 
-pub(super) fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
+pub(super) fn tenant(row: &Row) -> Result<Tenant, StoreError> {
     let plan = text(row, "plan")?;
     let status = text(row, "status")?;
     Ok(Tenant {
@@ -93,7 +92,7 @@ pub(super) fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
 pub(super) const USER_COLS: &str = "id, email, display_name, password_hash, is_platform_admin, \
     totp_secret, totp_enabled, totp_last_step, failed_logins, locked_until, created_at, updated_at";
 
-pub(super) fn user(row: &AnyRow) -> Result<User, StoreError> {
+pub(super) fn user(row: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: UserId::from_trusted(text(row, "id")?),
         email: text(row, "email")?,
@@ -110,14 +109,14 @@ pub(super) fn user(row: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
-fn role(row: &AnyRow) -> Result<TenantRole, StoreError> {
+fn role(row: &Row) -> Result<TenantRole, StoreError> {
     let r = text(row, "role")?;
     TenantRole::parse(&r).ok_or_else(|| invalid("role", &r))
 }
 
 pub(super) const MEMBERSHIP_COLS: &str = "tenant_id, user_id, role, created_at, updated_at";
 
-pub(super) fn membership(row: &AnyRow) -> Result<Membership, StoreError> {
+pub(super) fn membership(row: &Row) -> Result<Membership, StoreError> {
     Ok(Membership {
         tenant_id: TenantId::from_trusted(text(row, "tenant_id")?),
         user_id: UserId::from_trusted(text(row, "user_id")?),
@@ -131,7 +130,7 @@ pub(super) const MEMBER_COLS: &str =
     "m.user_id AS user_id, u.email AS email, u.display_name AS display_name, m.role AS role, \
      m.availability AS availability, m.capacity AS capacity, m.created_at AS created_at";
 
-pub(super) fn member(row: &AnyRow) -> Result<Member, StoreError> {
+pub(super) fn member(row: &Row) -> Result<Member, StoreError> {
     Ok(Member {
         user_id: UserId::from_trusted(text(row, "user_id")?),
         email: text(row, "email")?,
@@ -146,7 +145,7 @@ pub(super) fn member(row: &AnyRow) -> Result<Member, StoreError> {
     })
 }
 
-pub(super) fn partner_membership(row: &AnyRow) -> Result<PartnerMembership, StoreError> {
+pub(super) fn partner_membership(row: &Row) -> Result<PartnerMembership, StoreError> {
     let r = text(row, "role")?;
     Ok(PartnerMembership {
         partner_id: PartnerId::from_trusted(text(row, "partner_id")?),
@@ -158,7 +157,7 @@ pub(super) fn partner_membership(row: &AnyRow) -> Result<PartnerMembership, Stor
 pub(super) const API_KEY_COLS: &str = "tenant_id, id, name, prefix, key_hash, scopes, created_by, \
     created_at, expires_at, last_used_at, revoked_at";
 
-pub(super) fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
+pub(super) fn api_key(row: &Row) -> Result<ApiKey, StoreError> {
     let scopes: Vec<String> = serde_json::from_value(json(row, "scopes")?)
         .map_err(|e| StoreError::Invalid(format!("scopes: {e}")))?;
     Ok(ApiKey {
@@ -179,7 +178,7 @@ pub(super) fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
 pub(super) const SESSION_COLS: &str =
     "id, user_id, kind, token_hash, csrf_hash, family, created_at, expires_at, ip, user_agent";
 
-pub(super) fn session(row: &AnyRow) -> Result<Session, StoreError> {
+pub(super) fn session(row: &Row) -> Result<Session, StoreError> {
     let kind = text(row, "kind")?;
     Ok(Session {
         id: SessionId::from_trusted(text(row, "id")?),
@@ -198,7 +197,7 @@ pub(super) fn session(row: &AnyRow) -> Result<Session, StoreError> {
 pub(super) const AUDIT_COLS: &str = "seq, id, occurred_at, actor_type, actor_id, action, \
     target_type, target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash";
 
-pub(super) fn audit(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+pub(super) fn audit(row: &Row) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         seq: int(row, "seq")?,
         id: AuditEventId::from_trusted(text(row, "id")?),
@@ -221,7 +220,7 @@ pub(super) const JOB_COLS: &str =
     "id, queue, kind, payload, status, attempts, max_attempts, run_at, \
     locked_by, locked_until, last_error, created_at, updated_at";
 
-pub(super) fn job(row: &AnyRow) -> Result<Job, StoreError> {
+pub(super) fn job(row: &Row) -> Result<Job, StoreError> {
     let status = text(row, "status")?;
     Ok(Job {
         id: JobId::from_trusted(text(row, "id")?),
@@ -243,7 +242,7 @@ pub(super) fn job(row: &AnyRow) -> Result<Job, StoreError> {
 pub(super) const IDEMPOTENCY_COLS: &str =
     "scope, idem_key, request_hash, status, body, created_at, expires_at";
 
-pub(super) fn idempotency(row: &AnyRow) -> Result<IdempotencyRecord, StoreError> {
+pub(super) fn idempotency(row: &Row) -> Result<IdempotencyRecord, StoreError> {
     Ok(IdempotencyRecord {
         scope: text(row, "scope")?,
         key: text(row, "idem_key")?,
@@ -255,7 +254,7 @@ pub(super) fn idempotency(row: &AnyRow) -> Result<IdempotencyRecord, StoreError>
     })
 }
 
-fn attributes(row: &AnyRow) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+fn attributes(row: &Row) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
     match json(row, "custom_attributes")? {
         serde_json::Value::Object(map) => Ok(map),
         other => Err(StoreError::Invalid(format!(
@@ -266,7 +265,7 @@ fn attributes(row: &AnyRow) -> Result<serde_json::Map<String, serde_json::Value>
 
 pub(super) const COMPANY_COLS: &str = "id, name, domain, custom_attributes, created_at, updated_at";
 
-pub(super) fn company(row: &AnyRow) -> Result<Company, StoreError> {
+pub(super) fn company(row: &Row) -> Result<Company, StoreError> {
     Ok(Company {
         id: CompanyId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -280,7 +279,7 @@ pub(super) fn company(row: &AnyRow) -> Result<Company, StoreError> {
 pub(super) const CONTACT_COLS: &str =
     "id, name, email, phone, external_id, company_id, custom_attributes, created_at, updated_at";
 
-pub(super) fn contact(row: &AnyRow) -> Result<Contact, StoreError> {
+pub(super) fn contact(row: &Row) -> Result<Contact, StoreError> {
     Ok(Contact {
         id: ContactId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -297,7 +296,7 @@ pub(super) fn contact(row: &AnyRow) -> Result<Contact, StoreError> {
 pub(super) const ATTRIBUTE_COLS: &str =
     "id, applies_to, attr_key, label, kind, options, created_at";
 
-pub(super) fn attribute(row: &AnyRow) -> Result<AttributeDefinition, StoreError> {
+pub(super) fn attribute(row: &Row) -> Result<AttributeDefinition, StoreError> {
     let target = text(row, "applies_to")?;
     let kind = text(row, "kind")?;
     let options: Vec<String> = serde_json::from_value(json(row, "options")?)
@@ -316,7 +315,7 @@ pub(super) fn attribute(row: &AnyRow) -> Result<AttributeDefinition, StoreError>
 
 pub(super) const TEAM_COLS: &str = "id, name, description, created_at, updated_at";
 
-pub(super) fn team(row: &AnyRow) -> Result<Team, StoreError> {
+pub(super) fn team(row: &Row) -> Result<Team, StoreError> {
     Ok(Team {
         id: TeamId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -328,7 +327,7 @@ pub(super) fn team(row: &AnyRow) -> Result<Team, StoreError> {
 
 pub(super) const CALENDAR_COLS: &str = "id, name, spec, created_at, updated_at";
 
-pub(super) fn calendar(row: &AnyRow) -> Result<BusinessCalendar, StoreError> {
+pub(super) fn calendar(row: &Row) -> Result<BusinessCalendar, StoreError> {
     Ok(BusinessCalendar {
         id: CalendarId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -342,7 +341,7 @@ pub(super) const INBOX_COLS: &str = "id, name, channel, assignment_policy, publi
     channel_config, secret_version, channel_secret, sla_policy_id, reassign_after_ms, created_at, \
     updated_at";
 
-pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
+pub(super) fn inbox(row: &Row) -> Result<Inbox, StoreError> {
     let channel = text(row, "channel")?;
     Ok(Inbox {
         id: InboxId::from_trusted(text(row, "id")?),
@@ -368,7 +367,7 @@ pub(super) fn inbox(row: &AnyRow) -> Result<Inbox, StoreError> {
     })
 }
 
-pub(super) fn inbox_agent(row: &AnyRow) -> Result<InboxAgent, StoreError> {
+pub(super) fn inbox_agent(row: &Row) -> Result<InboxAgent, StoreError> {
     let a = text(row, "availability")?;
     Ok(InboxAgent {
         user_id: UserId::from_trusted(text(row, "user_id")?),
@@ -383,7 +382,7 @@ pub(super) const CONVERSATION_COLS: &str =
     "id, number, inbox_id, contact_id, status, snoozed_until, priority, \
     assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at, custom_attributes";
 
-pub(super) fn conversation(row: &AnyRow) -> Result<Conversation, StoreError> {
+pub(super) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
     let status = text(row, "status")?;
     let priority = text(row, "priority")?;
     Ok(Conversation {
@@ -410,7 +409,7 @@ pub(super) fn conversation(row: &AnyRow) -> Result<Conversation, StoreError> {
 pub(super) const MESSAGE_COLS: &str = "id, conversation_id, direction, private, sender_type, \
     sender_id, content, created_at, external_id, delivery_status, metadata";
 
-pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
+pub(super) fn message(row: &Row) -> Result<Message, StoreError> {
     let direction = text(row, "direction")?;
     Ok(Message {
         id: MessageId::from_trusted(text(row, "id")?),
@@ -437,7 +436,7 @@ pub(super) fn message(row: &AnyRow) -> Result<Message, StoreError> {
 pub(super) const OUTBOX_COLS: &str =
     "seq, id, event_type, version, occurred_at, actor_type, actor_id, payload";
 
-pub(super) fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+pub(super) fn stored_event(row: &Row) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         seq: int(row, "seq")?,
         event: OutboxEvent {
@@ -455,7 +454,7 @@ pub(super) const ATTACHMENT_COLS: &str =
     "id, conversation_id, message_id, filename, content_type, \
     size, sha256, blob_key, uploaded_by_type, uploaded_by_id, created_at";
 
-pub(super) fn attachment(row: &AnyRow) -> Result<Attachment, StoreError> {
+pub(super) fn attachment(row: &Row) -> Result<Attachment, StoreError> {
     Ok(Attachment {
         id: switchboard_types::AttachmentId::from_trusted(text(row, "id")?),
         conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
@@ -473,7 +472,7 @@ pub(super) fn attachment(row: &AnyRow) -> Result<Attachment, StoreError> {
 pub(super) const SLA_POLICY_COLS: &str = "id, name, first_response_ms, next_response_ms, \
     resolution_ms, calendar_id, warning_percent, created_at, updated_at";
 
-pub(super) fn sla_policy(row: &AnyRow) -> Result<SlaPolicy, StoreError> {
+pub(super) fn sla_policy(row: &Row) -> Result<SlaPolicy, StoreError> {
     Ok(SlaPolicy {
         id: switchboard_types::SlaPolicyId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -487,7 +486,7 @@ pub(super) fn sla_policy(row: &AnyRow) -> Result<SlaPolicy, StoreError> {
     })
 }
 
-pub(super) fn conversation_sla(row: &AnyRow) -> Result<ConversationSla, StoreError> {
+pub(super) fn conversation_sla(row: &Row) -> Result<ConversationSla, StoreError> {
     Ok(ConversationSla {
         conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
         policy_id: switchboard_types::SlaPolicyId::from_trusted(text(row, "policy_id")?),
@@ -499,7 +498,7 @@ pub(super) fn conversation_sla(row: &AnyRow) -> Result<ConversationSla, StoreErr
 pub(super) const METRIC_COLS: &str =
     "id, kind, conversation_id, inbox_id, agent_id, team_id, started_at, at, value";
 
-pub(super) fn metric(row: &AnyRow) -> Result<MetricEvent, StoreError> {
+pub(super) fn metric(row: &Row) -> Result<MetricEvent, StoreError> {
     Ok(MetricEvent {
         id: switchboard_types::MetricEventId::from_trusted(text(row, "id")?),
         kind: text(row, "kind")?,
@@ -516,7 +515,7 @@ pub(super) fn metric(row: &AnyRow) -> Result<MetricEvent, StoreError> {
 pub(super) const CSAT_COLS: &str =
     "id, conversation_id, token_hash, sent_at, rating, comment, responded_at";
 
-pub(super) fn csat(row: &AnyRow) -> Result<CsatSurvey, StoreError> {
+pub(super) fn csat(row: &Row) -> Result<CsatSurvey, StoreError> {
     Ok(CsatSurvey {
         id: switchboard_types::CsatSurveyId::from_trusted(text(row, "id")?),
         conversation_id: ConversationId::from_trusted(text(row, "conversation_id")?),
@@ -531,7 +530,7 @@ pub(super) fn csat(row: &AnyRow) -> Result<CsatSurvey, StoreError> {
 pub(super) const SCHEDULED_COLS: &str = "id, conversation_id, content, private, attachment_ids, \
     sender_type, sender_id, send_at, status, message_id, error, created_at, updated_at";
 
-pub(super) fn scheduled(row: &AnyRow) -> Result<ScheduledMessage, StoreError> {
+pub(super) fn scheduled(row: &Row) -> Result<ScheduledMessage, StoreError> {
     let ids: Vec<String> = serde_json::from_value(json(row, "attachment_ids")?)
         .map_err(|e| StoreError::Invalid(format!("attachment_ids: {e}")))?;
     Ok(ScheduledMessage {
@@ -553,7 +552,7 @@ pub(super) fn scheduled(row: &AnyRow) -> Result<ScheduledMessage, StoreError> {
     })
 }
 
-pub(super) fn macro_row(row: &AnyRow) -> Result<Macro, StoreError> {
+pub(super) fn macro_row(row: &Row) -> Result<Macro, StoreError> {
     Ok(Macro {
         id: switchboard_types::MacroId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -566,7 +565,7 @@ pub(super) fn macro_row(row: &AnyRow) -> Result<Macro, StoreError> {
 pub(super) const NOTIFICATION_COLS: &str =
     "id, user_id, kind, conversation_id, data, read_at, created_at";
 
-pub(super) fn notification(row: &AnyRow) -> Result<Notification, StoreError> {
+pub(super) fn notification(row: &Row) -> Result<Notification, StoreError> {
     Ok(Notification {
         id: switchboard_types::NotificationId::from_trusted(text(row, "id")?),
         user_id: UserId::from_trusted(text(row, "user_id")?),
@@ -581,7 +580,7 @@ pub(super) fn notification(row: &AnyRow) -> Result<Notification, StoreError> {
 pub(super) const WIDGET_SESSION_COLS: &str =
     "id, inbox_id, contact_id, token_hash, verified, created_at, expires_at";
 
-pub(super) fn widget_session(row: &AnyRow) -> Result<WidgetSession, StoreError> {
+pub(super) fn widget_session(row: &Row) -> Result<WidgetSession, StoreError> {
     Ok(WidgetSession {
         id: switchboard_types::WidgetSessionId::from_trusted(text(row, "id")?),
         inbox_id: InboxId::from_trusted(text(row, "inbox_id")?),
@@ -595,7 +594,7 @@ pub(super) fn widget_session(row: &AnyRow) -> Result<WidgetSession, StoreError> 
 
 pub(super) const LABEL_COLS: &str = "id, name, colour, created_at";
 
-pub(super) fn label(row: &AnyRow) -> Result<Label, StoreError> {
+pub(super) fn label(row: &Row) -> Result<Label, StoreError> {
     Ok(Label {
         id: LabelId::from_trusted(text(row, "id")?),
         name: text(row, "name")?,
@@ -606,7 +605,7 @@ pub(super) fn label(row: &AnyRow) -> Result<Label, StoreError> {
 
 pub(super) const CANNED_COLS: &str = "id, short_code, content, created_at, updated_at";
 
-pub(super) fn canned(row: &AnyRow) -> Result<CannedResponse, StoreError> {
+pub(super) fn canned(row: &Row) -> Result<CannedResponse, StoreError> {
     Ok(CannedResponse {
         id: CannedResponseId::from_trusted(text(row, "id")?),
         short_code: text(row, "short_code")?,
@@ -616,6 +615,6 @@ pub(super) fn canned(row: &AnyRow) -> Result<CannedResponse, StoreError> {
     })
 }
 
-pub(super) fn count(row: &AnyRow) -> Result<i64, StoreError> {
-    Ok(row.try_get::<i64, _>(0)?)
+pub(super) fn count(row: &Row) -> Result<i64, StoreError> {
+    row.try_get::<i64, _>(0)
 }

@@ -2,13 +2,13 @@
 //! PostgreSQL row-level security enforces the same filter again.
 
 use super::audit::{self, Chain};
+use super::exec::{query, Conn};
 use super::{rows, Bind, Dialect, Filters};
 use crate::model::*;
 use crate::schema::TENANT_TABLES;
 use crate::traits::{Access, AuditWriter, TenantTx};
 use crate::{StoreError, TenantCtx};
 use async_trait::async_trait;
-use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
 use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
@@ -21,7 +21,7 @@ use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, Mess
 const OUTBOX_ROWS_PER_INSERT: usize = 500;
 
 pub(super) struct SqlTenantTx {
-    tx: Transaction<'static, Any>,
+    tx: Conn,
     ctx: TenantCtx,
     dialect: Dialect,
     access: Access,
@@ -42,7 +42,7 @@ impl std::fmt::Debug for SqlTenantTx {
 
 impl SqlTenantTx {
     pub(super) fn new(
-        tx: Transaction<'static, Any>,
+        tx: Conn,
         ctx: TenantCtx,
         dialect: Dialect,
         access: Access,
@@ -89,7 +89,7 @@ impl SqlTenantTx {
     /// everything before it.
     async fn flush_outbox(&mut self) -> Result<(), StoreError> {
         let n = self.outbox.len() as i64;
-        let row = sqlx::query(
+        let row = query(
             "INSERT INTO audit_heads (tenant_id, seq, hash, outbox_seq) VALUES ($1, 0, '', $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET outbox_seq = audit_heads.outbox_seq + $3 \
              RETURNING outbox_seq",
@@ -97,7 +97,7 @@ impl SqlTenantTx {
         .bind(self.tenant().to_owned())
         .bind(n)
         .bind(n)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(&mut self.tx)
         .await?;
         let first = rows::count(&row)? - n + 1;
         let tenant = self.tenant().to_owned();
@@ -118,7 +118,7 @@ impl SqlTenantTx {
                 sql.push(')');
             }
             let base = first + (c * OUTBOX_ROWS_PER_INSERT) as i64;
-            let mut q = sqlx::query(&sql);
+            let mut q = query(&sql);
             for (i, e) in chunk.iter().enumerate() {
                 q = q
                     .bind(tenant.clone())
@@ -131,7 +131,7 @@ impl SqlTenantTx {
                     .bind(e.actor.id.as_str())
                     .bind(e.payload.to_string());
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut self.tx).await?;
         }
         Ok(())
     }
@@ -145,10 +145,10 @@ impl SqlTenantTx {
         value: &str,
     ) -> Result<u64, StoreError> {
         let sql = format!("DELETE FROM {table} WHERE tenant_id = $1 AND {column} = $2");
-        let done = sqlx::query(&sql)
+        let done = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(value)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected())
     }
@@ -281,7 +281,7 @@ impl TenantTx for SqlTenantTx {
         if &m.tenant_id != self.ctx.tenant() {
             return Err(StoreError::Invalid("membership for another tenant".into()));
         }
-        sqlx::query(
+        query(
             "INSERT INTO memberships (tenant_id, user_id, role, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -290,7 +290,7 @@ impl TenantTx for SqlTenantTx {
         .bind(m.role.as_str())
         .bind(m.created_at)
         .bind(m.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -301,10 +301,10 @@ impl TenantTx for SqlTenantTx {
              WHERE m.tenant_id = $1 AND m.user_id = $2",
             rows::MEMBER_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(user.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::member).transpose()
     }
@@ -315,11 +315,11 @@ impl TenantTx for SqlTenantTx {
              WHERE m.tenant_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3",
             rows::MEMBER_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::member).collect()
     }
@@ -330,14 +330,14 @@ impl TenantTx for SqlTenantTx {
         role: TenantRole,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE memberships SET role = $1, updated_at = $2 WHERE tenant_id = $3 AND user_id = $4",
         )
         .bind(role.as_str())
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(user.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -350,11 +350,10 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn count_owners(&mut self) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'")
-                .bind(self.tenant().to_owned())
-                .fetch_one(&mut *self.tx)
-                .await?;
+        let row = query("SELECT COUNT(*) FROM memberships WHERE tenant_id = $1 AND role = 'owner'")
+            .bind(self.tenant().to_owned())
+            .fetch_one(&mut self.tx)
+            .await?;
         rows::count(&row)
     }
 
@@ -363,14 +362,13 @@ impl TenantTx for SqlTenantTx {
         user: &UserId,
         availability: Availability,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE memberships SET availability = $1 WHERE tenant_id = $2 AND user_id = $3",
-        )
-        .bind(availability.as_str())
-        .bind(self.tenant().to_owned())
-        .bind(user.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+        let done =
+            query("UPDATE memberships SET availability = $1 WHERE tenant_id = $2 AND user_id = $3")
+                .bind(availability.as_str())
+                .bind(self.tenant().to_owned())
+                .bind(user.as_str())
+                .execute(&mut self.tx)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -379,19 +377,18 @@ impl TenantTx for SqlTenantTx {
         user: &UserId,
         capacity: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE memberships SET capacity = $1 WHERE tenant_id = $2 AND user_id = $3",
-        )
-        .bind(capacity)
-        .bind(self.tenant().to_owned())
-        .bind(user.as_str())
-        .execute(&mut *self.tx)
-        .await?;
+        let done =
+            query("UPDATE memberships SET capacity = $1 WHERE tenant_id = $2 AND user_id = $3")
+                .bind(capacity)
+                .bind(self.tenant().to_owned())
+                .bind(user.as_str())
+                .execute(&mut self.tx)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_calendar(&mut self, c: &BusinessCalendar) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO business_calendars (tenant_id, id, name, spec, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -401,7 +398,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.spec.to_string())
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -415,10 +412,10 @@ impl TenantTx for SqlTenantTx {
             rows::CALENDAR_COLS,
             self.lock_for_write()
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::calendar).transpose()
     }
@@ -428,15 +425,15 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM business_calendars WHERE tenant_id = $1 ORDER BY name",
             rows::CALENDAR_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::calendar).collect()
     }
 
     async fn update_calendar(&mut self, c: &BusinessCalendar) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE business_calendars SET name = $1, spec = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
         )
         .bind(c.name.as_str())
@@ -444,7 +441,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.updated_at)
         .bind(self.tenant().to_owned())
         .bind(c.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -457,7 +454,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_team(&mut self, t: &Team) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO teams (tenant_id, id, name, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -467,7 +464,7 @@ impl TenantTx for SqlTenantTx {
         .bind(t.description.as_str())
         .bind(t.created_at)
         .bind(t.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -477,10 +474,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM teams WHERE tenant_id = $1 AND id = $2",
             rows::TEAM_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::team).transpose()
     }
@@ -490,15 +487,15 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM teams WHERE tenant_id = $1 ORDER BY name",
             rows::TEAM_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::team).collect()
     }
 
     async fn update_team(&mut self, t: &Team) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE teams SET name = $1, description = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5",
         )
         .bind(t.name.as_str())
@@ -506,7 +503,7 @@ impl TenantTx for SqlTenantTx {
         .bind(t.updated_at)
         .bind(self.tenant().to_owned())
         .bind(t.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -524,12 +521,12 @@ impl TenantTx for SqlTenantTx {
         user: &UserId,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO team_members (tenant_id, team_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO team_members (tenant_id, team_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
             .bind(self.tenant().to_owned())
             .bind(team.as_str())
             .bind(user.as_str())
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -539,13 +536,13 @@ impl TenantTx for SqlTenantTx {
         team: &TeamId,
         user: &UserId,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "DELETE FROM team_members WHERE tenant_id = $1 AND team_id = $2 AND user_id = $3",
         )
         .bind(self.tenant().to_owned())
         .bind(team.as_str())
         .bind(user.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -556,10 +553,10 @@ impl TenantTx for SqlTenantTx {
              JOIN users u ON u.id = m.user_id WHERE t.tenant_id = $1 AND t.team_id = $2 ORDER BY m.user_id",
             rows::MEMBER_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(team.as_str())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::member).collect()
     }
@@ -570,7 +567,7 @@ impl TenantTx for SqlTenantTx {
         }
         let scopes =
             serde_json::to_string(&k.scopes).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        sqlx::query(
+        query(
             "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, scopes, created_by, \
              created_at, expires_at, last_used_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -586,7 +583,7 @@ impl TenantTx for SqlTenantTx {
         .bind(k.expires_at)
         .bind(k.last_used_at)
         .bind(k.revoked_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -596,10 +593,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM api_keys WHERE tenant_id = $1 AND id = $2",
             rows::API_KEY_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::api_key).transpose()
     }
@@ -609,10 +606,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM api_keys WHERE tenant_id = $1 AND key_hash = $2",
             rows::API_KEY_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(key_hash)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::api_key).transpose()
     }
@@ -622,33 +619,33 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             rows::API_KEY_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::api_key).collect()
     }
 
     async fn revoke_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn touch_api_key(&mut self, id: &ApiKeyId, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE tenant_id = $2 AND id = $3")
+        query("UPDATE api_keys SET last_used_at = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(now)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -667,11 +664,11 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM outbox_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             rows::OUTBOX_COLS
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(self.tenant().to_owned())
             .bind(after_seq)
             .bind(limit)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::stored_event)
@@ -679,15 +676,15 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn outbox_head(&mut self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT outbox_seq FROM audit_heads WHERE tenant_id = $1")
+        let row = query("SELECT outbox_seq FROM audit_heads WHERE tenant_id = $1")
             .bind(self.tenant().to_owned())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map_or(Ok(0), rows::count)
     }
 
     async fn insert_company(&mut self, c: &Company) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO companies (tenant_id, id, name, domain, custom_attributes, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -698,7 +695,7 @@ impl TenantTx for SqlTenantTx {
         .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -709,10 +706,10 @@ impl TenantTx for SqlTenantTx {
             rows::COMPANY_COLS,
             self.lock_for_write()
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::company).transpose()
     }
@@ -722,17 +719,17 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM companies WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             rows::COMPANY_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::company).collect()
     }
 
     async fn update_company(&mut self, c: &Company) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE companies SET name = $1, domain = $2, custom_attributes = $3, updated_at = $4 \
              WHERE tenant_id = $5 AND id = $6",
         )
@@ -742,17 +739,17 @@ impl TenantTx for SqlTenantTx {
         .bind(c.updated_at)
         .bind(self.tenant().to_owned())
         .bind(c.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_company(&mut self, id: &CompanyId, now: i64) -> Result<bool, StoreError> {
-        sqlx::query("UPDATE contacts SET company_id = NULL, updated_at = $3 WHERE tenant_id = $1 AND company_id = $2")
+        query("UPDATE contacts SET company_id = NULL, updated_at = $3 WHERE tenant_id = $1 AND company_id = $2")
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
             .bind(now)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(self.delete_where("companies", "id", id.as_str()).await? == 1)
     }
@@ -760,7 +757,7 @@ impl TenantTx for SqlTenantTx {
     async fn insert_attribute(&mut self, d: &AttributeDefinition) -> Result<(), StoreError> {
         let options =
             serde_json::to_string(&d.options).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        sqlx::query(
+        query(
             "INSERT INTO attribute_definitions (tenant_id, id, applies_to, attr_key, label, kind, options, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -772,7 +769,7 @@ impl TenantTx for SqlTenantTx {
         .bind(d.kind.as_str())
         .bind(options)
         .bind(d.created_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -791,10 +788,7 @@ impl TenantTx for SqlTenantTx {
             rows::ATTRIBUTE_COLS,
             w.where_sql()
         );
-        let rows = w
-            .bind_all(sqlx::query(&sql))
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = w.bind_all(query(&sql)).fetch_all(&mut self.tx).await?;
         rows.iter().map(rows::attribute).collect()
     }
 
@@ -806,7 +800,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO contacts (tenant_id, id, name, email, phone, external_id, company_id, \
              custom_attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -820,13 +814,13 @@ impl TenantTx for SqlTenantTx {
         .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn insert_contact_if_absent(&mut self, c: &Contact) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "INSERT INTO contacts (tenant_id, id, name, email, phone, external_id, company_id, \
              custom_attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
         )
@@ -840,7 +834,7 @@ impl TenantTx for SqlTenantTx {
         .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -851,10 +845,10 @@ impl TenantTx for SqlTenantTx {
             rows::CONTACT_COLS,
             self.lock_for_write()
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::contact).transpose()
     }
@@ -885,15 +879,15 @@ impl TenantTx for SqlTenantTx {
             self.lock_for_write()
         );
         let rows = w
-            .bind_all(sqlx::query(&sql))
+            .bind_all(query(&sql))
             .bind(f.page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::contact).collect()
     }
 
     async fn update_contact(&mut self, c: &Contact) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE contacts SET name = $1, email = $2, phone = $3, external_id = $4, company_id = $5, \
              custom_attributes = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
         )
@@ -906,7 +900,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.updated_at)
         .bind(self.tenant().to_owned())
         .bind(c.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -916,7 +910,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_inbox(&mut self, i: &Inbox) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO inboxes (tenant_id, id, name, channel, assignment_policy, created_at, updated_at, \
              public_token, channel_config, secret_version, channel_secret, sla_policy_id) \
              VALUES ($1, $2, $3, $4, $7, $5, $6, $8, $9, $10, $11, $12)",
@@ -933,7 +927,7 @@ impl TenantTx for SqlTenantTx {
             .bind(i.secret_version)
             .bind(i.channel_secret.as_deref())
             .bind(i.sla_policy_id.as_ref().map(|p| p.as_str()))
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -944,20 +938,20 @@ impl TenantTx for SqlTenantTx {
         policy: Option<&switchboard_types::SlaPolicyId>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE inboxes SET sla_policy_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
         )
         .bind(policy.map(|p| p.as_str()))
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(inbox.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_sla_policy(&mut self, p: &SlaPolicy) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO sla_policies (tenant_id, id, name, first_response_ms, next_response_ms, \
              resolution_ms, calendar_id, warning_percent, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -972,7 +966,7 @@ impl TenantTx for SqlTenantTx {
         .bind(p.warning_percent)
         .bind(p.created_at)
         .bind(p.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -985,10 +979,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM sla_policies WHERE tenant_id = $1 AND id = $2",
             rows::SLA_POLICY_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::sla_policy).transpose()
     }
@@ -998,9 +992,9 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM sla_policies WHERE tenant_id = $1 ORDER BY name",
             rows::SLA_POLICY_COLS
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(self.tenant().to_owned())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::sla_policy)
@@ -1011,12 +1005,12 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         id: &switchboard_types::SlaPolicyId,
     ) -> Result<bool, StoreError> {
-        sqlx::query(
+        query(
             "UPDATE inboxes SET sla_policy_id = NULL WHERE tenant_id = $1 AND sla_policy_id = $2",
         )
         .bind(self.tenant().to_owned())
         .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(self.delete_where("sla_policies", "id", id.as_str()).await? == 1)
     }
@@ -1025,19 +1019,19 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         conversation: &ConversationId,
     ) -> Result<Option<ConversationSla>, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT conversation_id, policy_id, state, updated_at FROM conversation_slas \
              WHERE tenant_id = $1 AND conversation_id = $2",
         )
         .bind(self.tenant().to_owned())
         .bind(conversation.as_str())
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut self.tx)
         .await?;
         row.as_ref().map(rows::conversation_sla).transpose()
     }
 
     async fn put_conversation_sla(&mut self, s: &ConversationSla) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO conversation_slas (tenant_id, conversation_id, policy_id, state, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, conversation_id) DO UPDATE \
              SET policy_id = excluded.policy_id, state = excluded.state, updated_at = excluded.updated_at",
@@ -1047,13 +1041,13 @@ impl TenantTx for SqlTenantTx {
         .bind(s.policy_id.as_str())
         .bind(s.state.to_string())
         .bind(s.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
 
     async fn insert_metric(&mut self, m: &MetricEvent) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO metric_events (tenant_id, id, kind, conversation_id, inbox_id, agent_id, team_id, \
              started_at, at, value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -1067,7 +1061,7 @@ impl TenantTx for SqlTenantTx {
         .bind(m.started_at)
         .bind(m.at)
         .bind(m.value)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1084,13 +1078,13 @@ impl TenantTx for SqlTenantTx {
             rows::METRIC_COLS,
             list.join(", ")
         );
-        let mut q = sqlx::query(&sql)
+        let mut q = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(conversation.as_str());
         for k in kinds {
             q = q.bind(*k);
         }
-        q.fetch_optional(&mut *self.tx)
+        q.fetch_optional(&mut self.tx)
             .await?
             .as_ref()
             .map(rows::metric)
@@ -1131,8 +1125,8 @@ impl TenantTx for SqlTenantTx {
             rows::METRIC_COLS,
             w.where_sql()
         );
-        w.bind_all(sqlx::query(&sql))
-            .fetch_all(&mut *self.tx)
+        w.bind_all(query(&sql))
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::metric)
@@ -1140,7 +1134,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_csat(&mut self, c: &CsatSurvey) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO csat_surveys (tenant_id, id, conversation_id, token_hash, sent_at, rating, comment, responded_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -1152,7 +1146,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.rating)
         .bind(c.comment.as_deref())
         .bind(c.responded_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1165,10 +1159,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM csat_surveys WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY sent_at DESC, id DESC LIMIT 1",
             rows::CSAT_COLS
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(self.tenant().to_owned())
             .bind(conversation.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?
             .as_ref()
             .map(rows::csat)
@@ -1181,10 +1175,10 @@ impl TenantTx for SqlTenantTx {
             rows::CSAT_COLS,
             self.lock_for_write()
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(self.tenant().to_owned())
             .bind(token_hash)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?
             .as_ref()
             .map(rows::csat)
@@ -1198,7 +1192,7 @@ impl TenantTx for SqlTenantTx {
         comment: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE csat_surveys SET rating = $1, comment = $2, responded_at = $3 \
              WHERE tenant_id = $4 AND id = $5 AND responded_at IS NULL",
         )
@@ -1207,14 +1201,14 @@ impl TenantTx for SqlTenantTx {
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_scheduled(&mut self, m: &ScheduledMessage) -> Result<(), StoreError> {
         let ids: Vec<&str> = m.attachment_ids.iter().map(|a| a.as_str()).collect();
-        sqlx::query(
+        query(
             "INSERT INTO scheduled_messages (tenant_id, id, conversation_id, content, private, attachment_ids, \
              sender_type, sender_id, send_at, status, message_id, error, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -1233,7 +1227,7 @@ impl TenantTx for SqlTenantTx {
         .bind(m.error.as_deref())
         .bind(m.created_at)
         .bind(m.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1247,10 +1241,10 @@ impl TenantTx for SqlTenantTx {
             rows::SCHEDULED_COLS,
             self.lock_for_write()
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?
             .as_ref()
             .map(rows::scheduled)
@@ -1265,10 +1259,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM scheduled_messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY send_at, id",
             rows::SCHEDULED_COLS
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(self.tenant().to_owned())
             .bind(conversation.as_str())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::scheduled)
@@ -1276,7 +1270,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn finish_scheduled(&mut self, m: &ScheduledMessage) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE scheduled_messages SET status = $1, message_id = $2, error = $3, updated_at = $4 \
              WHERE tenant_id = $5 AND id = $6 AND status = 'scheduled'",
         )
@@ -1286,13 +1280,13 @@ impl TenantTx for SqlTenantTx {
         .bind(m.updated_at)
         .bind(self.tenant().to_owned())
         .bind(m.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_macro(&mut self, m: &Macro) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO macros (tenant_id, id, name, actions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(self.tenant().to_owned())
@@ -1301,7 +1295,7 @@ impl TenantTx for SqlTenantTx {
         .bind(m.actions.to_string())
         .bind(m.created_at)
         .bind(m.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1310,10 +1304,10 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         id: &switchboard_types::MacroId,
     ) -> Result<Option<Macro>, StoreError> {
-        sqlx::query("SELECT id, name, actions, created_at, updated_at FROM macros WHERE tenant_id = $1 AND id = $2")
+        query("SELECT id, name, actions, created_at, updated_at FROM macros WHERE tenant_id = $1 AND id = $2")
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?
             .as_ref()
             .map(rows::macro_row)
@@ -1321,9 +1315,9 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn list_macros(&mut self) -> Result<Vec<Macro>, StoreError> {
-        sqlx::query("SELECT id, name, actions, created_at, updated_at FROM macros WHERE tenant_id = $1 ORDER BY name")
+        query("SELECT id, name, actions, created_at, updated_at FROM macros WHERE tenant_id = $1 ORDER BY name")
             .bind(self.tenant().to_owned())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::macro_row)
@@ -1340,7 +1334,7 @@ impl TenantTx for SqlTenantTx {
         user: &UserId,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO conversation_participants (tenant_id, conversation_id, user_id, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
@@ -1348,7 +1342,7 @@ impl TenantTx for SqlTenantTx {
         .bind(conversation.as_str())
         .bind(user.as_str())
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1358,13 +1352,13 @@ impl TenantTx for SqlTenantTx {
         conversation: &ConversationId,
         user: &UserId,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "DELETE FROM conversation_participants WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3",
         )
         .bind(self.tenant().to_owned())
         .bind(conversation.as_str())
         .bind(user.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1373,24 +1367,20 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         conversation: &ConversationId,
     ) -> Result<Vec<UserId>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT user_id FROM conversation_participants WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY created_at, user_id",
         )
         .bind(self.tenant().to_owned())
         .bind(conversation.as_str())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut self.tx)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(UserId::from_trusted(sqlx::Row::try_get::<String, _>(
-                    r, "user_id",
-                )?))
-            })
+            .map(|r| Ok(UserId::from_trusted(r.try_get::<String, _>("user_id")?)))
             .collect()
     }
 
     async fn insert_notification(&mut self, n: &Notification) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO notifications (tenant_id, id, user_id, kind, conversation_id, data, read_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -1402,7 +1392,7 @@ impl TenantTx for SqlTenantTx {
         .bind(n.data.to_string())
         .bind(n.read_at)
         .bind(n.created_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1431,9 +1421,9 @@ impl TenantTx for SqlTenantTx {
             w.where_sql(),
             w.next_placeholder()
         );
-        w.bind_all(sqlx::query(&sql))
+        w.bind_all(query(&sql))
             .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::notification)
@@ -1447,22 +1437,22 @@ impl TenantTx for SqlTenantTx {
         now: i64,
     ) -> Result<u64, StoreError> {
         let done = match id {
-            Some(id) => sqlx::query(
+            Some(id) => query(
                 "UPDATE notifications SET read_at = COALESCE(read_at, $1) WHERE tenant_id = $2 AND user_id = $3 AND id = $4",
             )
             .bind(now)
             .bind(self.tenant().to_owned())
             .bind(user.as_str())
             .bind(id.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?,
-            None => sqlx::query(
+            None => query(
                 "UPDATE notifications SET read_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND read_at IS NULL",
             )
             .bind(now)
             .bind(self.tenant().to_owned())
             .bind(user.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?,
         };
         Ok(done.rows_affected())
@@ -1476,16 +1466,16 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM inboxes WHERE tenant_id = $1 AND public_token = $2",
             rows::INBOX_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(token)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::inbox).transpose()
     }
 
     async fn update_inbox_channel(&mut self, i: &Inbox) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE inboxes SET channel_config = $1, secret_version = $2, updated_at = $3, \
              channel_secret = $6 WHERE tenant_id = $4 AND id = $5",
         )
@@ -1495,13 +1485,13 @@ impl TenantTx for SqlTenantTx {
         .bind(self.tenant().to_owned())
         .bind(i.id.as_str())
         .bind(i.channel_secret.as_deref())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn insert_widget_session(&mut self, w: &WidgetSession) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO widget_sessions (tenant_id, id, inbox_id, contact_id, token_hash, verified, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -1513,7 +1503,7 @@ impl TenantTx for SqlTenantTx {
         .bind(i64::from(w.verified))
         .bind(w.created_at)
         .bind(w.expires_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1526,10 +1516,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM widget_sessions WHERE tenant_id = $1 AND token_hash = $2",
             rows::WIDGET_SESSION_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(token_hash)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::widget_session).transpose()
     }
@@ -1539,10 +1529,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM inboxes WHERE tenant_id = $1 AND id = $2",
             rows::INBOX_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::inbox).transpose()
     }
@@ -1552,9 +1542,9 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM inboxes WHERE tenant_id = $1 ORDER BY name",
             rows::INBOX_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::inbox).collect()
     }
@@ -1566,13 +1556,13 @@ impl TenantTx for SqlTenantTx {
         reassign_after_ms: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE inboxes SET assignment_policy = $1, updated_at = $2, reassign_after_ms = $5 WHERE tenant_id = $3 AND id = $4")
+        let done = query("UPDATE inboxes SET assignment_policy = $1, updated_at = $2, reassign_after_ms = $5 WHERE tenant_id = $3 AND id = $4")
             .bind(policy.as_str())
             .bind(now)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
             .bind(reassign_after_ms)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1583,12 +1573,12 @@ impl TenantTx for SqlTenantTx {
         user: &UserId,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO inbox_members (tenant_id, inbox_id, user_id, last_assigned_at, created_at) VALUES ($1, $2, $3, NULL, $4)")
+        query("INSERT INTO inbox_members (tenant_id, inbox_id, user_id, last_assigned_at, created_at) VALUES ($1, $2, $3, NULL, $4)")
             .bind(self.tenant().to_owned())
             .bind(inbox.as_str())
             .bind(user.as_str())
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -1598,19 +1588,19 @@ impl TenantTx for SqlTenantTx {
         inbox: &InboxId,
         user: &UserId,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "DELETE FROM inbox_members WHERE tenant_id = $1 AND inbox_id = $2 AND user_id = $3",
         )
         .bind(self.tenant().to_owned())
         .bind(inbox.as_str())
         .bind(user.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn inbox_agents(&mut self, inbox: &InboxId) -> Result<Vec<InboxAgent>, StoreError> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT im.user_id AS user_id, m.availability AS availability, m.capacity AS capacity, \
              im.last_assigned_at AS last_assigned_at, \
              (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = im.tenant_id AND c.assignee_id = im.user_id \
@@ -1621,7 +1611,7 @@ impl TenantTx for SqlTenantTx {
         )
         .bind(self.tenant().to_owned())
         .bind(inbox.as_str())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut self.tx)
         .await?;
         rows.iter().map(rows::inbox_agent).collect()
     }
@@ -1632,30 +1622,30 @@ impl TenantTx for SqlTenantTx {
         user: &UserId,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE inbox_members SET last_assigned_at = $1 WHERE tenant_id = $2 AND inbox_id = $3 AND user_id = $4")
+        query("UPDATE inbox_members SET last_assigned_at = $1 WHERE tenant_id = $2 AND inbox_id = $3 AND user_id = $4")
             .bind(now)
             .bind(self.tenant().to_owned())
             .bind(inbox.as_str())
             .bind(user.as_str())
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
 
     async fn next_conversation_number(&mut self) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let row = query(
             "INSERT INTO conversation_counters (tenant_id, last_number) VALUES ($1, 1) \
              ON CONFLICT (tenant_id) DO UPDATE SET last_number = conversation_counters.last_number + 1 \
              RETURNING last_number",
         )
         .bind(self.tenant().to_owned())
-        .fetch_one(&mut *self.tx)
+        .fetch_one(&mut self.tx)
         .await?;
         rows::count(&row)
     }
 
     async fn insert_conversation(&mut self, c: &Conversation) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO conversations (tenant_id, id, number, inbox_id, contact_id, status, snoozed_until, priority, \
              assignee_id, team_id, waiting_since, last_activity_at, created_at, updated_at, custom_attributes) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -1675,7 +1665,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1691,11 +1681,11 @@ impl TenantTx for SqlTenantTx {
             rows::CONVERSATION_COLS,
             self.lock_for_write()
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(contact.as_str())
             .bind(inbox.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::conversation).transpose()
     }
@@ -1709,10 +1699,10 @@ impl TenantTx for SqlTenantTx {
             rows::CONVERSATION_COLS,
             self.lock_for_write()
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::conversation).transpose()
     }
@@ -1768,15 +1758,15 @@ impl TenantTx for SqlTenantTx {
             w.next_placeholder()
         );
         let rows = w
-            .bind_all(sqlx::query(&sql))
+            .bind_all(query(&sql))
             .bind(f.page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::conversation).collect()
     }
 
     async fn update_conversation(&mut self, c: &Conversation) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE conversations SET status = $1, snoozed_until = $2, priority = $3, assignee_id = $4, team_id = $5, \
              waiting_since = $6, last_activity_at = $7, updated_at = $8, contact_id = $9, custom_attributes = $12 \
              WHERE tenant_id = $10 AND id = $11",
@@ -1793,7 +1783,7 @@ impl TenantTx for SqlTenantTx {
         .bind(self.tenant().to_owned())
         .bind(c.id.as_str())
         .bind(serde_json::Value::Object(c.custom_attributes.clone()).to_string())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1804,14 +1794,14 @@ impl TenantTx for SqlTenantTx {
         to: &ContactId,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE conversations SET contact_id = $1, updated_at = $2 WHERE tenant_id = $3 AND contact_id = $4",
         )
         .bind(to.as_str())
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(from.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected())
     }
@@ -1821,27 +1811,27 @@ impl TenantTx for SqlTenantTx {
         from: &ConversationId,
         to: &ConversationId,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE messages SET conversation_id = $1 WHERE tenant_id = $2 AND conversation_id = $3",
         )
         .bind(to.as_str())
         .bind(self.tenant().to_owned())
         .bind(from.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
-        sqlx::query(
+        query(
             "UPDATE attachments SET conversation_id = $1 WHERE tenant_id = $2 AND conversation_id = $3",
         )
         .bind(to.as_str())
         .bind(self.tenant().to_owned())
         .bind(from.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected())
     }
 
     async fn insert_attachment(&mut self, a: &Attachment) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO attachments (tenant_id, id, conversation_id, message_id, filename, content_type, \
              size, sha256, blob_key, uploaded_by_type, uploaded_by_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -1858,7 +1848,7 @@ impl TenantTx for SqlTenantTx {
         .bind(a.uploaded_by.kind.as_str())
         .bind(a.uploaded_by.id.as_str())
         .bind(a.created_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -1872,10 +1862,10 @@ impl TenantTx for SqlTenantTx {
             rows::ATTACHMENT_COLS,
             self.lock_for_write()
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::attachment).transpose()
     }
@@ -1885,13 +1875,13 @@ impl TenantTx for SqlTenantTx {
         id: &switchboard_types::AttachmentId,
         message: &MessageId,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE attachments SET message_id = $1 WHERE tenant_id = $2 AND id = $3 AND message_id IS NULL",
         )
         .bind(message.as_str())
         .bind(self.tenant().to_owned())
         .bind(id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1906,13 +1896,13 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn unassign_user(&mut self, user: &UserId, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE conversations SET assignee_id = NULL, updated_at = $1 WHERE tenant_id = $2 AND assignee_id = $3",
         )
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(user.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected())
     }
@@ -1930,14 +1920,14 @@ impl TenantTx for SqlTenantTx {
             w.next_placeholder()
         );
         let rows = w
-            .bind_all(sqlx::query(&sql))
+            .bind_all(query(&sql))
             .bind(q.limit.clamp(1, 200))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter()
             .map(|r| {
                 Ok(ConversationId::from_trusted(
-                    sqlx::Row::try_get::<String, _>(r, "conversation_id")?,
+                    r.try_get::<String, _>("conversation_id")?,
                 ))
             })
             .collect()
@@ -1948,25 +1938,25 @@ impl TenantTx for SqlTenantTx {
         team: &TeamId,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE conversations SET team_id = NULL, updated_at = $1 WHERE tenant_id = $2 AND team_id = $3",
         )
         .bind(now)
         .bind(self.tenant().to_owned())
         .bind(team.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected())
     }
 
     async fn insert_label(&mut self, l: &Label) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO labels (tenant_id, id, name, colour, created_at) VALUES ($1, $2, $3, $4, $5)")
+        query("INSERT INTO labels (tenant_id, id, name, colour, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(self.tenant().to_owned())
             .bind(l.id.as_str())
             .bind(l.name.as_str())
             .bind(l.colour.as_str())
             .bind(l.created_at)
-            .execute(&mut *self.tx)
+            .execute(&mut self.tx)
             .await?;
         Ok(())
     }
@@ -1976,9 +1966,9 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM labels WHERE tenant_id = $1 ORDER BY name",
             rows::LABEL_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::label).collect()
     }
@@ -1998,10 +1988,10 @@ impl TenantTx for SqlTenantTx {
              (SELECT label_id FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2) ORDER BY name",
             rows::LABEL_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(conversation.as_str())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::label).collect()
     }
@@ -2019,19 +2009,19 @@ impl TenantTx for SqlTenantTx {
         )
         .await?;
         for label in labels {
-            sqlx::query("INSERT INTO conversation_labels (tenant_id, conversation_id, label_id, created_at) VALUES ($1, $2, $3, $4)")
+            query("INSERT INTO conversation_labels (tenant_id, conversation_id, label_id, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(self.tenant().to_owned())
                 .bind(conversation.as_str())
                 .bind(label.as_str())
                 .bind(now)
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
         }
         Ok(())
     }
 
     async fn insert_canned(&mut self, c: &CannedResponse) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO canned_responses (tenant_id, id, short_code, content, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -2041,7 +2031,7 @@ impl TenantTx for SqlTenantTx {
         .bind(c.content.as_str())
         .bind(c.created_at)
         .bind(c.updated_at)
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -2067,10 +2057,7 @@ impl TenantTx for SqlTenantTx {
             rows::CANNED_COLS,
             w.where_sql()
         );
-        let rows = w
-            .bind_all(sqlx::query(&sql))
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = w.bind_all(query(&sql)).fetch_all(&mut self.tx).await?;
         rows.iter().map(rows::canned).collect()
     }
 
@@ -2091,9 +2078,9 @@ impl TenantTx for SqlTenantTx {
             w.next_placeholder()
         );
         let rows = w
-            .bind_all(sqlx::query(&sql))
+            .bind_all(query(&sql))
             .bind(q.limit.clamp(1, 200))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::message).collect()
     }
@@ -2104,7 +2091,7 @@ impl TenantTx for SqlTenantTx {
         limit: i64,
     ) -> Result<Vec<Contact>, StoreError> {
         let cols = qualified("k", rows::CONTACT_COLS);
-        let (from, matcher, query) = match self.dialect {
+        let (from, matcher, terms) = match self.dialect {
             Dialect::Sqlite => (
                 "contact_search s JOIN contacts k ON k.tenant_id = s.tenant_id AND k.id = s.contact_id",
                 "contact_search MATCH $1 AND s.tenant_id = $2 AND",
@@ -2115,17 +2102,17 @@ impl TenantTx for SqlTenantTx {
         let sql = format!(
             "SELECT {cols} FROM {from} WHERE {matcher} k.tenant_id = $2 ORDER BY k.id LIMIT $3"
         );
-        let rows = sqlx::query(&sql)
-            .bind(query)
+        let rows = query(&sql)
+            .bind(terms)
             .bind(self.tenant().to_owned())
             .bind(limit.clamp(1, 200))
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::contact).collect()
     }
 
     async fn insert_message(&mut self, m: &Message) -> Result<(), StoreError> {
-        sqlx::query(
+        query(
             "INSERT INTO messages (tenant_id, id, conversation_id, direction, private, sender_type, sender_id, content, \
              created_at, external_id, delivery_status, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
@@ -2141,7 +2128,7 @@ impl TenantTx for SqlTenantTx {
         .bind(m.external_id.as_deref())
         .bind(m.delivery_status.map(DeliveryStatus::as_str))
         .bind(serde_json::Value::Object(m.metadata.clone()).to_string())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(())
     }
@@ -2151,10 +2138,10 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM messages WHERE tenant_id = $1 AND id = $2",
             rows::MESSAGE_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(id.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut self.tx)
             .await?;
         row.as_ref().map(rows::message).transpose()
     }
@@ -2174,11 +2161,11 @@ impl TenantTx for SqlTenantTx {
             rows::MESSAGE_COLS,
             list.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(self.tenant().to_owned());
+        let mut q = query(&sql).bind(self.tenant().to_owned());
         for id in external_ids {
             q = q.bind(id.as_str());
         }
-        q.fetch_all(&mut *self.tx)
+        q.fetch_all(&mut self.tx)
             .await?
             .iter()
             .map(rows::message)
@@ -2186,7 +2173,7 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn set_message_delivery(&mut self, m: &Message) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE messages SET delivery_status = $1, external_id = $2, metadata = $3 \
              WHERE tenant_id = $4 AND id = $5",
         )
@@ -2195,7 +2182,7 @@ impl TenantTx for SqlTenantTx {
         .bind(serde_json::Value::Object(m.metadata.clone()).to_string())
         .bind(self.tenant().to_owned())
         .bind(m.id.as_str())
-        .execute(&mut *self.tx)
+        .execute(&mut self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -2204,14 +2191,15 @@ impl TenantTx for SqlTenantTx {
         &mut self,
         conversation: &ConversationId,
     ) -> Result<Option<MessageId>, StoreError> {
-        let id: Option<String> = sqlx::query_scalar(
+        let row = query(
             "SELECT id FROM messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY id DESC LIMIT 1",
         )
         .bind(self.tenant().to_owned())
         .bind(conversation.as_str())
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut self.tx)
         .await?;
-        Ok(id.map(MessageId::from_trusted))
+        row.map(|r| Ok(MessageId::from_trusted(r.try_get::<String, _>("id")?)))
+            .transpose()
     }
 
     async fn list_messages(
@@ -2229,12 +2217,12 @@ impl TenantTx for SqlTenantTx {
             "SELECT {} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND id > $3{visibility} ORDER BY id LIMIT $4",
             rows::MESSAGE_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(self.tenant().to_owned())
             .bind(conversation.as_str())
             .bind(page.after.clone().unwrap_or_default())
             .bind(page.clamped_limit())
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut self.tx)
             .await?;
         rows.iter().map(rows::message).collect()
     }
@@ -2248,9 +2236,9 @@ impl TenantTx for SqlTenantTx {
         for table in TENANT_TABLES {
             // Table names come from our own constant list, never from input.
             let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1");
-            let row = sqlx::query(&sql)
+            let row = query(&sql)
                 .bind(self.tenant().to_owned())
-                .fetch_one(&mut *self.tx)
+                .fetch_one(&mut self.tx)
                 .await?;
             out.insert((*table).to_owned(), rows::count(&row)?);
         }
@@ -2261,9 +2249,9 @@ impl TenantTx for SqlTenantTx {
         let mut total = 0;
         for table in TENANT_TABLES {
             let sql = format!("DELETE FROM {table} WHERE tenant_id = $1");
-            let done = sqlx::query(&sql)
+            let done = query(&sql)
                 .bind(self.tenant().to_owned())
-                .execute(&mut *self.tx)
+                .execute(&mut self.tx)
                 .await?;
             total += done.rows_affected();
         }

@@ -511,3 +511,124 @@ async fn outbox_events_are_numbered_per_tenant_in_commit_order_without_gaps() {
             .all(|e| e.event.event_type == "test.happened" && e.event.payload["n"] != 99));
     }
 }
+
+/// Write transactions that queue up share commits on SQLite (savepoints in one batch): each is
+/// still committed or not on its own, a failed or abandoned one loses only its own work, and the
+/// writer is free again once they finish, even when callers gave up while waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_write_transactions_keep_their_own_outcome() {
+    use switchboard_store::model::Label;
+    use switchboard_store::StoreError;
+    use switchboard_types::LabelId;
+    let label = |name: &str| Label {
+        id: LabelId::generate(),
+        name: name.to_owned(),
+        colour: "#112233".into(),
+        created_at: 1,
+    };
+    for db in dbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (core, _) = core_over(open_store(db, dir.path()).await).await;
+        let t = provision(&core).await.tenant;
+        let store = core.store().clone();
+        let mut tx = store.tenant(&ctx(&t), Access::Write).await.unwrap();
+        tx.insert_label(&label("taken")).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..80 {
+            let (store, ctx) = (store.clone(), ctx(&t));
+            let name = format!("l{i:02}");
+            tasks.spawn(async move {
+                let mut tx = store.tenant(&ctx, Access::Write).await.unwrap();
+                tx.insert_label(&label(&name)).await.unwrap();
+                match i % 4 {
+                    // Abandoned: dropped unfinished.
+                    0 => None,
+                    // A failing statement: the caller gives up on the transaction.
+                    1 => {
+                        let err = tx.insert_label(&label("taken")).await.unwrap_err();
+                        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+                        None
+                    }
+                    2 => {
+                        tokio::task::yield_now().await;
+                        tx.commit().await.unwrap();
+                        Some(name)
+                    }
+                    _ => {
+                        tx.commit().await.unwrap();
+                        Some(name)
+                    }
+                }
+            });
+        }
+        let mut expected = vec!["taken".to_owned()];
+        while let Some(done) = tasks.join_next().await {
+            expected.extend(done.unwrap());
+        }
+        let names = |store: Arc<dyn Store>, ctx: TenantCtx| async move {
+            let mut tx = store.tenant(&ctx, Access::Read).await.unwrap();
+            let mut names: Vec<String> = tx
+                .list_labels()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| l.name)
+                .collect();
+            names.sort();
+            names
+        };
+        expected.sort();
+        assert_eq!(expected.len(), 41, "{db:?}");
+        assert_eq!(names(store.clone(), ctx(&t)).await, expected, "{db:?}");
+
+        // Callers cancelled while they wait for the writer or for their batch's commit: whatever
+        // they wrote is committed or not, never left hanging, and the writer is free afterwards.
+        let mut handles = Vec::new();
+        for i in 0..40 {
+            let (store, ctx) = (store.clone(), ctx(&t));
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.tenant(&ctx, Access::Write).await.unwrap();
+                tx.insert_label(&label(&format!("c{i:02}"))).await.unwrap();
+                tx.commit().await.unwrap();
+            }));
+        }
+        tokio::task::yield_now().await;
+        for h in handles.iter().step_by(3) {
+            h.abort();
+        }
+        let mut finished = Vec::new();
+        for (i, h) in handles.into_iter().enumerate() {
+            if h.await.is_ok() {
+                finished.push(format!("c{i:02}"));
+            }
+        }
+        let after = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let mut tx = store.tenant(&ctx(&t), Access::Write).await.unwrap();
+            tx.insert_label(&label("after")).await.unwrap();
+            tx.commit().await.unwrap();
+            names(store.clone(), ctx(&t)).await
+        })
+        .await
+        .expect("the writer is free");
+        for name in finished.iter().chain([&"after".to_owned()]) {
+            assert!(after.contains(name), "{db:?}: {name} missing");
+        }
+        // Nothing holds SQLite's write lock once the callers are gone: another connection
+        // writes at once.
+        if db == Db::Sqlite {
+            let sql_store = open_store(db, dir.path()).await;
+            let mut raw = sql_store.writer_pool().acquire().await.unwrap();
+            sqlx::query("PRAGMA busy_timeout = 100")
+                .execute(&mut *raw)
+                .await
+                .unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *raw)
+                .await
+                .unwrap();
+            sqlx::query("ROLLBACK").execute(&mut *raw).await.unwrap();
+        }
+    }
+}
