@@ -82,7 +82,7 @@ pub async fn append(
     draft: AuditDraft,
     now: i64,
 ) -> Result<AuditRecord, StoreError> {
-    let head = w.lock_audit_head().await?;
+    let head = w.next_audit_head().await?;
     let mut record = AuditRecord {
         seq: head.seq + 1,
         id: AuditEventId::generate(),

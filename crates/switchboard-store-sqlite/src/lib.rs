@@ -104,8 +104,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         20,
-        "search_queue",
-        include_str!("../migrations/0020_search_queue.sql"),
+        "ingest_path",
+        include_str!("../migrations/0020_ingest_path.sql"),
     ),
 ];
 

@@ -59,8 +59,12 @@ pub trait AuditWriter: Send {
     /// Which chain this is (a tenant id, or `platform`); every entry's hash covers it, so an
     /// entry copied into another chain does not verify.
     fn audit_chain_id(&self) -> String;
-    /// Reads the chain head and locks it until commit, serialising appends to the chain.
+    /// Reads the chain head and locks it until commit, serialising appends to the chain (and
+    /// whatever else a caller wants serialised per chain).
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError>;
+    /// The head a new entry links to: the locked head (platform chain), or a provisional one
+    /// without touching the database (tenant chains, which are chained for real at commit).
+    async fn next_audit_head(&mut self) -> Result<AuditHead, StoreError>;
     /// Inserts the entry; the database moves the chain head to it in the same statement.
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
     /// The stored head without locking it.

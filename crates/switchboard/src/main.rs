@@ -15,6 +15,12 @@ use switchboard_core::{Core, SystemClock};
 use switchboard_types::{Plan, TenantRole, TenantStatus};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of the C library's allocator: a request allocates many small, short-lived
+/// values on the runtime's threads and SQLite on the same ones; glibc's arenas spent about a fifth
+/// of the ingest benchmark's CPU in `malloc`/`free` (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "switchboard",

@@ -48,6 +48,10 @@ impl AuditWriter for SqlControlTx {
         audit::lock_head(&mut self.tx, Chain::Platform, self.dialect).await
     }
 
+    async fn next_audit_head(&mut self) -> Result<AuditHead, StoreError> {
+        self.lock_audit_head().await
+    }
+
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         audit::append(&mut self.tx, Chain::Platform, record).await
     }

@@ -59,14 +59,36 @@ impl SqlTenantTx {
         }
     }
 
-    /// Chains this transaction's audit entries after the tenant's head and writes them. The head
-    /// is locked here, at the very end of the transaction (PostgreSQL; SQLite has one writer),
-    /// and held to commit: a tenant's writers queue only for these last statements, and since no
-    /// other row is locked after it, the head lock never takes part in a deadlock.
-    async fn flush_audit(&mut self) -> Result<(), StoreError> {
+    /// Locks the tenant's head row (creating it if needed), reserves numbers for this
+    /// transaction's events on it, and returns the audit head and the last reserved event
+    /// number: one statement. The head is locked here, at the very end of the transaction
+    /// (PostgreSQL; SQLite has one writer), and held to commit: a tenant's writers queue only for
+    /// these last statements, and since no other row is locked after it, the head lock never
+    /// takes part in a deadlock. Sequence numbers therefore follow commit order: a reader that
+    /// has seen event `n` has seen everything before it.
+    async fn lock_head_reserving_events(&mut self) -> Result<(AuditHead, i64), StoreError> {
+        let n = self.outbox.len() as i64;
+        let row = query(
+            "INSERT INTO audit_heads (tenant_id, seq, hash, outbox_seq) VALUES ($1, 0, '', $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET outbox_seq = audit_heads.outbox_seq + $3 \
+             RETURNING seq, hash, outbox_seq",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(n)
+        .bind(n)
+        .fetch_one(&mut self.tx)
+        .await?;
+        let head = AuditHead {
+            seq: row.try_get("seq")?,
+            hash: row.try_get("hash")?,
+        };
+        Ok((head, row.try_get("outbox_seq")?))
+    }
+
+    /// Chains this transaction's audit entries after `head` (locked) and writes them.
+    async fn flush_audit(&mut self, mut head: AuditHead) -> Result<(), StoreError> {
         let t = self.ctx.tenant().clone();
         let chain = self.audit_chain_id();
-        let mut head = audit::lock_head(&mut self.tx, Chain::Tenant(&t), self.dialect).await?;
         for mut record in std::mem::take(&mut self.audit) {
             record.seq = head.seq + 1;
             record.prev_hash = head.hash.clone();
@@ -83,23 +105,10 @@ impl SqlTenantTx {
         Ok(())
     }
 
-    /// Numbers this transaction's events and writes them. The counter sits on the tenant's audit
-    /// head row, locked at commit and held to it (PostgreSQL; SQLite has one writer), so a
-    /// tenant's sequence numbers follow commit order: a reader that has seen number `n` has seen
-    /// everything before it.
-    async fn flush_outbox(&mut self) -> Result<(), StoreError> {
+    /// Writes this transaction's events, numbered up to `last` (reserved on the head row).
+    async fn flush_outbox(&mut self, last: i64) -> Result<(), StoreError> {
         let n = self.outbox.len() as i64;
-        let row = query(
-            "INSERT INTO audit_heads (tenant_id, seq, hash, outbox_seq) VALUES ($1, 0, '', $2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET outbox_seq = audit_heads.outbox_seq + $3 \
-             RETURNING outbox_seq",
-        )
-        .bind(self.tenant().to_owned())
-        .bind(n)
-        .bind(n)
-        .fetch_one(&mut self.tx)
-        .await?;
-        let first = rows::count(&row)? - n + 1;
+        let first = last - n + 1;
         let tenant = self.tenant().to_owned();
         // Bounded statements: PostgreSQL takes at most 65,535 parameters, SQLite 32,766.
         for (c, chunk) in self.outbox.chunks(OUTBOX_ROWS_PER_INSERT).enumerate() {
@@ -217,16 +226,21 @@ impl AuditWriter for SqlTenantTx {
         self.ctx.tenant().to_string()
     }
 
-    /// A provisional head: the entries are chained for real at commit, under the head lock.
     async fn lock_audit_head(&mut self) -> Result<AuditHead, StoreError> {
-        if let Some(last) = self.audit.last() {
-            return Ok(AuditHead {
+        let t = self.ctx.tenant().clone();
+        audit::lock_head(&mut self.tx, Chain::Tenant(&t), self.dialect).await
+    }
+
+    /// A provisional head: the entries are chained for real at commit, under the head lock.
+    async fn next_audit_head(&mut self) -> Result<AuditHead, StoreError> {
+        Ok(self
+            .audit
+            .last()
+            .map(|last| AuditHead {
                 seq: last.seq,
                 hash: last.hash.clone(),
-            });
-        }
-        let t = self.ctx.tenant().clone();
-        audit::read_head(&mut self.tx, Chain::Tenant(&t)).await
+            })
+            .unwrap_or_default())
     }
 
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
@@ -261,12 +275,13 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        if !self.audit.is_empty() {
-            self.flush_audit().await?;
-        }
         let wrote_events = !self.outbox.is_empty();
-        if wrote_events {
-            self.flush_outbox().await?;
+        if wrote_events || !self.audit.is_empty() {
+            let (head, last_event) = self.lock_head_reserving_events().await?;
+            self.flush_audit(head).await?;
+            if wrote_events {
+                self.flush_outbox(last_event).await?;
+            }
         }
         let tenant = self.ctx.tenant().clone();
         self.tx.commit().await?;

@@ -1,3 +1,9 @@
+-- A customer's newest conversation in an inbox is found on every inbound message: the index
+-- serves the filter and the order (`ORDER BY number DESC LIMIT 1`) together. Without it SQLite
+-- walked the tenant's conversations by number.
+DROP INDEX conversations_by_contact;
+CREATE INDEX conversations_by_contact ON conversations (tenant_id, contact_id, inbox_id, number);
+
 -- Full-text indexing at commit instead of per statement.
 --
 -- FTS5 writes its pending terms to disk at every savepoint once a table was touched in the
