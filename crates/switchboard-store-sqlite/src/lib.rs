@@ -215,6 +215,9 @@ pub async fn open(settings: &SqliteSettings) -> Result<SqlStore, SqliteError> {
         .map_err(open_err)?;
     let reader = AnyPoolOptions::new()
         .max_connections(settings.readers.max(1))
+        // A local file's connection does not go stale; pinging it on every checkout cost a
+        // thread round trip per read transaction.
+        .test_before_acquire(false)
         .after_connect(pragmas)
         .connect(&url(true)?)
         .await
