@@ -104,9 +104,9 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        // Take the tenant's audit-head lock before reading owners: it serialises this tenant's
-        // membership changes, so two owners cannot demote each other into an ownerless tenant.
-        tx.lock_audit_head().await?;
+        // Serialise this tenant's membership changes before reading owners, so two owners
+        // cannot demote each other into an ownerless tenant.
+        tx.serialise_member_changes().await?;
         let current = tx.get_member(user).await?.ok_or(CoreError::NotFound)?;
         if !access.role.can_grant(role) || !access.role.can_grant(current.role) {
             return Err(CoreError::Forbidden);
@@ -146,9 +146,9 @@ impl Core {
         }
         let now = self.now();
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
-        // Take the tenant's audit-head lock before reading owners: it serialises this tenant's
-        // membership changes, so two owners cannot demote each other into an ownerless tenant.
-        tx.lock_audit_head().await?;
+        // Serialise this tenant's membership changes before reading owners, so two owners
+        // cannot demote each other into an ownerless tenant.
+        tx.serialise_member_changes().await?;
         let current = tx.get_member(user).await?.ok_or(CoreError::NotFound)?;
         if !access.role.can_grant(current.role) {
             return Err(CoreError::Forbidden);

@@ -85,6 +85,10 @@ pub trait TenantTx: AuditWriter + Send {
     fn ctx(&self) -> &TenantCtx;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 
+    /// Waits for, and holds to commit, the right to change this tenant's memberships: only
+    /// member changes wait on it (a PostgreSQL transaction-scoped advisory lock; SQLite's one
+    /// writer already serialises), so it never joins another lock order.
+    async fn serialise_member_changes(&mut self) -> Result<(), StoreError>;
     async fn insert_membership(&mut self, membership: &Membership) -> Result<(), StoreError>;
     async fn get_member(&mut self, user: &UserId) -> Result<Option<Member>, StoreError>;
     async fn list_members(&mut self, page: &PageRequest) -> Result<Vec<Member>, StoreError>;

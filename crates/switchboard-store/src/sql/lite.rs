@@ -6,7 +6,7 @@
 //! plain SQLite connection behind an async mutex: a write transaction waits its turn for the
 //! mutex, then runs its statements in place, each a few microseconds, with the connection's
 //! prepared-statement cache; transactions that queue up share one commit ([`LiteWriter`]).
-//! Readers stay on sqlx's read-only pool, so a long report never holds a runtime thread here. See `docs/adr/0012-sqlite-writer-in-place.md`.
+//! Readers stay on sqlx's read-only pool, so a long report never holds a runtime thread here. See `docs/adr/0003-sqlite-writer-in-place-with-group-commit.md`.
 
 use super::exec::Value;
 use crate::StoreError;
@@ -23,6 +23,9 @@ const STATEMENT_CACHE: usize = 512;
 
 /// Most transactions one commit carries.
 const MAX_BATCH: usize = 128;
+
+/// Longest wait for the writer before a transaction gives up (like a pool's acquire timeout).
+const TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The writer connection, and the group commit over it.
 ///
@@ -93,10 +96,16 @@ impl LiteWriter {
     pub(super) async fn begin(&self) -> Result<LiteTx, StoreError> {
         let guard = {
             let _waiting = Waiting::count(&self.waiting);
-            Arc::clone(&self.turn).lock_owned().await
+            tokio::time::timeout(TURN_TIMEOUT, Arc::clone(&self.turn).lock_owned())
+                .await
+                .map_err(|_| StoreError::Unavailable("the SQLite writer is busy".to_owned()))?
         };
         {
             let mut st = lock(&guard)?;
+            if st.batch.is_none() && !st.conn.is_autocommit() {
+                // A failed rollback left a transaction open: clear it before starting anew.
+                st.conn.execute_batch("ROLLBACK").map_err(map_err)?;
+            }
             if st.batch.is_none() {
                 st.conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
                 st.next_batch += 1;
@@ -139,11 +148,14 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// The connection's state. A panic while it was held leaves nothing half-done that the
+/// transaction logic cannot see (SQLite's own state is checked with `is_autocommit`), so a
+/// poisoned lock is taken over rather than wedging the writer.
 fn lock(shared: &Shared) -> Result<MutexGuard<'_, State>, StoreError> {
-    shared
+    Ok(shared
         .0
         .lock()
-        .map_err(|_| StoreError::Unavailable("SQLite writer poisoned".to_owned()))
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 /// Indexes the rows the batch queued for full-text search (migration 0020): once per batch,
@@ -236,8 +248,28 @@ impl LiteTx {
         max_rows: usize,
     ) -> Result<(Vec<LiteRow>, u64), StoreError> {
         tracing::trace!(sql, "sqlite writer statement");
-        let st = self.state()?;
-        let conn = &st.conn;
+        let mut st = self.state()?;
+        if st.batch.is_none() {
+            // SQLite rolled the batch back under an earlier statement of this transaction.
+            return Err(StoreError::Unavailable(
+                "SQLite rolled the transaction back".to_owned(),
+            ));
+        }
+        let result = Self::execute(&st.conn, sql, args, max_rows);
+        if result.is_err() && st.conn.is_autocommit() {
+            // Some errors (full disk, I/O) make SQLite roll back the whole transaction: every
+            // member of the batch has lost its work, and must hear so.
+            fail_batch(&mut st, "SQLite rolled the transaction back after an error");
+        }
+        result
+    }
+
+    fn execute(
+        conn: &Connection,
+        sql: &str,
+        args: &[Value],
+        max_rows: usize,
+    ) -> Result<(Vec<LiteRow>, u64), StoreError> {
         let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
         for i in 1..=stmt.parameter_count() {
             let n = match stmt.parameter_name(i) {

@@ -292,6 +292,16 @@ impl TenantTx for SqlTenantTx {
         Ok(())
     }
 
+    async fn serialise_member_changes(&mut self) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Postgres {
+            query("SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock(hashtext('members:' || $1))) AS l")
+                .bind(self.tenant().to_owned())
+                .fetch_one(&mut self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn insert_membership(&mut self, m: &Membership) -> Result<(), StoreError> {
         if &m.tenant_id != self.ctx.tenant() {
             return Err(StoreError::Invalid("membership for another tenant".into()));

@@ -585,3 +585,67 @@ async fn idempotency_keys_replay_the_first_response() {
         app.stop().await;
     }
 }
+
+/// Two owners demoting each other at the same moment never leave the tenant without an owner:
+/// membership changes are serialised (on PostgreSQL by a lock only they take).
+#[tokio::test]
+async fn owners_demoting_each_other_at_once_leave_an_owner() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let a_token = app.sign_in(&t.owner_email, &t.owner_password).await;
+        let b_email = format!("second-owner@{}.test", t.slug);
+        let patch = |token: String, id: String, role: &'static str| {
+            let req = app
+                .request(Method::PATCH, &format!("/v1/memberships/{id}"))
+                .bearer_auth(token)
+                .header("x-switchboard-tenant", &t.id)
+                .json(&json!({ "role": role }));
+            app.send(req)
+        };
+        let a_id = app
+            .call(Method::GET, "/v1/me", Some(&a_token), None)
+            .await
+            .expect(200)
+            .body["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let b_id = app
+            .send(
+                app.request(Method::POST, "/v1/users")
+                    .bearer_auth(&a_token)
+                    .header("x-switchboard-tenant", &t.id)
+                    .json(&json!({"email": b_email, "role": "owner", "password": "a long enough password"})),
+            )
+            .await
+            .expect(201)
+            .body["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let b_token = app.sign_in(&b_email, "a long enough password").await;
+        let (ra, rb) = tokio::join!(
+            patch(a_token.clone(), b_id.clone(), "admin"),
+            patch(b_token.clone(), a_id.clone(), "admin")
+        );
+        let ok = [ra.status, rb.status].iter().filter(|s| **s == 200).count();
+        assert_eq!(
+            ok, 1,
+            "{db:?}: exactly one demotion wins: {} / {}",
+            ra.status, rb.status
+        );
+        let users = app
+            .call(Method::GET, "/v1/users", Some(&t.key), None)
+            .await
+            .expect(200);
+        let owners = users.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["role"] == "owner")
+            .count();
+        assert_eq!(owners, 1, "{db:?}: {}", users.body);
+        app.stop().await;
+    }
+}
