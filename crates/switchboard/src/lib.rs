@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod model_cli;
 pub mod telemetry;
 
 use anyhow::Context;

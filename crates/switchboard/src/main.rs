@@ -88,6 +88,69 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Train, evaluate and try intent models.
+    #[command(subcommand)]
+    Model(ModelCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCmd {
+    /// Train an intent model from labelled data and save it.
+    Train {
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        #[arg(long, value_name = "MODEL")]
+        out: PathBuf,
+        #[command(flatten)]
+        data_format: DataFormat,
+        /// Seed for every random choice: the same data and seed give the same model.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Evaluate a model on labelled data (for `clinc`: every list in the file).
+    Eval {
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        #[command(flatten)]
+        data_format: DataFormat,
+    },
+    /// Classify texts: label, confidence and the top three.
+    Predict {
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+        #[arg(required = true)]
+        texts: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DataFormat {
+    /// csv or jsonl (with a header / named fields), or clinc (CLINC150's JSON layout).
+    #[arg(long, default_value = "csv")]
+    format: String,
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    #[arg(long, default_value = "category")]
+    label_column: String,
+}
+
+impl DataFormat {
+    fn parse(
+        &self,
+    ) -> anyhow::Result<(
+        switchboard_nlp::dataset::Format,
+        switchboard_nlp::dataset::Columns,
+    )> {
+        Ok((
+            self.format.parse()?,
+            switchboard_nlp::dataset::Columns {
+                text: self.text_column.clone(),
+                label: self.label_column.clone(),
+            },
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +334,32 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Openapi => {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{}", switchboard_api::openapi_json())?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Model(cmd) => {
+            let value = match cmd {
+                ModelCmd::Train {
+                    data,
+                    out,
+                    data_format,
+                    seed,
+                } => {
+                    let (format, columns) = data_format.parse()?;
+                    switchboard::model_cli::train(&data, &out, format, &columns, seed)?
+                }
+                ModelCmd::Eval {
+                    model,
+                    data,
+                    data_format,
+                } => {
+                    let (format, columns) = data_format.parse()?;
+                    switchboard::model_cli::eval(&model, &data, format, &columns)?
+                }
+                ModelCmd::Predict { model, texts } => {
+                    switchboard::model_cli::predict(&model, &texts)?
+                }
+            };
+            writeln!(std::io::stdout().lock(), "{value}")?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
         Command::Migrate => {
@@ -474,7 +563,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             });
         }
-        Command::Openapi | Command::Migrate | Command::Bench(_) => {}
+        Command::Openapi | Command::Migrate | Command::Bench(_) | Command::Model(_) => {}
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -1,0 +1,609 @@
+//! The intent model: vocabulary, per-class linear weights, a softmax temperature fitted on held-out
+//! data (so confidences mean something), and an out-of-scope threshold chosen on held-out data.
+
+use crate::dataset::{Example, OOS};
+use crate::features::{SparseVec, Vocabulary};
+use crate::svm::{self, LinearModel, SplitMix, SvmParams};
+use crate::NlpError;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"SBINTENT";
+const FORMAT_VERSION: u32 = 1;
+
+/// The out-of-scope recall the threshold aims for on validation data.
+const OOS_RECALL_GOAL: f64 = 0.85;
+
+/// How training runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    pub svm: SvmParams,
+    /// N-grams seen in fewer training texts are dropped.
+    pub min_df: u32,
+    /// Share of the training data held out for calibration when no validation data is given.
+    pub holdout: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            svm: SvmParams::default(),
+            min_df: 2,
+            holdout: 0.1,
+        }
+    }
+}
+
+/// A trained intent classifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentModel {
+    pub labels: Vec<String>,
+    /// The label that means "out of scope" when the training data had one (`oos`).
+    pub oos_label: Option<String>,
+    pub vocabulary: Vocabulary,
+    pub linear: LinearModel,
+    /// Softmax temperature over the decision values.
+    pub temperature: f32,
+    /// Below this confidence a prediction is out of scope.
+    pub threshold: f32,
+    pub trained_examples: usize,
+}
+
+/// One prediction.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    /// The best label, or `oos` when the message is out of scope.
+    pub label: String,
+    /// The best in-scope label's probability.
+    pub confidence: f32,
+    pub out_of_scope: bool,
+    /// The three most likely labels with their probabilities.
+    pub top: Vec<(String, f32)>,
+}
+
+fn softmax(scores: &[f32], temperature: f32) -> Vec<f32> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = scores
+        .iter()
+        .map(|s| ((s - max) * temperature).exp())
+        .collect();
+    let sum: f32 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+/// A held-out example as the tuned model would decide it.
+struct Decided {
+    confidence: f32,
+    is_oos: bool,
+    /// The model's own out-of-scope class won.
+    oos_class: bool,
+    correct: bool,
+}
+
+/// The most probable class and its probability.
+fn argmax(probs: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, p) in probs.iter().enumerate() {
+        if *p > best.1 {
+            best = (i, *p);
+        }
+    }
+    best
+}
+
+struct Encoded {
+    xs: Vec<SparseVec>,
+    ys: Vec<u32>,
+}
+
+fn encode(vocab: &Vocabulary, labels: &[String], examples: &[&Example]) -> Encoded {
+    Encoded {
+        xs: examples.iter().map(|e| vocab.vectorize(&e.text)).collect(),
+        ys: examples
+            .iter()
+            .map(|e| {
+                labels
+                    .binary_search(&e.label)
+                    .map_or(u32::MAX, |i| i as u32)
+            })
+            .collect(),
+    }
+}
+
+impl IntentModel {
+    /// Trains on `train`. Calibration and the out-of-scope threshold are tuned on `validation`
+    /// when given (it may contain `oos` examples), otherwise on a stratified share of `train`
+    /// held out for it, after which the model is refitted on all of `train`.
+    pub fn train(
+        train: &[Example],
+        validation: Option<&[Example]>,
+        options: &TrainOptions,
+    ) -> Result<Self, NlpError> {
+        let mut labels: Vec<String> = train.iter().map(|e| e.label.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        if labels.len() < 2 {
+            return Err(NlpError::Data(format!(
+                "training needs at least two labels, found {}",
+                labels.len()
+            )));
+        }
+        let (fit_part, tune_part): (Vec<&Example>, Vec<&Example>) = match validation {
+            Some(v) => (train.iter().collect(), v.iter().collect()),
+            None => holdout_split(train, options.holdout, options.svm.seed),
+        };
+        let provisional = Self::fit(&fit_part, &labels, options);
+        let (temperature, threshold) = provisional.tune(&tune_part);
+        let mut model = if validation.is_some() {
+            provisional
+        } else {
+            Self::fit(&train.iter().collect::<Vec<_>>(), &labels, options)
+        };
+        model.temperature = temperature;
+        model.threshold = threshold;
+        Ok(model)
+    }
+
+    fn fit(examples: &[&Example], labels: &[String], options: &TrainOptions) -> Self {
+        let vocabulary = Vocabulary::fit(examples.iter().map(|e| e.text.as_str()), options.min_df);
+        let data = encode(&vocabulary, labels, examples);
+        let linear = svm::train(
+            &data.xs,
+            &data.ys,
+            labels.len(),
+            vocabulary.len(),
+            &options.svm,
+        );
+        Self {
+            labels: labels.to_vec(),
+            oos_label: labels.iter().find(|l| *l == OOS).cloned(),
+            vocabulary,
+            linear,
+            temperature: 1.0,
+            threshold: 0.0,
+            trained_examples: examples.len(),
+        }
+    }
+
+    /// Fits the temperature (least negative log-likelihood on the in-scope examples) and picks
+    /// the threshold: with out-of-scope examples, the one with the best in-scope accuracy among
+    /// those recalling at least 85% of them (else the best mean of the two); without, the
+    /// highest that keeps 98% of the correctly classified examples in scope.
+    fn tune(&self, examples: &[&Example]) -> (f32, f32) {
+        if examples.is_empty() {
+            return (1.0, 0.0);
+        }
+        let scores: Vec<Vec<f32>> = examples
+            .iter()
+            .map(|e| self.linear.scores(&self.vocabulary.vectorize(&e.text)))
+            .collect();
+        let gold: Vec<Option<usize>> = examples
+            .iter()
+            .map(|e| self.labels.binary_search(&e.label).ok())
+            .collect();
+        let nll = |t: f32| -> f64 {
+            scores
+                .iter()
+                .zip(&gold)
+                .filter_map(|(s, g)| g.map(|g| -f64::from(softmax(s, t)[g].max(1e-12)).ln()))
+                .sum()
+        };
+        // Golden-section search over ln(t) in [ln 0.5, ln 200].
+        let (mut lo, mut hi) = (0.5f64.ln(), 200f64.ln());
+        let phi = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..40 {
+            let a = hi - phi * (hi - lo);
+            let b = lo + phi * (hi - lo);
+            if nll(a.exp() as f32) < nll(b.exp() as f32) {
+                hi = b;
+            } else {
+                lo = a;
+            }
+        }
+        let temperature = ((lo + hi) / 2.0).exp() as f32;
+        let decided: Vec<Decided> = scores
+            .iter()
+            .zip(examples)
+            .zip(&gold)
+            .map(|((s, e), g)| {
+                let (best, p) = argmax(&softmax(s, temperature));
+                let oos_class = self.oos_label.as_deref() == Some(self.labels[best].as_str());
+                let is_oos = e.label == OOS || g.is_none();
+                Decided {
+                    confidence: p,
+                    is_oos,
+                    oos_class,
+                    correct: !is_oos && *g == Some(best),
+                }
+            })
+            .collect();
+        let threshold = if decided.iter().any(|d| d.is_oos) {
+            let in_scope = decided.iter().filter(|d| !d.is_oos).count().max(1) as f64;
+            let oos = decided.iter().filter(|d| d.is_oos).count().max(1) as f64;
+            let mut candidates: Vec<f32> = decided.iter().map(|d| d.confidence).collect();
+            candidates.push(0.0);
+            candidates.sort_by(f32::total_cmp);
+            candidates.dedup();
+            // The highest in-scope accuracy that still recalls `OOS_RECALL_GOAL` of the
+            // out-of-scope examples; when no threshold reaches that recall, the best mean.
+            let mut best = (f64::NEG_INFINITY, 0.0f32);
+            let mut fallback = (f64::NEG_INFINITY, 0.0f32);
+            for t in candidates {
+                let acc = decided
+                    .iter()
+                    .filter(|d| d.correct && d.confidence >= t)
+                    .count() as f64
+                    / in_scope;
+                let recall = decided
+                    .iter()
+                    .filter(|d| d.is_oos && (d.oos_class || d.confidence < t))
+                    .count() as f64
+                    / oos;
+                if recall >= OOS_RECALL_GOAL && acc > best.0 {
+                    best = (acc, t);
+                }
+                let mean = (acc + recall) / 2.0;
+                if mean > fallback.0 {
+                    fallback = (mean, t);
+                }
+            }
+            if best.0.is_finite() {
+                best.1
+            } else {
+                fallback.1
+            }
+        } else {
+            let mut correct: Vec<f32> = decided
+                .iter()
+                .filter(|d| d.correct)
+                .map(|d| d.confidence)
+                .collect();
+            correct.sort_by(f32::total_cmp);
+            correct.get(correct.len() / 50).copied().unwrap_or(0.0)
+        };
+        (temperature, threshold)
+    }
+
+    /// Classifies one text.
+    pub fn predict(&self, text: &str) -> Prediction {
+        let x = self.vocabulary.vectorize(text);
+        let probs = softmax(&self.linear.scores(&x), self.temperature);
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
+        let best = order[0];
+        let oos_class = self.oos_label.as_deref() == Some(self.labels[best].as_str());
+        let out_of_scope = x.is_empty() || oos_class || probs[best] < self.threshold;
+        Prediction {
+            label: if out_of_scope {
+                OOS.to_owned()
+            } else {
+                self.labels[best].clone()
+            },
+            confidence: probs[best],
+            out_of_scope,
+            top: order
+                .iter()
+                .take(3)
+                .map(|&i| (self.labels[i].clone(), probs[i]))
+                .collect(),
+        }
+    }
+
+    /// Writes the model: magic, format version, payload length, payload, SHA-256 of the
+    /// payload. All numbers little-endian.
+    pub fn save(&self, path: &Path) -> Result<(), NlpError> {
+        let payload = self.payload()?;
+        let mut out = Vec::with_capacity(payload.len() + 52);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&Sha256::digest(&payload));
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+
+    fn payload(&self) -> Result<Vec<u8>, NlpError> {
+        let header = serde_json::json!({
+            "labels": self.labels,
+            "oos_label": self.oos_label,
+            "temperature": self.temperature,
+            "threshold": self.threshold,
+            "trained_examples": self.trained_examples,
+            "word_features": self.vocabulary.word_ids.len(),
+            "char_features": self.vocabulary.char_ids.len(),
+            "features": "word 1-2 grams, char_wb 2-5 grams, sublinear tf-idf, l2 per block",
+        })
+        .to_string();
+        let mut p = Vec::new();
+        p.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        p.extend_from_slice(header.as_bytes());
+        for id in self
+            .vocabulary
+            .word_ids
+            .iter()
+            .chain(&self.vocabulary.char_ids)
+        {
+            p.extend_from_slice(&id.to_le_bytes());
+        }
+        for v in self
+            .vocabulary
+            .idf
+            .iter()
+            .chain(&self.linear.bias)
+            .chain(&self.linear.weights)
+        {
+            p.extend_from_slice(&v.to_le_bytes());
+        }
+        Ok(p)
+    }
+
+    /// Reads a model written by [`IntentModel::save`], refusing anything else.
+    pub fn load(path: &Path) -> Result<Self, NlpError> {
+        let raw = std::fs::read(path)?;
+        Self::from_bytes(&raw)
+    }
+
+    pub fn from_bytes(raw: &[u8]) -> Result<Self, NlpError> {
+        let bad = |m: &str| NlpError::Model(m.to_owned());
+        if raw.len() < 20 || &raw[..8] != MAGIC {
+            return Err(bad("not a Switchboard intent model"));
+        }
+        let version = u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
+        if version != FORMAT_VERSION {
+            return Err(NlpError::Model(format!(
+                "intent model format {version} is not supported (this build reads {FORMAT_VERSION})"
+            )));
+        }
+        let mut len8 = [0u8; 8];
+        len8.copy_from_slice(&raw[12..20]);
+        let len = usize::try_from(u64::from_le_bytes(len8)).map_err(|_| bad("model too large"))?;
+        if raw.len() != 20usize.saturating_add(len).saturating_add(32) {
+            return Err(bad("model file is truncated or has trailing data"));
+        }
+        let payload = &raw[20..20 + len];
+        if Sha256::digest(payload).as_slice() != &raw[20 + len..] {
+            return Err(bad("model file is corrupt (checksum mismatch)"));
+        }
+        let mut r = Reader { buf: payload };
+        let header_len = r.u32()? as usize;
+        let header: serde_json::Value = serde_json::from_slice(r.take(header_len)?)
+            .map_err(|e| NlpError::Model(format!("model header: {e}")))?;
+        let labels: Vec<String> = serde_json::from_value(header["labels"].clone())
+            .map_err(|e| NlpError::Model(format!("model labels: {e}")))?;
+        let count = |k: &str| {
+            header[k]
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| NlpError::Model(format!("model header lacks {k}")))
+        };
+        let (words, chars) = (count("word_features")?, count("char_features")?);
+        let features = words + chars;
+        let classes = labels.len();
+        let expected = features
+            .checked_mul(8)
+            .and_then(|a| a.checked_add(features.checked_mul(4)?))
+            .and_then(|a| a.checked_add(classes.checked_mul(4)?))
+            .and_then(|a| a.checked_add(features.checked_mul(classes)?.checked_mul(4)?));
+        if classes < 2 || expected != Some(r.buf.len()) {
+            return Err(bad("model sizes do not match its header"));
+        }
+        let word_ids = r.u64s(words)?;
+        let char_ids = r.u64s(chars)?;
+        let idf = r.f32s(features)?;
+        let bias = r.f32s(classes)?;
+        let weights = r.f32s(features * classes)?;
+        let float = |k: &str| header[k].as_f64().map(|v| v as f32);
+        Ok(Self {
+            oos_label: header["oos_label"].as_str().map(str::to_owned),
+            labels,
+            vocabulary: Vocabulary {
+                word_ids,
+                char_ids,
+                idf,
+            },
+            linear: LinearModel {
+                classes,
+                features,
+                weights,
+                bias,
+            },
+            temperature: float("temperature").ok_or_else(|| bad("model lacks temperature"))?,
+            threshold: float("threshold").ok_or_else(|| bad("model lacks threshold"))?,
+            trained_examples: count("trained_examples")?,
+        })
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], NlpError> {
+        if n > self.buf.len() {
+            return Err(NlpError::Model("model file is truncated".into()));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, NlpError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64s(&mut self, n: usize) -> Result<Vec<u64>, NlpError> {
+        Ok(self
+            .take(n * 8)?
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect())
+    }
+
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, NlpError> {
+        Ok(self
+            .take(n * 4)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+}
+
+/// Splits off `share` of each label's examples (at least one per label with two or more),
+/// reproducibly for a seed.
+fn holdout_split(examples: &[Example], share: f64, seed: u64) -> (Vec<&Example>, Vec<&Example>) {
+    let mut by_label: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
+    for e in examples {
+        by_label.entry(e.label.as_str()).or_default().push(e);
+    }
+    let mut rng = SplitMix::new(seed ^ 0x5eed);
+    let (mut fit, mut tune) = (Vec::new(), Vec::new());
+    for (_, mut list) in by_label {
+        rng.shuffle(&mut list);
+        let k = if list.len() >= 2 {
+            ((list.len() as f64 * share).round() as usize).clamp(1, list.len() - 1)
+        } else {
+            0
+        };
+        tune.extend(list.drain(..k));
+        fit.extend(list);
+    }
+    (fit, tune)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ex(text: &str, label: &str) -> Example {
+        Example {
+            text: text.into(),
+            label: label.into(),
+        }
+    }
+
+    fn small_set() -> Vec<Example> {
+        let mut v = Vec::new();
+        for i in 0..12 {
+            v.push(ex(
+                &format!("my card has not arrived yet {i}"),
+                "card_arrival",
+            ));
+            v.push(ex(&format!("where is my new card {i}"), "card_arrival"));
+            v.push(ex(&format!("i want a refund for order {i}"), "refund"));
+            v.push(ex(&format!("please refund my money {i}"), "refund"));
+            v.push(ex(&format!("reset my password please {i}"), "password"));
+            v.push(ex(&format!("i forgot my password {i}"), "password"));
+        }
+        v
+    }
+
+    fn options() -> TrainOptions {
+        TrainOptions {
+            min_df: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn learns_saves_and_loads_the_same_model() {
+        let model = IntentModel::train(&small_set(), None, &options()).unwrap();
+        assert_eq!(model.predict("has my card arrived").label, "card_arrival");
+        assert_eq!(model.predict("money back please refund").label, "refund");
+        let p = model.predict("forgot password");
+        assert_eq!(p.top.len(), 3);
+        assert!(p.top.windows(2).all(|w| w[0].1 >= w[1].1));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sbi");
+        model.save(&path).unwrap();
+        let loaded = IntentModel::load(&path).unwrap();
+        assert_eq!(loaded, model);
+        // Deterministic for a seed.
+        assert_eq!(
+            IntentModel::train(&small_set(), None, &options()).unwrap(),
+            model
+        );
+    }
+
+    #[test]
+    fn refuses_foreign_truncated_tampered_and_future_files() {
+        let model = IntentModel::train(&small_set(), None, &options()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sbi");
+        model.save(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let err = |bytes: &[u8]| IntentModel::from_bytes(bytes).unwrap_err().to_string();
+        assert!(err(b"PK\x03\x04 a zip file, not a model").contains("not a Switchboard"));
+        assert!(err(&good[..good.len() / 2]).contains("truncated"));
+        let mut tampered = good.clone();
+        let mid = tampered.len() / 2;
+        tampered[mid] ^= 1;
+        assert!(err(&tampered).contains("checksum"));
+        let mut future = good.clone();
+        future[8] = 9;
+        assert!(err(&future).contains("format 9"));
+        assert!(err(&[]).contains("not a Switchboard"));
+    }
+
+    #[test]
+    fn out_of_scope_examples_tune_the_threshold() {
+        let mut train = small_set();
+        for i in 0..12 {
+            train.push(ex(&format!("what is the weather on mars {i}"), OOS));
+        }
+        let validation = vec![
+            ex("my card did not arrive", "card_arrival"),
+            ex("refund my order", "refund"),
+            ex("forgot my password", "password"),
+            ex("sing me a song about whales", OOS),
+            ex("weather on mars tomorrow", OOS),
+        ];
+        let model = IntentModel::train(&train, Some(&validation), &options()).unwrap();
+        assert_eq!(model.oos_label.as_deref(), Some(OOS));
+        assert!(model.predict("weather on mars").out_of_scope);
+        assert!(!model.predict("my card has not arrived").out_of_scope);
+    }
+
+    #[test]
+    fn training_needs_two_labels() {
+        let one: Vec<Example> = (0..5).map(|i| ex(&format!("hi {i}"), "greet")).collect();
+        let e = IntentModel::train(&one, None, &options()).unwrap_err();
+        assert!(e.to_string().contains("at least two labels"), "{e}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any text (empty, binary-looking, mixed scripts, emoji, very long) classifies without
+        /// panicking, with probabilities that make sense.
+        #[test]
+        fn any_text_classifies(text in any::<String>(), repeat in 1usize..200) {
+            static MODEL: std::sync::OnceLock<IntentModel> = std::sync::OnceLock::new();
+            let model = MODEL.get_or_init(|| IntentModel::train(&small_set(), None, &options()).unwrap());
+            let p = model.predict(&text.repeat(repeat));
+            prop_assert!(p.confidence.is_finite() && (0.0..=1.0001).contains(&p.confidence));
+            prop_assert_eq!(p.top.len(), 3);
+        }
+    }
+
+    #[test]
+    fn empty_and_emoji_only_texts_are_out_of_scope_or_classified_without_panic() {
+        let model = IntentModel::train(&small_set(), None, &options()).unwrap();
+        assert!(model.predict("").out_of_scope);
+        assert!(model.predict("   \t ").out_of_scope);
+        let _ = model.predict("😡😡😡");
+        let _ = model.predict(&"\u{0}\u{1}\u{ffff}".repeat(10_000));
+    }
+}
