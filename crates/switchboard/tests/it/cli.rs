@@ -227,3 +227,103 @@ fn the_benchmarks_run_end_to_end_without_errors() {
         }
     }
 }
+
+/// `switchboard model train|eval|predict` end to end on a small labelled file, and the errors an
+/// operator sees for bad data and a damaged model.
+#[test]
+fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("intents.csv");
+    let mut csv = String::from("text,category\n");
+    for i in 0..15 {
+        csv.push_str(&format!("my card has not arrived {i},card_arrival\n"));
+        csv.push_str(&format!("where is my new card {i},card_arrival\n"));
+        csv.push_str(&format!("\"i want a refund, order {i}\",refund\n"));
+        csv.push_str(&format!("please give my money back {i},refund\n"));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let model = dir.path().join("intents.model");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let last: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or_default();
+        (
+            out.status.code().unwrap_or(-1),
+            last,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, trained, err) = run(&[
+        "model",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(trained["classes"], 2);
+    assert_eq!(trained["examples"], 60);
+    assert!(trained["train_seconds"].as_f64().unwrap() >= 0.0);
+
+    let (code, eval, err) = run(&[
+        "model",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(eval["n"], 60);
+    assert!(eval["accuracy"].as_f64().unwrap() > 0.9, "{eval}");
+    assert!(eval["per_class"]["refund"]["f1"].as_f64().is_some());
+
+    let (code, predicted, err) = run(&[
+        "model",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "has my new card arrived",
+        "",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let p = &predicted["predictions"];
+    assert_eq!(p[0]["label"], "card_arrival", "{predicted}");
+    assert_eq!(p[0]["top"].as_array().unwrap().len(), 2);
+    assert_eq!(p[1]["out_of_scope"], true);
+
+    // Bad data names the row; a damaged model is refused.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "text,category\nhello,greet\nbye,\n").unwrap();
+    let (code, _, err) = run(&[
+        "model",
+        "train",
+        "--data",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("x.model").to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("row 3: empty label"), "{err}");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    let (code, _, err) = run(&[
+        "model",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "hello",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("checksum"), "{err}");
+}
