@@ -67,7 +67,7 @@ pub fn ngrams(raw: &str) -> (Vec<u64>, Vec<u64>) {
     }
     let mut char_ids = Vec::new();
     let mut buf = [0u8; 4 * 5];
-    for w in &words {
+    for w in normalised.split(' ').filter(|w| !w.is_empty()) {
         let padded: Vec<char> = std::iter::once(' ')
             .chain(w.chars())
             .chain(std::iter::once(' '))

@@ -14,12 +14,14 @@ const MAGIC: &[u8; 8] = b"SBINTENT";
 const FORMAT_VERSION: u32 = 1;
 
 /// The out-of-scope recall the threshold aims for on validation data.
-const OOS_RECALL_GOAL: f64 = 0.85;
+const OOS_RECALL_GOAL: f64 = 0.80;
 
 /// How training runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
     pub svm: SvmParams,
+    /// Values of the SVMs' C to try; the one with the best held-out accuracy is kept.
+    pub c_grid: Vec<f64>,
     /// N-grams seen in fewer training texts are dropped.
     pub min_df: u32,
     /// Share of the training data held out for calibration when no validation data is given.
@@ -30,7 +32,8 @@ impl Default for TrainOptions {
     fn default() -> Self {
         Self {
             svm: SvmParams::default(),
-            min_df: 2,
+            c_grid: vec![0.5, 1.0, 2.0],
+            min_df: 1,
             holdout: 0.1,
         }
     }
@@ -48,6 +51,8 @@ pub struct IntentModel {
     pub temperature: f32,
     /// Below this confidence a prediction is out of scope.
     pub threshold: f32,
+    /// The SVMs' C the model was trained with (chosen on held-out data).
+    pub c: f64,
     pub trained_examples: usize,
 }
 
@@ -134,28 +139,62 @@ impl IntentModel {
             Some(v) => (train.iter().collect(), v.iter().collect()),
             None => holdout_split(train, options.holdout, options.svm.seed),
         };
-        let provisional = Self::fit(&fit_part, &labels, options);
+        let mut best: Option<(f64, Self, SvmParams)> = None;
+        let grid = if options.c_grid.is_empty() {
+            vec![options.svm.c]
+        } else {
+            options.c_grid.clone()
+        };
+        for c in grid {
+            let params = SvmParams { c, ..options.svm };
+            let candidate = Self::fit(&fit_part, &labels, options, &params);
+            let accuracy = candidate.held_out_accuracy(&tune_part);
+            if best.as_ref().is_none_or(|(a, _, _)| accuracy > *a) {
+                best = Some((accuracy, candidate, params));
+            }
+        }
+        let Some((_, provisional, params)) = best else {
+            return Err(NlpError::Data("no C to train with".into()));
+        };
         let (temperature, threshold) = provisional.tune(&tune_part);
         let mut model = if validation.is_some() {
             provisional
         } else {
-            Self::fit(&train.iter().collect::<Vec<_>>(), &labels, options)
+            Self::fit(&train.iter().collect::<Vec<_>>(), &labels, options, &params)
         };
+        model.c = params.c;
         model.temperature = temperature;
         model.threshold = threshold;
         Ok(model)
     }
 
-    fn fit(examples: &[&Example], labels: &[String], options: &TrainOptions) -> Self {
+    /// Accuracy of the best class on the in-scope held-out examples (no threshold): what C is
+    /// chosen by.
+    fn held_out_accuracy(&self, examples: &[&Example]) -> f64 {
+        let in_scope: Vec<&&Example> = examples.iter().filter(|e| e.label != OOS).collect();
+        if in_scope.is_empty() {
+            return 0.0;
+        }
+        let correct = in_scope
+            .iter()
+            .filter(|e| {
+                let s = self.linear.scores(&self.vocabulary.vectorize(&e.text));
+                let (best, _) = argmax(&s);
+                self.labels[best] == e.label
+            })
+            .count();
+        correct as f64 / in_scope.len() as f64
+    }
+
+    fn fit(
+        examples: &[&Example],
+        labels: &[String],
+        options: &TrainOptions,
+        params: &SvmParams,
+    ) -> Self {
         let vocabulary = Vocabulary::fit(examples.iter().map(|e| e.text.as_str()), options.min_df);
         let data = encode(&vocabulary, labels, examples);
-        let linear = svm::train(
-            &data.xs,
-            &data.ys,
-            labels.len(),
-            vocabulary.len(),
-            &options.svm,
-        );
+        let linear = svm::train(&data.xs, &data.ys, labels.len(), vocabulary.len(), params);
         Self {
             labels: labels.to_vec(),
             oos_label: labels.iter().find(|l| *l == OOS).cloned(),
@@ -163,14 +202,15 @@ impl IntentModel {
             linear,
             temperature: 1.0,
             threshold: 0.0,
+            c: params.c,
             trained_examples: examples.len(),
         }
     }
 
     /// Fits the temperature (least negative log-likelihood on the in-scope examples) and picks
     /// the threshold: with out-of-scope examples, the one with the best in-scope accuracy among
-    /// those recalling at least 85% of them (else the best mean of the two); without, the
-    /// highest that keeps 98% of the correctly classified examples in scope.
+    /// those recalling at least `OOS_RECALL_GOAL` of them (else the best mean of the two);
+    /// without, none (see below).
     fn tune(&self, examples: &[&Example]) -> (f32, f32) {
         if examples.is_empty() {
             return (1.0, 0.0);
@@ -255,13 +295,10 @@ impl IntentModel {
                 fallback.1
             }
         } else {
-            let mut correct: Vec<f32> = decided
-                .iter()
-                .filter(|d| d.correct)
-                .map(|d| d.confidence)
-                .collect();
-            correct.sort_by(f32::total_cmp);
-            correct.get(correct.len() / 50).copied().unwrap_or(0.0)
+            // Without out-of-scope examples, any threshold only turns right answers into "out
+            // of scope": held-out accuracy is best with none. The decision is then "no
+            // features known" alone, and the confidence travels with every prediction.
+            0.0
         };
         (temperature, threshold)
     }
@@ -315,6 +352,7 @@ impl IntentModel {
             "oos_label": self.oos_label,
             "temperature": self.temperature,
             "threshold": self.threshold,
+            "c": self.c,
             "trained_examples": self.trained_examples,
             "word_features": self.vocabulary.word_ids.len(),
             "char_features": self.vocabulary.char_ids.len(),
@@ -416,6 +454,7 @@ impl IntentModel {
             },
             temperature: float("temperature").ok_or_else(|| bad("model lacks temperature"))?,
             threshold: float("threshold").ok_or_else(|| bad("model lacks threshold"))?,
+            c: header["c"].as_f64().ok_or_else(|| bad("model lacks c"))?,
             trained_examples: count("trained_examples")?,
         })
     }

@@ -24,7 +24,7 @@ impl Default for SvmParams {
     fn default() -> Self {
         Self {
             c: 1.0,
-            tolerance: 0.01,
+            tolerance: 0.001,
             max_passes: 1000,
             seed: 0,
             threads: std::thread::available_parallelism().map_or(1, usize::from),

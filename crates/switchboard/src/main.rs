@@ -106,6 +106,12 @@ enum ModelCmd {
         /// Seed for every random choice: the same data and seed give the same model.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// SVM regularisation values to try (comma-separated); the best on held-out data wins.
+        #[arg(long = "c", value_delimiter = ',', default_values_t = [0.5, 1.0, 2.0])]
+        c_grid: Vec<f64>,
+        /// Drop n-grams seen in fewer training texts.
+        #[arg(long, default_value_t = 1)]
+        min_df: u32,
     },
     /// Evaluate a model on labelled data (for `clinc`: every list in the file).
     Eval {
@@ -223,6 +229,19 @@ enum AuditCmd {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
+    /// An intent model's load time, single-message latency and bulk throughput.
+    Intent {
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+        /// A CSV file whose text column is classified.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// Passes over the texts in the throughput phase.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// Inbound customer messages through the API channel: messages/s and latency.
     Ingest {
         #[arg(long, default_value_t = 64)]
@@ -343,9 +362,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     out,
                     data_format,
                     seed,
+                    c_grid,
+                    min_df,
                 } => {
                     let (format, columns) = data_format.parse()?;
-                    switchboard::model_cli::train(&data, &out, format, &columns, seed)?
+                    switchboard::model_cli::train(
+                        &data, &out, format, &columns, seed, &c_grid, min_df,
+                    )?
                 }
                 ModelCmd::Eval {
                     model,
@@ -365,6 +388,32 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Migrate => {
             switchboard::migrate(&cfg).await?;
             out.emit("migrations applied", json!({"migrated": true}))?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCmd::Intent {
+            model,
+            data,
+            text_column,
+            rounds,
+        }) => {
+            let columns = switchboard_nlp::dataset::Columns {
+                text: text_column,
+                // Labels are not read; any column that exists will do.
+                label: "category".into(),
+            };
+            let report = bench::intent::run(&model, &data, &columns, rounds.max(1))?;
+            out.emit(
+                &format!(
+                    "{} texts · load {:.1} ms · single p50 {:.3} ms p99 {:.3} ms · {:.0} messages/s on {} threads",
+                    report.texts,
+                    report.load_ms,
+                    report.single_p50_ms,
+                    report.single_p99_ms,
+                    report.batch_messages_per_second,
+                    report.threads
+                ),
+                serde_json::to_value(&report)?,
+            )?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
         Command::Bench(BenchCmd::Ingest {

@@ -15,6 +15,8 @@ pub fn train(
     format: Format,
     columns: &Columns,
     seed: u64,
+    c_grid: &[f64],
+    min_df: u32,
 ) -> anyhow::Result<Value> {
     let lists = dataset::load(data, format, columns)?;
     let pick = |names: &[&str]| -> Vec<Example> {
@@ -36,6 +38,8 @@ pub fn train(
     }
     let mut options = TrainOptions::default();
     options.svm.seed = seed;
+    options.c_grid = c_grid.to_vec();
+    options.min_df = min_df;
     #[allow(clippy::disallowed_methods)] // reporting the training time is the point
     let started = std::time::Instant::now();
     let model = IntentModel::train(&train, validation.as_deref(), &options)?;
@@ -48,6 +52,7 @@ pub fn train(
         "examples": train.len(),
         "features": model.vocabulary.len(),
         "threshold": model.threshold,
+        "c": model.c,
         "temperature": model.temperature,
         "train_seconds": seconds,
     }))

@@ -13,6 +13,7 @@ use switchboard_types::Plan;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod intent;
 mod realtime;
 
 /// What to run.
