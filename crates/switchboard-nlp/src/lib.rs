@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod eval;
 pub mod features;
 pub mod intent;
+pub mod language;
 pub mod pii;
 pub mod svm;
 pub mod text;
