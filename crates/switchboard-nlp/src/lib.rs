@@ -9,6 +9,7 @@ pub mod features;
 pub mod intent;
 pub mod language;
 pub mod pii;
+pub mod sentiment;
 pub mod svm;
 pub mod text;
 
