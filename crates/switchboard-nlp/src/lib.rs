@@ -12,6 +12,8 @@ pub mod pii;
 pub mod sentiment;
 pub mod svm;
 pub mod text;
+pub mod triage;
+pub mod urgency;
 
 /// What can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

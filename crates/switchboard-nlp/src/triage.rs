@@ -1,0 +1,73 @@
+//! Everything known about one message, in one call: language, intent (when a model is given),
+//! sentiment, urgency and personal data. This is what the inbox will store on each inbound
+//! message.
+
+use crate::intent::{IntentModel, Prediction};
+use crate::language::{self, Language};
+use crate::pii::{self, Finding};
+use crate::sentiment::{self, Sentiment};
+use crate::urgency::{self, Urgency, UrgencyRules};
+use serde::{Deserialize, Serialize};
+
+/// A tenant's triage settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TriageConfig {
+    /// The languages the tenant serves (ISO 639-3); empty: any.
+    pub languages: Vec<String>,
+    pub urgency: UrgencyRules,
+}
+
+/// The triage of one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Triage {
+    pub language: Language,
+    pub intent: Option<Prediction>,
+    pub sentiment: Sentiment,
+    pub urgency: Urgency,
+    pub pii: Vec<Finding>,
+}
+
+/// Triage of `text`.
+pub fn triage(text: &str, model: Option<&IntentModel>, config: &TriageConfig) -> Triage {
+    let codes: Vec<&str> = config.languages.iter().map(String::as_str).collect();
+    let language = language::identify_among(text, &codes);
+    let intent = model.map(|m| m.predict(text));
+    let sentiment = sentiment::score(text);
+    let urgency = urgency::rate(
+        text,
+        &sentiment,
+        intent.as_ref().map(|p| p.label.as_str()),
+        &config.urgency,
+    );
+    Triage {
+        language,
+        intent,
+        sentiment,
+        urgency,
+        pii: pii::detect(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sentiment::Polarity;
+
+    fn t_text() -> String {
+        "My card 4242 4242 4242 4242 was stolen and I am still waiting for help!".to_owned()
+    }
+
+    #[test]
+    fn one_call_fills_every_field() {
+        let t = triage(&t_text(), None, &TriageConfig::default());
+        assert_eq!(t.language, crate::language::identify(&t_text()));
+        assert_eq!(t.sentiment.label, Polarity::Negative);
+        assert_eq!(t.urgency, Urgency::Urgent);
+        assert_eq!(t.pii.len(), 1);
+        assert!(t.intent.is_none());
+        let empty = triage("", None, &TriageConfig::default());
+        assert_eq!(empty.language.code, "und");
+        assert_eq!(empty.urgency, Urgency::Normal);
+    }
+}
