@@ -16,6 +16,12 @@ pub enum PiiKind {
     Phone,
     Email,
     IpAddress,
+    /// A date written next to "born", "DOB", "date of birth".
+    DateOfBirth,
+    /// A secret: API keys and tokens of well-known shapes, or a value after "password:".
+    Credential,
+    /// A medical record or health-plan member number (after "MRN", "member ID", …).
+    HealthId,
 }
 
 impl PiiKind {
@@ -28,6 +34,9 @@ impl PiiKind {
             Self::Phone => "[PHONE]",
             Self::Email => "[EMAIL]",
             Self::IpAddress => "[IP]",
+            Self::DateOfBirth => "[DOB]",
+            Self::Credential => "[SECRET]",
+            Self::HealthId => "[HEALTH_ID]",
         }
     }
 }
@@ -48,6 +57,14 @@ pub fn detect(text: &str) -> Vec<Finding> {
     all.extend(number_runs(text));
     all.extend(emails(text));
     all.extend(ips(text));
+    all.extend(credentials(text));
+    all.extend(after_label(text, DOB_LABELS, PiiKind::DateOfBirth, is_date));
+    all.extend(after_label(
+        text,
+        HEALTH_LABELS,
+        PiiKind::HealthId,
+        is_health_id,
+    ));
     all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut out: Vec<Finding> = Vec::new();
     for f in all {
@@ -392,6 +409,186 @@ fn iban_at(text: &str, start: usize) -> Option<usize> {
     (rem == 1).then_some(end)
 }
 
+/// Prefixes of secrets whose shape is published by their issuers, with the least length of
+/// the whole token.
+const SECRET_PREFIXES: &[(&str, usize)] = &[
+    ("sk_live_", 20),
+    ("sk_test_", 20),
+    ("rk_live_", 20),
+    ("pk_live_", 20), // Stripe
+    ("ghp_", 36),
+    ("gho_", 36),
+    ("ghs_", 36),
+    ("github_pat_", 40), // GitHub
+    ("xoxb-", 20),
+    ("xoxp-", 20), // Slack
+    ("AKIA", 20),
+    ("ASIA", 20),   // AWS access key ids
+    ("AIza", 39),   // Google API keys
+    ("glpat-", 24), // GitLab
+    ("whsec_", 20),
+    ("sbk_", 20), // webhook secrets, our own API keys
+];
+
+/// Words that introduce a secret value.
+const SECRET_LABELS: &[&str] = &[
+    "password", "passwd", "pwd", "passcode", "pin", "api key", "api_key", "token", "secret",
+];
+
+fn credentials(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let mut offset = 0;
+    for token in text.split(|c: char| !token_char(c)) {
+        let start = offset;
+        offset += token.len() + 1;
+        let known = SECRET_PREFIXES
+            .iter()
+            .any(|(p, min)| token.starts_with(p) && token.len() >= *min);
+        let jwt = token.starts_with("eyJ") && token.len() >= 30;
+        if known || jwt {
+            out.push(Finding {
+                kind: PiiKind::Credential,
+                start,
+                end: start + token.len(),
+                confidence: 0.95,
+            });
+        }
+    }
+    out.extend(after_label(text, SECRET_LABELS, PiiKind::Credential, |v| {
+        v.len() >= 4
+            && v.chars()
+                .any(|c| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_uppercase())
+    }));
+    out
+}
+
+const DOB_LABELS: &[&str] = &[
+    "dob",
+    "d.o.b",
+    "date of birth",
+    "birth date",
+    "birthdate",
+    "born on",
+    "born",
+];
+
+const HEALTH_LABELS: &[&str] = &[
+    "mrn",
+    "medical record number",
+    "medical record no",
+    "medical record",
+    "patient id",
+    "member id",
+    "member number",
+    "policy number",
+    "health plan id",
+    "insurance id",
+    "medicare number",
+    "medicaid id",
+    "nhs number",
+];
+
+/// `YYYY-MM-DD`, `DD/MM/YYYY`, `MM/DD/YYYY`, `DD.MM.YYYY` (and two-digit years) with a real day
+/// and month.
+fn is_date(v: &str) -> bool {
+    let parts: Vec<&str> = v.split(['-', '/', '.']).collect();
+    if parts.len() != 3
+        || !parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    let n: Vec<u32> = parts.iter().map(|p| p.parse().unwrap_or(0)).collect();
+    if parts[0].len() == 4 {
+        real_date(n[0], n[1], n[2])
+    } else {
+        let year = if parts[2].len() == 2 {
+            1900 + n[2]
+        } else {
+            n[2]
+        };
+        parts[2].len() >= 2 && (real_date(year, n[1], n[0]) || real_date(year, n[0], n[1]))
+    }
+}
+
+/// Whether `day` exists in `month` of `year` (Gregorian).
+fn real_date(year: u32, month: u32, day: u32) -> bool {
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+/// Health ids: 6–15 letters and digits with at least 5 digits.
+fn is_health_id(v: &str) -> bool {
+    (6..=15).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && v.bytes().filter(u8::is_ascii_digit).count() >= 5
+}
+
+/// Values right after one of `labels` (case-insensitive, whole words), optionally after `:`,
+/// `#`, `=` or "is", that `valid` accepts.
+fn after_label(
+    text: &str,
+    labels: &[&str],
+    kind: PiiKind,
+    valid: impl Fn(&str) -> bool,
+) -> Vec<Finding> {
+    let lower = text.to_ascii_lowercase();
+    let b = text.as_bytes();
+    let mut out: Vec<Finding> = Vec::new();
+    for label in labels {
+        for (at, _) in lower.match_indices(label) {
+            let end_label = at + label.len();
+            let whole = (at == 0 || !b[at - 1].is_ascii_alphanumeric())
+                && b.get(end_label).is_none_or(|c| !c.is_ascii_alphanumeric());
+            if !whole {
+                continue;
+            }
+            let mut i = end_label;
+            let skip = |i: &mut usize| {
+                while *i < b.len() && matches!(b[*i], b' ' | b':' | b'#' | b'=' | b'\t') {
+                    *i += 1;
+                }
+            };
+            skip(&mut i);
+            if lower[i..].starts_with("is ") {
+                i += 3;
+                skip(&mut i);
+            }
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b',' | b';') {
+                i += 1;
+            }
+            let mut end = i;
+            while end > start && matches!(b[end - 1], b'.' | b')' | b'!' | b'?') {
+                end -= 1;
+            }
+            if end > start
+                && text.is_char_boundary(start)
+                && text.is_char_boundary(end)
+                && valid(&text[start..end])
+                && !out.iter().any(|f| f.start == start)
+            {
+                out.push(Finding {
+                    kind,
+                    start,
+                    end,
+                    confidence: 0.85,
+                });
+            }
+        }
+    }
+    out
+}
+
 fn emails(text: &str) -> Vec<Finding> {
     let b = text.as_bytes();
     let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
@@ -488,6 +685,21 @@ mod tests {
             "{found:?}"
         );
         assert!(detect("order 12345, version 1.2.3, 2026-11-30, 999.999.1.1").is_empty());
+        let found = kinds(
+            "DOB: 14/07/1985, born 1990-02-30 (no such day). MRN# 00471234, member id is AB123456789. \
+             Key sk_live_4eC39HqLyjWDarjtT1zdp7dc and password: Hunter2!x, my pin is fine.",
+        );
+        assert_eq!(
+            found,
+            vec![
+                (PiiKind::DateOfBirth, "14/07/1985"),
+                (PiiKind::HealthId, "00471234"),
+                (PiiKind::HealthId, "AB123456789"),
+                (PiiKind::Credential, "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+                (PiiKind::Credential, "Hunter2!x"),
+            ],
+            "{found:?}"
+        );
     }
 
     #[test]
