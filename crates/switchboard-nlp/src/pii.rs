@@ -54,17 +54,19 @@ pub struct Finding {
 pub fn detect(text: &str) -> Vec<Finding> {
     let text = &text[..floor_boundary(text, crate::text::MAX_TEXT_BYTES * 8)];
     let mut all = Vec::new();
-    all.extend(number_runs(text));
-    all.extend(emails(text));
-    all.extend(ips(text));
-    all.extend(credentials(text));
-    all.extend(after_label(text, DOB_LABELS, PiiKind::DateOfBirth, is_date));
+    // Labelled values first: on the same span the label's reading wins (an NHS number is also a
+    // valid US phone number), and the sort below is stable.
     all.extend(after_label(
         text,
         HEALTH_LABELS,
         PiiKind::HealthId,
         is_health_id,
     ));
+    all.extend(after_label(text, DOB_LABELS, PiiKind::DateOfBirth, is_date));
+    all.extend(credentials(text));
+    all.extend(number_runs(text));
+    all.extend(emails(text));
+    all.extend(ips(text));
     all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut out: Vec<Finding> = Vec::new();
     for f in all {
@@ -529,7 +531,8 @@ fn real_date(year: u32, month: u32, day: u32) -> bool {
 /// Health ids: 6–15 letters and digits with at least 5 digits.
 fn is_health_id(v: &str) -> bool {
     (6..=15).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b' ')
         && v.bytes().filter(u8::is_ascii_digit).count() >= 5
 }
 
@@ -566,6 +569,18 @@ fn after_label(
             let start = i;
             while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b',' | b';') {
                 i += 1;
+            }
+            // Digits printed in groups ("943 476 5919") are one value.
+            while b[start..i].iter().all(|c| c.is_ascii_digit() || *c == b' ')
+                && i > start
+                && i + 1 < b.len()
+                && b[i] == b' '
+                && b[i + 1].is_ascii_digit()
+            {
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
             }
             let mut end = i;
             while end > start && matches!(b[end - 1], b'.' | b')' | b'!' | b'?') {
