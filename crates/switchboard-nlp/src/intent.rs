@@ -637,6 +637,38 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Damaged files never panic the loader: a flipped byte, a cut, or random bytes behind
+        /// our magic are refused (the checksum covers the payload; the sizes are checked before
+        /// anything is allocated).
+        #[test]
+        fn damaged_model_files_are_refused_without_panics(
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+            cut in any::<prop::sample::Index>(),
+            noise in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+            let good = BYTES.get_or_init(|| {
+                let model = IntentModel::train(&small_set(), None, &options()).unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("m.sbi");
+                model.save(&path).unwrap();
+                std::fs::read(&path).unwrap()
+            });
+            let mut flipped = good.clone();
+            let i = at.index(flipped.len());
+            flipped[i] ^= flip;
+            prop_assert!(IntentModel::from_bytes(&flipped).is_err());
+            let n = cut.index(good.len());
+            prop_assert!(IntentModel::from_bytes(&good[..n]).is_err());
+            let mut forged = b"SBINTENT".to_vec();
+            forged.extend(&noise);
+            prop_assert!(IntentModel::from_bytes(&forged).is_err());
+        }
+    }
+
     #[test]
     fn empty_and_emoji_only_texts_are_out_of_scope_or_classified_without_panic() {
         let model = IntentModel::train(&small_set(), None, &options()).unwrap();
