@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the industry packs' intent models from packs/data/ (see packs/README.md).
+# Reproducible: a fixed seed, so the same data and binary give the same model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet -p switchboard
+mkdir -p packs/models
+for pack in banking:banking77.csv ecommerce:ecommerce-bitext.csv; do
+  name=${pack%%:*}
+  data=${pack#*:}
+  echo "building $name from packs/data/$data"
+  target/release/switchboard model train --data "packs/data/$data" --out "packs/models/$name.model" --seed 7
+done
