@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p switchboard
 mkdir -p packs/models
-for pack in banking:banking77.csv ecommerce:ecommerce-bitext.csv; do
-  name=${pack%%:*}
-  data=${pack#*:}
+for pack in banking:banking77.csv:csv ecommerce:ecommerce-bitext.csv:csv assistant:clinc150.json:clinc; do
+  IFS=: read -r name data format <<<"$pack"
   echo "building $name from packs/data/$data"
-  target/release/switchboard model train --data "packs/data/$data" --out "packs/models/$name.model" --seed 7
+  target/release/switchboard model train --data "packs/data/$data" --format "$format" \
+    --out "packs/models/$name.model" --seed 7
 done

@@ -20,4 +20,16 @@ fn pack_data_loads_with_its_documented_intents() {
         let labels: BTreeSet<&str> = examples.iter().map(|e| e.label.as_str()).collect();
         assert_eq!((examples.len(), labels.len()), (rows, intents), "{file}");
     }
+    let clinc = load(
+        &std::path::Path::new(root).join("clinc150.json"),
+        Format::Clinc,
+        &Columns::default(),
+    )
+    .unwrap();
+    let names: BTreeSet<&str> = clinc.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["oos_train", "oos_val", "train", "val"])
+    );
+    assert_eq!(clinc.iter().map(|(_, l)| l.len()).sum::<usize>(), 18_200);
 }
