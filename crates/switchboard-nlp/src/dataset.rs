@@ -72,6 +72,29 @@ pub fn parse(raw: &[u8], format: Format, columns: &Columns) -> Result<Lists, Nlp
     }
 }
 
+/// The texts of one column of a CSV file (no labels needed: for benchmarks and bulk scoring).
+pub fn load_texts(path: &Path, column: &str) -> Result<Vec<String>, NlpError> {
+    let raw = std::fs::read(path)
+        .map_err(|e| NlpError::Data(format!("cannot read {}: {e}", path.display())))?;
+    let mut reader = csv::ReaderBuilder::new().from_reader(raw.as_slice());
+    let headers = reader
+        .headers()
+        .map_err(|e| NlpError::Data(format!("row 1 (header): {e}")))?
+        .clone();
+    let t = headers
+        .iter()
+        .position(|h| h == column)
+        .ok_or_else(|| NlpError::Data(format!("no column {column:?} in the header")))?;
+    reader
+        .records()
+        .enumerate()
+        .map(|(i, r)| {
+            r.map(|r| r.get(t).unwrap_or_default().to_owned())
+                .map_err(|e| NlpError::Data(format!("row {}: {e}", i + 2)))
+        })
+        .collect()
+}
+
 fn example(row: usize, text: &str, label: &str) -> Result<Example, NlpError> {
     let (text, label) = (text.trim(), label.trim());
     if text.is_empty() {

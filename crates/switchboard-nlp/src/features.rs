@@ -209,7 +209,7 @@ mod tests {
         assert!((block_norm(false) - 1.0).abs() < 1e-5);
         assert!((block_norm(true) - 1.0).abs() < 1e-5);
         assert!(vocab.vectorize("").is_empty());
-        assert!(vocab.vectorize("qqqq xxxx").is_empty() || vocab.vectorize("qqqq").len() < 5);
+        assert!(vocab.vectorize("qqqq xxxx").is_empty());
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub fn train(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
     per_class.sort_by_key(|(k, _)| *k);

@@ -396,12 +396,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             text_column,
             rounds,
         }) => {
-            let columns = switchboard_nlp::dataset::Columns {
-                text: text_column,
-                // Labels are not read; any column that exists will do.
-                label: "category".into(),
-            };
-            let report = bench::intent::run(&model, &data, &columns, rounds.max(1))?;
+            let report = bench::intent::run(&model, &data, &text_column, rounds.max(1))?;
             out.emit(
                 &format!(
                     "{} texts · load {:.1} ms · single p50 {:.3} ms p99 {:.3} ms · {:.0} messages/s on {} threads",

@@ -17,7 +17,6 @@ pub(super) enum Value {
     Real(f64),
     Text(String),
     NullInt,
-    NullReal,
     NullText,
 }
 
@@ -27,27 +26,9 @@ impl From<i64> for Value {
     }
 }
 
-impl From<i32> for Value {
-    fn from(v: i32) -> Self {
-        Self::Int(i64::from(v))
-    }
-}
-
-impl From<f64> for Value {
-    fn from(v: f64) -> Self {
-        Self::Real(v)
-    }
-}
-
 impl From<String> for Value {
     fn from(v: String) -> Self {
         Self::Text(v)
-    }
-}
-
-impl From<&String> for Value {
-    fn from(v: &String) -> Self {
-        Self::Text(v.clone())
     }
 }
 
@@ -63,18 +44,6 @@ impl From<Option<i64>> for Value {
     }
 }
 
-impl From<Option<i32>> for Value {
-    fn from(v: Option<i32>) -> Self {
-        v.map_or(Self::NullInt, |v| Self::Int(i64::from(v)))
-    }
-}
-
-impl From<Option<f64>> for Value {
-    fn from(v: Option<f64>) -> Self {
-        v.map_or(Self::NullReal, Self::Real)
-    }
-}
-
 impl From<Option<String>> for Value {
     fn from(v: Option<String>) -> Self {
         v.map_or(Self::NullText, Self::Text)
@@ -84,12 +53,6 @@ impl From<Option<String>> for Value {
 impl From<Option<&str>> for Value {
     fn from(v: Option<&str>) -> Self {
         v.map_or(Self::NullText, |s| Self::Text(s.to_owned()))
-    }
-}
-
-impl From<Option<&String>> for Value {
-    fn from(v: Option<&String>) -> Self {
-        v.map_or(Self::NullText, |s| Self::Text(s.clone()))
     }
 }
 
@@ -127,15 +90,14 @@ impl<'q> Query<'q> {
         self
     }
 
-    fn to_sqlx(&self) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    fn into_sqlx(self) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
         let mut q = sqlx::query(self.sql);
-        for v in &self.args {
+        for v in self.args {
             q = match v {
-                Value::Int(i) => q.bind(*i),
-                Value::Real(r) => q.bind(*r),
-                Value::Text(s) => q.bind(s.clone()),
+                Value::Int(i) => q.bind(i),
+                Value::Real(r) => q.bind(r),
+                Value::Text(s) => q.bind(s),
                 Value::NullInt => q.bind(None::<i64>),
-                Value::NullReal => q.bind(None::<f64>),
                 Value::NullText => q.bind(None::<String>),
             };
         }
@@ -145,7 +107,7 @@ impl<'q> Query<'q> {
     pub(super) async fn execute(self, conn: &mut Conn) -> Result<Done, StoreError> {
         match conn {
             Conn::Sqlx(tx) => {
-                let done = self.to_sqlx().execute(&mut **tx).await?;
+                let done = self.into_sqlx().execute(&mut **tx).await?;
                 Ok(Done {
                     rows_affected: done.rows_affected(),
                 })
@@ -159,7 +121,7 @@ impl<'q> Query<'q> {
     pub(super) async fn fetch_all(self, conn: &mut Conn) -> Result<Vec<Row>, StoreError> {
         match conn {
             Conn::Sqlx(tx) => Ok(self
-                .to_sqlx()
+                .into_sqlx()
                 .fetch_all(&mut **tx)
                 .await?
                 .into_iter()
@@ -177,7 +139,7 @@ impl<'q> Query<'q> {
     pub(super) async fn fetch_optional(self, conn: &mut Conn) -> Result<Option<Row>, StoreError> {
         match conn {
             Conn::Sqlx(tx) => Ok(self
-                .to_sqlx()
+                .into_sqlx()
                 .fetch_optional(&mut **tx)
                 .await?
                 .map(Row::Sqlx)),
@@ -269,28 +231,6 @@ impl Decode for i64 {
     }
 }
 
-impl Decode for f64 {
-    decode_via_sqlx!(f64);
-    fn from_lite(value: &Value) -> Option<Self> {
-        match value {
-            Value::Real(r) => Some(*r),
-            #[allow(clippy::cast_precision_loss)] // SQLite hands back whole REALs as integers
-            Value::Int(i) => Some(*i as f64),
-            _ => None,
-        }
-    }
-}
-
-impl Decode for bool {
-    decode_via_sqlx!(bool);
-    fn from_lite(value: &Value) -> Option<Self> {
-        match value {
-            Value::Int(i) => Some(*i != 0),
-            _ => None,
-        }
-    }
-}
-
 impl Decode for String {
     decode_via_sqlx!(String);
     fn from_lite(value: &Value) -> Option<Self> {
@@ -310,7 +250,7 @@ where
     }
     fn from_lite(value: &Value) -> Option<Self> {
         match value {
-            Value::NullInt | Value::NullReal | Value::NullText => Some(None),
+            Value::NullInt | Value::NullText => Some(None),
             v => T::from_lite(v).map(Some),
         }
     }

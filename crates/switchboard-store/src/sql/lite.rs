@@ -101,7 +101,7 @@ impl LiteWriter {
                 .map_err(|_| StoreError::Unavailable("the SQLite writer is busy".to_owned()))?
         };
         {
-            let mut st = lock(&guard)?;
+            let mut st = lock(&guard);
             if st.batch.is_none() && !st.conn.is_autocommit() {
                 // A failed rollback left a transaction open: clear it before starting anew.
                 st.conn.execute_batch("ROLLBACK").map_err(map_err)?;
@@ -151,11 +151,11 @@ impl Drop for Waiting<'_> {
 /// The connection's state. A panic while it was held leaves nothing half-done that the
 /// transaction logic cannot see (SQLite's own state is checked with `is_autocommit`), so a
 /// poisoned lock is taken over rather than wedging the writer.
-fn lock(shared: &Shared) -> Result<MutexGuard<'_, State>, StoreError> {
-    Ok(shared
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared
         .0
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner))
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Indexes the rows the batch queued for full-text search (migration 0020): once per batch,
@@ -215,9 +215,7 @@ fn fail_batch(st: &mut State, why: &str) {
 /// whose members were all cancelled while waiting still commits.
 async fn finisher(turn: Arc<tokio::sync::Mutex<Shared>>, id: u64) {
     let guard = turn.lock_owned().await;
-    let Ok(mut st) = lock(&guard) else {
-        return;
-    };
+    let mut st = lock(&guard);
     if st.batch.as_ref().is_some_and(|b| b.id == id) {
         finish_batch(&mut st);
     }
@@ -235,7 +233,7 @@ pub(super) struct LiteTx {
 impl LiteTx {
     fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
         match &self.guard {
-            Some(g) => lock(g),
+            Some(g) => Ok(lock(g)),
             None => Err(StoreError::Unavailable("transaction finished".to_owned())),
         }
     }
@@ -331,7 +329,7 @@ impl LiteTx {
             return Err(StoreError::Unavailable("transaction finished".to_owned()));
         };
         let mut outcome = {
-            let mut st = lock(&guard)?;
+            let mut st = lock(&guard);
             let released = st.conn.execute_batch("RELEASE tx");
             if let Err(e) = released {
                 // SQLite may have rolled the whole transaction back (I/O errors, full disk).
@@ -380,9 +378,7 @@ impl Drop for LiteTx {
         let Some(guard) = self.guard.take() else {
             return;
         };
-        let Ok(mut st) = lock(&guard) else {
-            return;
-        };
+        let mut st = lock(&guard);
         if let Err(e) = st.conn.execute_batch("ROLLBACK TO tx; RELEASE tx") {
             fail_batch(&mut st, &e.to_string());
             return;
@@ -404,9 +400,7 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, i: usize, value: &Value) -> Result<(
         Value::Int(v) => stmt.raw_bind_parameter(i, v),
         Value::Real(v) => stmt.raw_bind_parameter(i, v),
         Value::Text(v) => stmt.raw_bind_parameter(i, v.as_str()),
-        Value::NullInt | Value::NullReal | Value::NullText => {
-            stmt.raw_bind_parameter(i, rusqlite::types::Null)
-        }
+        Value::NullInt | Value::NullText => stmt.raw_bind_parameter(i, rusqlite::types::Null),
     };
     r.map_err(map_err)
 }

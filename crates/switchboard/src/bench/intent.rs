@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use std::path::Path;
-use switchboard_nlp::dataset::{self, Columns, Format};
+use switchboard_nlp::dataset;
 use switchboard_nlp::intent::IntentModel;
 
 /// The figures.
@@ -22,16 +22,13 @@ pub struct IntentReport {
 pub fn run(
     model: &Path,
     data: &Path,
-    columns: &Columns,
+    text_column: &str,
     rounds: usize,
 ) -> anyhow::Result<IntentReport> {
     let started = std::time::Instant::now();
     let model = IntentModel::load(model)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let texts: Vec<String> = dataset::load(data, Format::Csv, columns)?
-        .into_iter()
-        .flat_map(|(_, l)| l.into_iter().map(|e| e.text))
-        .collect();
+    let texts = dataset::load_texts(data, text_column)?;
     anyhow::ensure!(!texts.is_empty(), "no texts in {}", data.display());
     let mut nanos: Vec<u64> = texts
         .iter()

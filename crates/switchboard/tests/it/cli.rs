@@ -300,6 +300,24 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     assert_eq!(p[0]["top"].as_array().unwrap().len(), 2);
     assert_eq!(p[1]["out_of_scope"], true);
 
+    // The speed benchmark reads any CSV with a text column.
+    let texts = dir.path().join("texts.csv");
+    std::fs::write(&texts, "id,text\n1,where is my card\n2,refund please\n").unwrap();
+    let (code, bench, err) = run(&[
+        "bench",
+        "intent",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        texts.to_str().unwrap(),
+        "--rounds",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(bench["texts"], 2);
+    assert!(bench["batch_messages_per_second"].as_f64().unwrap() > 0.0);
+
     // Bad data names the row; a damaged model is refused.
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "text,category\nhello,greet\nbye,\n").unwrap();
