@@ -42,15 +42,8 @@ pub struct Incoming {
     pub metadata: Map<String, Value>,
     /// Files already uploaded into the conversation, sent with this message.
     pub attachments: Vec<switchboard_types::AttachmentId>,
-}
-
-impl Incoming {
-    pub fn text(content: String) -> Self {
-        Self {
-            content,
-            ..Default::default()
-        }
-    }
+    /// What triage learned (see [`crate::triage`]); `content` is already what it decided to store.
+    pub triage: Option<switchboard_types::MessageTriage>,
 }
 
 /// Which conversation an inbound message goes to.
@@ -125,9 +118,13 @@ async fn next_message_id(
 /// A message event's data. It names the inbox too, so real-time subscribers to an inbox (and
 /// integrators) can route it without looking the conversation up.
 fn message_json(m: &Message, inbox: &InboxId) -> Value {
-    json!({"message_id": m.id, "conversation_id": m.conversation_id, "inbox_id": inbox, "direction": m.direction,
+    let mut v = json!({"message_id": m.id, "conversation_id": m.conversation_id, "inbox_id": inbox, "direction": m.direction,
            "private": m.private, "sender": m.sender, "content": m.content, "created_at": crate::clock::rfc3339(m.created_at),
-           "attachments": m.metadata.get("attachments").cloned().unwrap_or_else(|| json!([]))})
+           "attachments": m.metadata.get("attachments").cloned().unwrap_or_else(|| json!([]))});
+    if let (Some(t), Value::Object(o)) = (&m.triage, &mut v) {
+        o.insert("triage".into(), json!(t));
+    }
+    v
 }
 
 /// Finds the contact an inbound message is from, or creates it.
@@ -314,6 +311,7 @@ impl Core {
             return Err(CoreError::Forbidden);
         }
         check_content(&content)?;
+        let triaged = self.triage_inbound(&access.ctx, content).await?;
         let mut tx = self.store.tenant(&access.ctx, Access::Write).await?;
         let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
         let contact = resolve_contact(self, &mut *tx, who, meta).await?;
@@ -323,7 +321,11 @@ impl Core {
                 &inbox,
                 &contact.id,
                 Thread::Latest,
-                Incoming::text(content),
+                Incoming {
+                    content: triaged.content,
+                    triage: triaged.triage,
+                    ..Default::default()
+                },
                 meta,
             )
             .await?;
@@ -463,6 +465,7 @@ impl Core {
             external_id: incoming.external_id,
             delivery_status: None,
             metadata: incoming.metadata,
+            triage: incoming.triage,
         };
         tx.insert_message(&message).await?;
         crate::participants::on_customer_message(tx, &conversation, &message, now).await?;
@@ -558,6 +561,7 @@ impl Core {
             external_id: None,
             delivery_status: None,
             metadata: Map::new(),
+            triage: None,
         };
         // A reply on SMS or email leaves through its channel: queued with the reply itself, so
         // a committed reply is always attempted.

@@ -149,6 +149,24 @@ impl Core {
                 ),
             }
         }
+        let text = email.text.trim();
+        let (content, truncated) = if text.is_empty() {
+            let what = if email.attachments.is_empty() {
+                "(empty email)".to_owned()
+            } else {
+                format!("({} attachment(s))", email.attachments.len())
+            };
+            (what, false)
+        } else {
+            clip(text)
+        };
+        // Triage (and redaction before storage) happen before the write transaction opens, so a
+        // model load never holds the database's writer.
+        let triaged = self.triage_inbound(&access.ctx, content).await?;
+        let subject = match &email.subject {
+            Some(s) => Some(self.redact_for_storage(&access.ctx, s.clone()).await?),
+            None => None,
+        };
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
         let inbox = tx.get_inbox(inbox_id).await?.ok_or(CoreError::NotFound)?;
         if inbox.channel != Channel::Email {
@@ -222,19 +240,8 @@ impl Core {
                 thread = mine.into_iter().find(|c| c.number == n).map(|c| c.id);
             }
         }
-        let text = email.text.trim();
-        let (content, truncated) = if text.is_empty() {
-            let what = if email.attachments.is_empty() {
-                "(empty email)".to_owned()
-            } else {
-                format!("({} attachment(s))", email.attachments.len())
-            };
-            (what, false)
-        } else {
-            clip(text)
-        };
         let mut metadata = Map::new();
-        if let Some(s) = &email.subject {
+        if let Some(s) = &subject {
             metadata.insert("subject".into(), json!(s));
         }
         metadata.insert("from".into(), json!(email.from_email));
@@ -245,10 +252,11 @@ impl Core {
             metadata.insert("truncated".into(), json!(true));
         }
         let incoming = Incoming {
-            content,
+            content: triaged.content,
             external_id: email.message_id.clone(),
             metadata,
             attachments: Vec::new(),
+            triage: triaged.triage,
         };
         let target = thread.map_or(Thread::New, Thread::Existing);
         let delivered = self

@@ -39,6 +39,7 @@ pub mod sms;
 pub mod teams;
 pub mod tenants;
 pub mod totp;
+pub mod triage;
 pub mod validate;
 pub mod widget;
 
@@ -76,6 +77,9 @@ pub struct CoreConfig {
     pub attachment_max_bytes: usize,
     /// The web widget's anonymous-abuse limits.
     pub widget_limits: widget::WidgetLimits,
+    /// Keys the hashes that replace personal data (derived per tenant from this).
+    pub pii_hash_key: [u8; 32],
+    pub triage: triage::TriageOptions,
 }
 
 impl Default for CoreConfig {
@@ -98,6 +102,8 @@ impl Default for CoreConfig {
             channel_key: [0; 32],
             attachment_max_bytes: 10 * 1024 * 1024,
             widget_limits: widget::WidgetLimits::default(),
+            pii_hash_key: [0; 32],
+            triage: triage::TriageOptions::default(),
         }
     }
 }
@@ -113,6 +119,7 @@ pub struct Core {
     cfg: CoreConfig,
     sender: Arc<dyn channels::ChannelSender>,
     blobs: Arc<dyn blob::BlobStore>,
+    triage: triage::TriageEngine,
 }
 
 impl Core {
@@ -125,6 +132,7 @@ impl Core {
         let passwords = password::PasswordHasherArgon::new(cfg.password_cost)
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         let auth_cache = authcache::AuthCache::new(cfg.api_key_cache_ttl_ms, 100_000);
+        let triage = triage::TriageEngine::new(cfg.triage.clone());
         Ok(Self {
             store,
             clock,
@@ -134,6 +142,7 @@ impl Core {
             cfg,
             sender: Arc::new(channels::NoChannels),
             blobs: Arc::new(blob::NoBlobs),
+            triage,
         })
     }
 

@@ -83,6 +83,12 @@ impl Core {
         let media: usize = param(params, "NumMedia")
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
+        let content = match (body.trim().is_empty(), media) {
+            (false, _) => body.to_owned(),
+            (true, 0) => "(empty message)".to_owned(),
+            (true, n) => format!("({n} media attachment{})", if n == 1 { "" } else { "s" }),
+        };
+        let triaged = self.triage_inbound(&ctx, content).await?;
         // Signed by Twilio: from here on this is a write.
         let mut tx = self.store().tenant(&ctx, Access::Write).await?;
         if !tx
@@ -102,11 +108,6 @@ impl Core {
             meta,
         )
         .await?;
-        let content = match (body.trim().is_empty(), media) {
-            (false, _) => body.to_owned(),
-            (true, 0) => "(empty message)".to_owned(),
-            (true, n) => format!("({n} media attachment{})", if n == 1 { "" } else { "s" }),
-        };
         let mut metadata = Map::new();
         metadata.insert("from".into(), json!(from));
         metadata.insert("to".into(), json!(param(params, "To")));
@@ -114,10 +115,11 @@ impl Core {
             metadata.insert("num_media".into(), json!(media));
         }
         let incoming = Incoming {
-            content,
+            content: triaged.content,
             external_id: Some(sid.to_owned()),
             metadata,
             attachments: Vec::new(),
+            triage: triaged.triage,
         };
         let stored = self
             .deliver_inbound(

@@ -532,6 +532,8 @@ impl Core {
     ) -> CoreResult<(Conversation, Message, bool)> {
         let ip = meta.ip.clone().unwrap_or_default();
         limit_messages(self, &ip, caller)?;
+        crate::conversations::check_message(&content, &attachments)?;
+        let triaged = self.triage_inbound(&caller.ctx, content).await?;
         let mut tx = self.store().tenant(&caller.ctx, Access::Write).await?;
         let inbox = tx
             .get_inbox(&caller.inbox.id)
@@ -545,8 +547,9 @@ impl Core {
                 &caller.session.contact_id,
                 thread,
                 crate::conversations::Incoming {
-                    content,
+                    content: triaged.content,
                     attachments,
+                    triage: triaged.triage,
                     ..Default::default()
                 },
                 meta,

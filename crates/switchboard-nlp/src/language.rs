@@ -22,6 +22,11 @@ pub struct Language {
     pub confidence: f64,
 }
 
+/// Whether the detector knows the language `code` (ISO 639-3).
+pub fn is_known(code: &str) -> bool {
+    whatlang::Lang::from_code(code).is_some()
+}
+
 /// The language of `text`, among every language the model knows.
 pub fn identify(text: &str) -> Language {
     identify_with(text, &whatlang::Detector::new())

@@ -3,11 +3,14 @@
 //! group and serial rules), phone numbers (libphonenumber's numbering plans), email addresses and
 //! IP addresses. Each finding has its kind, byte span and a confidence; [`redact`] replaces them.
 
+use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// What a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiKind {
     Card,
@@ -25,6 +28,33 @@ pub enum PiiKind {
 }
 
 impl PiiKind {
+    pub const ALL: [PiiKind; 9] = [
+        Self::Card,
+        Self::Iban,
+        Self::UsSsn,
+        Self::Phone,
+        Self::Email,
+        Self::IpAddress,
+        Self::DateOfBirth,
+        Self::Credential,
+        Self::HealthId,
+    ];
+
+    /// The kind's name in APIs and policies (`card`, `us_ssn`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Card => "card",
+            Self::Iban => "iban",
+            Self::UsSsn => "us_ssn",
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::IpAddress => "ip_address",
+            Self::DateOfBirth => "date_of_birth",
+            Self::Credential => "credential",
+            Self::HealthId => "health_id",
+        }
+    }
+
     /// The mask written in place of the value.
     pub fn mask(self) -> &'static str {
         match self {
@@ -86,21 +116,40 @@ fn floor_boundary(text: &str, max: usize) -> usize {
 }
 
 /// How a finding is replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Redaction {
     /// `[CARD]`, `[EMAIL]`, …
     Mask,
     /// Keeps the last four characters: `•••• 4242`.
     Partial,
-    /// A short SHA-256 of the value: the same value always gives the same token.
+    /// A short keyed hash of the value: within one key the same value always gives the same
+    /// token (so agents can tell two mentions are the same card), and without the key the token
+    /// cannot be matched against a list of candidate numbers.
     Hash,
     /// Removed.
     Drop,
 }
 
-/// `text` with each finding replaced according to `mode_for` its kind.
-pub fn redact(text: &str, findings: &[Finding], mode_for: impl Fn(PiiKind) -> Redaction) -> String {
+/// Redacted text, with where each replacement now stands in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redacted {
+    pub text: String,
+    /// The findings that were replaced, their spans pointing at the replacement in `text` (empty
+    /// spans for dropped values).
+    pub findings: Vec<Finding>,
+}
+
+/// `text` with each finding replaced according to `mode_for` its kind. `hash_key` keys
+/// [`Redaction::Hash`] (HMAC-SHA-256); give each tenant its own.
+pub fn redact(
+    text: &str,
+    findings: &[Finding],
+    mode_for: impl Fn(PiiKind) -> Redaction,
+    hash_key: &[u8],
+) -> Redacted {
     let mut out = String::with_capacity(text.len());
+    let mut moved = Vec::with_capacity(findings.len());
     let mut at = 0;
     for f in findings {
         if f.start < at
@@ -111,6 +160,7 @@ pub fn redact(text: &str, findings: &[Finding], mode_for: impl Fn(PiiKind) -> Re
             continue;
         }
         out.push_str(&text[at..f.start]);
+        let start = out.len();
         let value = &text[f.start..f.end];
         match mode_for(f.kind) {
             Redaction::Mask => out.push_str(f.kind.mask()),
@@ -128,19 +178,30 @@ pub fn redact(text: &str, findings: &[Finding], mode_for: impl Fn(PiiKind) -> Re
                 out.push_str(&tail);
             }
             Redaction::Hash => {
-                let digest = Sha256::digest(value.as_bytes());
+                // HMAC accepts keys of any length, so this cannot fail.
+                let tag = <Hmac<Sha256> as Mac>::new_from_slice(hash_key)
+                    .map(|mac| mac.chain_update(value.as_bytes()).finalize().into_bytes())
+                    .unwrap_or_default();
                 out.push('[');
                 out.push_str(f.kind.mask().trim_matches(|c| c == '[' || c == ']'));
                 out.push(':');
-                out.push_str(&hex(&digest[..6]));
+                out.push_str(&hex(&tag[..6]));
                 out.push(']');
             }
             Redaction::Drop => {}
         }
+        moved.push(Finding {
+            start,
+            end: out.len(),
+            ..f.clone()
+        });
         at = f.end;
     }
     out.push_str(&text[at..]);
-    out
+    Redacted {
+        text: out,
+        findings: moved,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -718,27 +779,52 @@ mod tests {
     }
 
     #[test]
+    fn kind_names_match_their_serialised_form() {
+        for k in PiiKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+    }
+
+    #[test]
     fn redaction_modes() {
         let text = "pay with 4242-4242-4242-4242 or mail a@b.io";
         let f = detect(text);
-        assert_eq!(
-            redact(text, &f, |_| Redaction::Mask),
-            "pay with [CARD] or mail [EMAIL]"
+        let masked = redact(text, &f, |_| Redaction::Mask, b"k");
+        assert_eq!(masked.text, "pay with [CARD] or mail [EMAIL]");
+        let spans: Vec<&str> = masked
+            .findings
+            .iter()
+            .map(|f| &masked.text[f.start..f.end])
+            .collect();
+        assert_eq!(spans, ["[CARD]", "[EMAIL]"]);
+        let partial = redact(
+            text,
+            &f,
+            |k| {
+                if k == PiiKind::Card {
+                    Redaction::Partial
+                } else {
+                    Redaction::Drop
+                }
+            },
+            b"k",
         );
-        assert_eq!(
-            redact(text, &f, |k| if k == PiiKind::Card {
-                Redaction::Partial
-            } else {
-                Redaction::Drop
-            }),
-            "pay with •••• 4242 or mail "
-        );
-        let hashed = redact(text, &f, |_| Redaction::Hash);
+        assert_eq!(partial.text, "pay with •••• 4242 or mail ");
+        assert_eq!(partial.findings[1].start, partial.findings[1].end);
+        let hashed = redact(text, &f, |_| Redaction::Hash, b"tenant one").text;
         assert!(
             hashed.starts_with("pay with [CARD:") && !hashed.contains("4242"),
             "{hashed}"
         );
-        assert_eq!(hashed, redact(text, &f, |_| Redaction::Hash));
+        assert_eq!(
+            hashed,
+            redact(text, &f, |_| Redaction::Hash, b"tenant one").text
+        );
+        // Another key gives other tokens: a token says nothing outside its tenant.
+        assert_ne!(
+            hashed,
+            redact(text, &f, |_| Redaction::Hash, b"tenant two").text
+        );
     }
 
     fn with_luhn(mut body: Vec<u8>) -> Vec<u8> {
@@ -773,9 +859,12 @@ mod tests {
         fn any_text_is_scanned_without_panics_and_redaction_keeps_the_rest(text in any::<String>()) {
             let f = detect(&text);
             prop_assert!(f.windows(2).all(|w| w[0].end <= w[1].start));
-            let r = redact(&text, &f, |_| Redaction::Mask);
+            let r = redact(&text, &f, |_| Redaction::Mask, b"k");
             if f.is_empty() {
-                prop_assert_eq!(r, text);
+                prop_assert_eq!(r.text, text);
+            } else {
+                prop_assert_eq!(r.findings.len(), f.len());
+                prop_assert!(r.findings.iter().all(|g| &r.text[g.start..g.end] == g.kind.mask()));
             }
         }
     }

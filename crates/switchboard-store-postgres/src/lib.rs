@@ -107,6 +107,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ingest_path",
         include_str!("../migrations/0020_ingest_path.sql"),
     ),
+    (21, "triage", include_str!("../migrations/0021_triage.sql")),
 ];
 
 /// Why the database could not be opened.

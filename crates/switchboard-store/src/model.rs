@@ -494,6 +494,27 @@ pub struct ScheduledMessage {
     pub updated_at: i64,
 }
 
+/// An intent model a tenant uploaded (its bytes are in the blob store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentModelRecord {
+    pub id: switchboard_types::IntentModelId,
+    /// Unique per tenant; tenants select it as `custom:<name>`.
+    pub name: String,
+    /// Of the file's bytes, hex.
+    pub sha256: String,
+    pub size_bytes: i64,
+    /// The intents the model knows.
+    pub labels: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A tenant's triage settings as core defines them (JSON), with when they last changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTriageSettings {
+    pub settings: serde_json::Value,
+    pub updated_at: i64,
+}
+
 /// A saved list of actions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Macro {
@@ -536,6 +557,8 @@ pub struct Message {
     pub delivery_status: Option<DeliveryStatus>,
     /// Channel details: an email's subject and attachments, a delivery error.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// What triage learned (inbound messages only).
+    pub triage: Option<switchboard_types::MessageTriage>,
 }
 
 /// Response and resolution targets (milliseconds; `None`: no target).
@@ -710,5 +733,11 @@ pub struct SearchQuery {
     /// Messages created at or after / before these instants.
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Triage filters on the matching message.
+    pub intent: Option<String>,
+    pub language: Option<String>,
+    pub sentiment: Option<switchboard_types::SentimentLabel>,
+    pub urgency: Option<switchboard_types::UrgencyLevel>,
+    pub has_pii: Option<bool>,
     pub limit: i64,
 }

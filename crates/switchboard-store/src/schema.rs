@@ -11,6 +11,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "scheduled_messages",
     "conversation_participants",
     "macros",
+    "triage_settings",
+    "intent_models",
     "conversation_labels",
     "labels",
     "canned_responses",

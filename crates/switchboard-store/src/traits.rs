@@ -265,6 +265,17 @@ pub trait TenantTx: AuditWriter + Send {
     async fn list_macros(&mut self) -> Result<Vec<Macro>, StoreError>;
     async fn delete_macro(&mut self, id: &switchboard_types::MacroId) -> Result<bool, StoreError>;
 
+    async fn get_triage_settings(&mut self) -> Result<Option<StoredTriageSettings>, StoreError>;
+    async fn put_triage_settings(&mut self, s: &StoredTriageSettings) -> Result<(), StoreError>;
+    /// `false` when the tenant already has a model of this name.
+    async fn insert_intent_model(&mut self, m: &IntentModelRecord) -> Result<bool, StoreError>;
+    async fn get_intent_model(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<IntentModelRecord>, StoreError>;
+    async fn list_intent_models(&mut self) -> Result<Vec<IntentModelRecord>, StoreError>;
+    async fn delete_intent_model(&mut self, name: &str) -> Result<bool, StoreError>;
+
     async fn add_participant(
         &mut self,
         conversation: &ConversationId,

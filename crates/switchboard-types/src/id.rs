@@ -174,6 +174,8 @@ prefixed_id!(/// A reply or note to be sent later.
     ScheduledMessageId, "sch");
 prefixed_id!(/// A saved list of actions.
     MacroId, "mac");
+prefixed_id!(/// A tenant's own intent model, uploaded for triage.
+    IntentModelId, "imod");
 
 #[cfg(test)]
 mod tests {

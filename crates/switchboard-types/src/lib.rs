@@ -10,6 +10,7 @@ pub mod event;
 pub mod id;
 pub mod role;
 pub mod tenant;
+pub mod triage;
 
 pub use actor::{Actor, ActorKind};
 pub use attribute::{AttributeKind, AttributeTarget};
@@ -21,8 +22,10 @@ pub use id::{
     IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
 };
 pub use id::{
-    AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, LabelId, MacroId,
-    MessageId, MetricEventId, NotificationId, ScheduledMessageId, SlaPolicyId, WidgetSessionId,
+    AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, IntentModelId, LabelId,
+    MacroId, MessageId, MetricEventId, NotificationId, ScheduledMessageId, SlaPolicyId,
+    WidgetSessionId,
 };
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};
+pub use triage::{MessageTriage, PiiSpan, SentimentLabel, TriageStatus, UrgencyLevel};

@@ -52,6 +52,7 @@ pub struct Config {
     pub realtime: RealtimeConfig,
     pub channels: ChannelsConfig,
     pub attachments: AttachmentsConfig,
+    pub triage: TriageConfig,
     pub blob: BlobConfig,
     pub widget: WidgetConfig,
     pub telemetry: TelemetryConfig,
@@ -66,6 +67,17 @@ pub struct WidgetConfig {
     pub messages_per_ip_burst: f64,
     pub messages_per_session_per_second: f64,
     pub messages_per_session_burst: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageConfig {
+    /// Where pack models are (empty: no packs).
+    pub packs_dir: String,
+    pub budget_ms: u64,
+    pub settings_ttl_ms: i64,
+    pub max_models: usize,
+    pub model_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -332,6 +344,18 @@ impl Config {
                 e.push(format!("{name} must be a positive number"));
             }
         }
+        if self.triage.budget_ms == 0 || self.triage.budget_ms > 60_000 {
+            e.push("triage.budget_ms must be between 1 and 60000".into());
+        }
+        if self.triage.settings_ttl_ms < 0 || self.triage.max_models == 0 {
+            e.push(
+                "triage.settings_ttl_ms must not be negative and triage.max_models at least 1"
+                    .into(),
+            );
+        }
+        if self.triage.model_max_bytes < 1024 {
+            e.push("triage.model_max_bytes must be at least 1 KiB".into());
+        }
         let mut region_errors = Vec::new();
         switchboard_core::validate::region(
             "tenancy.default_region",
@@ -433,6 +457,16 @@ impl Config {
             widget_key: [0; 32],
             channel_key: [0; 32],
             attachment_max_bytes: self.attachments.max_bytes,
+            // Derived from the server secret by `switchboard::build_core`.
+            pii_hash_key: [0; 32],
+            triage: switchboard_core::triage::TriageOptions {
+                packs_dir: (!self.triage.packs_dir.is_empty())
+                    .then(|| PathBuf::from(&self.triage.packs_dir)),
+                budget_ms: self.triage.budget_ms,
+                settings_ttl_ms: self.triage.settings_ttl_ms,
+                max_models: self.triage.max_models,
+                model_max_bytes: self.triage.model_max_bytes,
+            },
             widget_limits: switchboard_core::widget::WidgetLimits {
                 sessions_per_ip: Rate {
                     per_second: self.widget.sessions_per_ip_per_minute / 60.0,

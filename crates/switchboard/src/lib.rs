@@ -118,6 +118,7 @@ pub async fn build_core(
     let secret = server_secret(cfg)?;
     core_cfg.widget_key = derive_key(&secret, "switchboard/widget-identity/v1");
     core_cfg.channel_key = derive_key(&secret, "switchboard/channel-secrets/v1");
+    core_cfg.pii_hash_key = derive_key(&secret, "switchboard/pii-hash/v1");
     let blobs = blob_store(cfg, clock.clone())?;
     let core = Arc::new(
         Core::new(store, clock, limiter, core_cfg)?

@@ -280,6 +280,10 @@ pub struct MessageOut {
     /// Channel details: an email's `subject` and `attachments`, a `delivery_error`.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// What triage learned about a customer's message: language, intent, sentiment, urgency and
+    /// personal data (absent on replies and notes, and when the tenant turned triage off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triage: Option<switchboard_types::MessageTriage>,
 }
 
 impl From<Message> for MessageOut {
@@ -295,6 +299,7 @@ impl From<Message> for MessageOut {
             delivery_status: m.delivery_status.map(|d| d.as_str().to_owned()),
             external_id: m.external_id,
             metadata: m.metadata,
+            triage: m.triage,
         }
     }
 }

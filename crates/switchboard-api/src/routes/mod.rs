@@ -20,6 +20,7 @@ pub mod sla;
 pub mod system;
 pub mod teams;
 pub mod tenants;
+pub mod triage;
 pub mod users;
 pub mod widget;
 

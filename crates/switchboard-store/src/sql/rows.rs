@@ -407,7 +407,7 @@ pub(super) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
 }
 
 pub(super) const MESSAGE_COLS: &str = "id, conversation_id, direction, private, sender_type, \
-    sender_id, content, created_at, external_id, delivery_status, metadata";
+    sender_id, content, created_at, external_id, delivery_status, metadata, triage";
 
 pub(super) fn message(row: &Row) -> Result<Message, StoreError> {
     let direction = text(row, "direction")?;
@@ -429,6 +429,10 @@ pub(super) fn message(row: &Row) -> Result<Message, StoreError> {
         metadata: match json(row, "metadata")? {
             serde_json::Value::Object(m) => m,
             _ => return Err(invalid("message metadata", "not an object")),
+        },
+        triage: match opt_text(row, "triage")? {
+            None => None,
+            Some(t) => Some(serde_json::from_str(&t).map_err(|_| invalid("message triage", &t))?),
         },
     })
 }
@@ -549,6 +553,33 @@ pub(super) fn scheduled(row: &Row) -> Result<ScheduledMessage, StoreError> {
         error: opt_text(row, "error")?,
         created_at: int(row, "created_at")?,
         updated_at: int(row, "updated_at")?,
+    })
+}
+
+/// A message's triage as stored: JSON (the struct serialises without fail: no maps with
+/// non-string keys, and a non-finite float becomes `null`).
+pub(super) fn triage_json(t: &switchboard_types::MessageTriage) -> String {
+    serde_json::to_value(t).unwrap_or_default().to_string()
+}
+
+pub(super) fn triage_settings(row: &Row) -> Result<StoredTriageSettings, StoreError> {
+    Ok(StoredTriageSettings {
+        settings: json(row, "settings")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(super) const INTENT_MODEL_COLS: &str = "id, name, sha256, size_bytes, labels, created_at";
+
+pub(super) fn intent_model(row: &Row) -> Result<IntentModelRecord, StoreError> {
+    let labels = text(row, "labels")?;
+    Ok(IntentModelRecord {
+        id: switchboard_types::IntentModelId::from_trusted(text(row, "id")?),
+        name: text(row, "name")?,
+        sha256: text(row, "sha256")?,
+        size_bytes: int(row, "size_bytes")?,
+        labels: serde_json::from_str(&labels).map_err(|_| invalid("model labels", &labels))?,
+        created_at: int(row, "created_at")?,
     })
 }
 

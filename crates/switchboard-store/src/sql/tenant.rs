@@ -14,7 +14,7 @@ use switchboard_types::{
     ApiKeyId, AttributeId, AttributeTarget, Availability, CompanyId, ContactId, TeamId, TenantRole,
     UserId,
 };
-use switchboard_types::{CalendarId, JobId};
+use switchboard_types::{CalendarId, JobId, SentimentLabel, UrgencyLevel};
 use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId};
 
 /// Outbox rows per INSERT statement when a transaction flushes its events.
@@ -175,6 +175,8 @@ impl SqlTenantTx {
     fn message_search_filters(&self, q: &SearchQuery) -> (&'static str, Filters) {
         let mut w = Filters::default();
         let from = match self.dialect {
+            // Filters alone (on triage): every message of the tenant is a candidate.
+            _ if q.terms.is_empty() => "messages m",
             Dialect::Sqlite => {
                 // Everything but the match comes from `messages` itself: a conversation merge
                 // moves messages without rewriting the index's copy of their conversation.
@@ -211,6 +213,22 @@ impl SqlTenantTx {
         }
         if let Some(t) = q.until {
             w.push("m.created_at < {}", Bind::Int(t));
+        }
+        for (clause, value) in [
+            ("m.intent = {}", q.intent.clone()),
+            ("m.language = {}", q.language.clone()),
+            (
+                "m.sentiment_label = {}",
+                q.sentiment.map(|s| s.as_str().to_owned()),
+            ),
+            ("m.urgency = {}", q.urgency.map(|u| u.as_str().to_owned())),
+        ] {
+            if let Some(v) = value {
+                w.push(clause, Bind::Text(v));
+            }
+        }
+        if let Some(p) = q.has_pii {
+            w.push("m.has_pii = {}", Bind::Int(i64::from(p)));
         }
         (from, w)
     }
@@ -1353,6 +1371,80 @@ impl TenantTx for SqlTenantTx {
         Ok(self.delete_where("macros", "id", id.as_str()).await? == 1)
     }
 
+    async fn get_triage_settings(&mut self) -> Result<Option<StoredTriageSettings>, StoreError> {
+        let row = query("SELECT settings, updated_at FROM triage_settings WHERE tenant_id = $1")
+            .bind(self.tenant().to_owned())
+            .fetch_optional(&mut self.tx)
+            .await?;
+        row.as_ref().map(rows::triage_settings).transpose()
+    }
+
+    async fn put_triage_settings(&mut self, s: &StoredTriageSettings) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO triage_settings (tenant_id, settings, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(s.settings.to_string())
+        .bind(s.updated_at)
+        .execute(&mut self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_intent_model(&mut self, m: &IntentModelRecord) -> Result<bool, StoreError> {
+        let done = query(
+            "INSERT INTO intent_models (tenant_id, id, name, sha256, size_bytes, labels, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(m.id.as_str())
+        .bind(m.name.as_str())
+        .bind(m.sha256.as_str())
+        .bind(m.size_bytes)
+        .bind(serde_json::Value::from(m.labels.clone()).to_string())
+        .bind(m.created_at)
+        .execute(&mut self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_intent_model(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<IntentModelRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM intent_models WHERE tenant_id = $1 AND name = $2",
+            rows::INTENT_MODEL_COLS
+        );
+        query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(name)
+            .fetch_optional(&mut self.tx)
+            .await?
+            .as_ref()
+            .map(rows::intent_model)
+            .transpose()
+    }
+
+    async fn list_intent_models(&mut self) -> Result<Vec<IntentModelRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM intent_models WHERE tenant_id = $1 ORDER BY name",
+            rows::INTENT_MODEL_COLS
+        );
+        query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut self.tx)
+            .await?
+            .iter()
+            .map(rows::intent_model)
+            .collect()
+    }
+
+    async fn delete_intent_model(&mut self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.delete_where("intent_models", "name", name).await? == 1)
+    }
+
     async fn add_participant(
         &mut self,
         conversation: &ConversationId,
@@ -2137,9 +2229,11 @@ impl TenantTx for SqlTenantTx {
     }
 
     async fn insert_message(&mut self, m: &Message) -> Result<(), StoreError> {
+        let t = m.triage.as_ref();
         query(
             "INSERT INTO messages (tenant_id, id, conversation_id, direction, private, sender_type, sender_id, content, \
-             created_at, external_id, delivery_status, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             created_at, external_id, delivery_status, metadata, triage, triage_status, language, intent, sentiment_label, \
+             urgency, has_pii) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(self.tenant().to_owned())
         .bind(m.id.as_str())
@@ -2153,6 +2247,13 @@ impl TenantTx for SqlTenantTx {
         .bind(m.external_id.as_deref())
         .bind(m.delivery_status.map(DeliveryStatus::as_str))
         .bind(serde_json::Value::Object(m.metadata.clone()).to_string())
+        .bind(t.map(rows::triage_json))
+        .bind(t.map(|t| t.status.as_str()))
+        .bind(t.and_then(|t| t.language.as_deref()))
+        .bind(t.and_then(|t| t.intent.as_deref()))
+        .bind(t.and_then(|t| t.sentiment_label.map(SentimentLabel::as_str)))
+        .bind(t.and_then(|t| t.urgency.map(UrgencyLevel::as_str)))
+        .bind(t.map(|t| i64::from(!t.pii.is_empty())))
         .execute(&mut self.tx)
         .await?;
         Ok(())

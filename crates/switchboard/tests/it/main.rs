@@ -21,4 +21,5 @@ mod sla;
 mod store;
 mod teams;
 mod tenants;
+mod triage;
 mod widget;

@@ -336,6 +336,21 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             .expect(201);
             app.call(
                 Method::PUT,
+                "/v1/triage/settings",
+                Some(&t.key),
+                Some(json!({"languages": ["eng"]})),
+            )
+            .await
+            .expect(200);
+            app.send(
+                app.request(Method::PUT, "/v1/triage/models/purged")
+                    .bearer_auth(&t.key)
+                    .body(tiny_model_bytes()),
+            )
+            .await
+            .expect(201);
+            app.call(
+                Method::PUT,
                 &format!(
                     "/v1/conversations/{conversation}/participants/{}",
                     people.body["data"][0]["id"].as_str().unwrap()
@@ -618,4 +633,25 @@ async fn the_background_worker_runs_the_purge_and_expired_records_are_swept() {
             .expect(200);
         app.stop().await;
     }
+}
+
+/// The bytes of a small intent model.
+fn tiny_model_bytes() -> Vec<u8> {
+    use switchboard_nlp::dataset::Example;
+    use switchboard_nlp::intent::{IntentModel, TrainOptions};
+    let data: Vec<Example> = ["refund please", "money back", "lost card", "card stolen"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Example {
+            text: (*t).to_owned(),
+            label: if i < 2 { "refund" } else { "card" }.to_owned(),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sbintent");
+    IntentModel::train(&data, None, &TrainOptions::default())
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    std::fs::read(path).unwrap()
 }
