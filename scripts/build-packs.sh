@@ -9,5 +9,5 @@ for pack in banking:banking77.csv:csv ecommerce:ecommerce-bitext.csv:csv assista
   IFS=: read -r name data format <<<"$pack"
   echo "building $name from packs/data/$data"
   target/release/switchboard model train --data "packs/data/$data" --format "$format" \
-    --out "packs/models/$name.model" --seed 7
+    --out "packs/models/$name.sbintent" --seed 7
 done

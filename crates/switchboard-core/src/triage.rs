@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use switchboard_nlp::intent::IntentModel;
 use switchboard_nlp::pii::{self, PiiKind, Redaction};
 use switchboard_nlp::sentiment::Polarity;
-use switchboard_nlp::triage::TriageConfig;
+use switchboard_nlp::triage::{TriageConfig, Triager};
 use switchboard_nlp::urgency::{Urgency, UrgencyRules};
 use switchboard_store::model::{IntentModelRecord, StoredTriageSettings};
 use switchboard_store::{Access, TenantCtx};
@@ -201,11 +201,12 @@ fn check_settings(s: &TriageSettings) -> CoreResult<()> {
     Ok(())
 }
 
-/// A tenant's settings as last read, with the custom model they name.
+/// A tenant's settings as last read, prepared for use, with the custom model they name.
 #[derive(Debug)]
 struct TenantEntry {
     settings: Arc<TriageSettings>,
-    custom: Option<IntentModelRecord>,
+    triager: Triager,
+    custom: Option<Arc<IntentModelRecord>>,
     read_at: i64,
 }
 
@@ -226,9 +227,13 @@ pub struct TriageEngine {
     models: Arc<Mutex<ModelCache>>,
 }
 
+/// A load in progress: everyone who needs the model while it loads waits for the same one.
+type Loading = Arc<tokio::sync::OnceCell<Result<Arc<IntentModel>, String>>>;
+
 #[derive(Debug, Default)]
 struct ModelCache {
     entries: HashMap<String, LoadedModel>,
+    loading: HashMap<String, Loading>,
     tick: u64,
 }
 
@@ -377,6 +382,7 @@ const REDACTED_MARKER: &str = "[REDACTED]";
 fn run(
     content: String,
     settings: &TriageSettings,
+    triager: &Triager,
     model: Result<Option<(Arc<IntentModel>, String)>, String>,
     hash_key: &[u8],
 ) -> Triaged {
@@ -424,15 +430,7 @@ fn run(
     let mut triage = match &model {
         Err(reason) => MessageTriage::untriaged(reason),
         Ok(model) => {
-            let cfg = TriageConfig {
-                languages: settings.languages.clone(),
-                urgency: settings.urgency.clone(),
-            };
-            let t = switchboard_nlp::triage::triage(
-                &content,
-                model.as_ref().map(|(m, _)| m.as_ref()),
-                &cfg,
-            );
+            let t = triager.assess(&content, model.as_ref().map(|(m, _)| m.as_ref()));
             MessageTriage {
                 status: TriageStatus::Triaged,
                 error: None,
@@ -502,9 +500,14 @@ impl Core {
                 Some(ModelRef::Custom(name)) => tx.get_intent_model(&name).await?,
                 _ => None,
             };
+            let triager = Triager::new(&TriageConfig {
+                languages: settings.languages.clone(),
+                urgency: settings.urgency.clone(),
+            });
             CoreResult::Ok(TenantEntry {
                 settings: Arc::new(settings),
-                custom,
+                triager,
+                custom: custom.map(Arc::new),
                 read_at: now,
             })
         };
@@ -539,7 +542,7 @@ impl Core {
             Ok(None)
         };
         let key = self.pii_key(ctx.tenant());
-        Ok(run(content, &entry.settings, model, &key))
+        Ok(run(content, &entry.settings, &entry.triager, model, &key))
     }
 
     /// `text` as the tenant's redaction policy lets it be stored (for channel details such as an
@@ -619,7 +622,7 @@ struct Loader {
     ttl: i64,
     now: i64,
     tenant: TenantId,
-    custom: Option<IntentModelRecord>,
+    custom: Option<Arc<IntentModelRecord>>,
 }
 
 impl Loader {
@@ -639,7 +642,7 @@ impl Loader {
 
     fn custom_record(&self, name: &str) -> Result<&IntentModelRecord, ModelError> {
         self.custom
-            .as_ref()
+            .as_deref()
             .filter(|r| r.name == name)
             .ok_or_else(|| ModelError::Unusable(format!("no custom model {name:?}")))
     }
@@ -654,19 +657,52 @@ impl Loader {
             .then(|| (m.model.clone(), name))
     }
 
+    /// Loads `r` once however many messages ask for it at the same time.
     async fn load(self, r: ModelRef) -> Result<(Arc<IntentModel>, String), ModelError> {
         let (key, name) = self.key(&r)?;
-        let (bytes, stamp) = match &r {
+        let cell: Loading = lock(&self.models)
+            .loading
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let result = cell
+            .get_or_init(|| async {
+                self.load_now(&r, &key, &name)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone();
+        {
+            let mut cache = lock(&self.models);
+            if cache
+                .loading
+                .get(&key)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell))
+            {
+                cache.loading.remove(&key);
+            }
+        }
+        result.map(|m| (m, name)).map_err(ModelError::Unusable)
+    }
+
+    async fn load_now(
+        &self,
+        r: &ModelRef,
+        key: &str,
+        name: &str,
+    ) -> Result<Arc<IntentModel>, ModelError> {
+        let (bytes, stamp) = match r {
             ModelRef::Pack(n) => {
                 let dir = self.packs_dir.as_ref().ok_or(ModelError::NoPacks)?;
                 let path = dir.join(format!("{n}.sbintent"));
                 let stamp = file_stamp(&path)?;
                 {
                     let mut cache = lock(&self.models);
-                    if let Some(m) = cache.get(&key) {
+                    if let Some(m) = cache.get(key) {
                         if m.stamp == stamp {
                             m.checked_at = self.now;
-                            return Ok((m.model.clone(), name));
+                            return Ok(m.model.clone());
                         }
                     }
                 }
@@ -693,7 +729,7 @@ impl Loader {
         let model = Arc::new(model);
         tracing::info!(model = %name, "intent model loaded");
         lock(&self.models).insert(
-            key,
+            key.to_owned(),
             LoadedModel {
                 model: model.clone(),
                 stamp,
@@ -702,7 +738,7 @@ impl Loader {
             },
             self.max_models,
         );
-        Ok((model, name))
+        Ok(model)
     }
 }
 
@@ -955,6 +991,13 @@ mod tests {
         TriageSettings::default()
     }
 
+    fn triager(s: &TriageSettings) -> Triager {
+        Triager::new(&TriageConfig {
+            languages: s.languages.clone(),
+            urgency: s.urgency.clone(),
+        })
+    }
+
     #[test]
     fn model_references_are_packs_or_custom_with_safe_names() {
         assert_eq!(
@@ -986,6 +1029,7 @@ mod tests {
         let t = run(
             "card 4242 4242 4242 4242, mail me at a@b.io".into(),
             &s,
+            &triager(&s),
             Ok(None),
             b"k",
         );
@@ -1008,6 +1052,7 @@ mod tests {
         let t = run(
             "a@b.io paid with 4242 4242 4242 4242".into(),
             &s,
+            &triager(&s),
             Ok(None),
             b"k",
         );
@@ -1023,7 +1068,13 @@ mod tests {
 
     #[test]
     fn without_the_policy_the_content_is_kept_and_findings_point_into_it() {
-        let t = run("call +44 20 7946 0958".into(), &settings(), Ok(None), b"k");
+        let t = run(
+            "call +44 20 7946 0958".into(),
+            &settings(),
+            &triager(&settings()),
+            Ok(None),
+            b"k",
+        );
         assert_eq!(t.content, "call +44 20 7946 0958");
         let triage = t.triage.unwrap();
         assert!(!triage.redacted);
@@ -1039,7 +1090,13 @@ mod tests {
     fn a_failed_model_leaves_the_message_untriaged_but_redacted() {
         let mut s = settings();
         s.redaction.before_storage = true;
-        let t = run("ssn 123-45-6789".into(), &s, Err("timeout".into()), b"k");
+        let t = run(
+            "ssn 123-45-6789".into(),
+            &s,
+            &triager(&s),
+            Err("timeout".into()),
+            b"k",
+        );
         assert_eq!(t.content, "ssn [SSN]");
         let triage = t.triage.unwrap();
         assert_eq!(triage.status, TriageStatus::Untriaged);
@@ -1053,7 +1110,7 @@ mod tests {
         let mut s = settings();
         s.redaction.before_storage = true;
         s.redaction.mode = Redaction::Drop;
-        let t = run(" 123-45-6789 ".into(), &s, Ok(None), b"k");
+        let t = run(" 123-45-6789 ".into(), &s, &triager(&s), Ok(None), b"k");
         assert_eq!(t.content, "[REDACTED]");
         assert_eq!(t.triage.unwrap().pii.len(), 1);
     }
@@ -1063,7 +1120,7 @@ mod tests {
         let mut s = settings();
         s.enabled = false;
         s.redaction.before_storage = true;
-        let t = run("ssn 123-45-6789".into(), &s, Ok(None), b"k");
+        let t = run("ssn 123-45-6789".into(), &s, &triager(&s), Ok(None), b"k");
         assert_eq!(t.content, "ssn [SSN]");
         assert_eq!(t.triage, None);
     }

@@ -6,7 +6,7 @@ use crate::intent::{IntentModel, Prediction};
 use crate::language::{self, Language};
 use crate::pii::{self, Finding};
 use crate::sentiment::{self, Sentiment};
-use crate::urgency::{self, Urgency, UrgencyRules};
+use crate::urgency::{Urgency, UrgencyRater, UrgencyRules};
 use serde::{Deserialize, Serialize};
 
 /// A tenant's triage settings.
@@ -28,24 +28,64 @@ pub struct Triage {
     pub pii: Vec<Finding>,
 }
 
-/// Triage of `text`.
+/// A message's language, intent, sentiment and urgency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    pub language: Language,
+    pub intent: Option<Prediction>,
+    pub sentiment: Sentiment,
+    pub urgency: Urgency,
+}
+
+/// Triage of `text`. To triage many messages under the same settings, build a [`Triager`].
 pub fn triage(text: &str, model: Option<&IntentModel>, config: &TriageConfig) -> Triage {
-    let codes: Vec<&str> = config.languages.iter().map(String::as_str).collect();
-    let language = language::identify_among(text, &codes);
-    let intent = model.map(|m| m.predict(text));
-    let sentiment = sentiment::score(text);
-    let urgency = urgency::rate(
-        text,
-        &sentiment,
-        intent.as_ref().map(|p| p.label.as_str()),
-        &config.urgency,
-    );
-    Triage {
-        language,
-        intent,
-        sentiment,
-        urgency,
-        pii: pii::detect(text),
+    Triager::new(config).triage(text, model)
+}
+
+/// A tenant's settings prepared once (the language detector and urgency terms), for every
+/// message that follows.
+#[derive(Debug, Clone)]
+pub struct Triager {
+    languages: Vec<String>,
+    urgency: UrgencyRater,
+}
+
+impl Triager {
+    pub fn new(config: &TriageConfig) -> Self {
+        Self {
+            languages: config.languages.clone(),
+            urgency: UrgencyRater::new(&config.urgency),
+        }
+    }
+
+    /// Triage of `text`, with intent when a model is given.
+    pub fn triage(&self, text: &str, model: Option<&IntentModel>) -> Triage {
+        let a = self.assess(text, model);
+        Triage {
+            language: a.language,
+            intent: a.intent,
+            sentiment: a.sentiment,
+            urgency: a.urgency,
+            pii: pii::detect(text),
+        }
+    }
+
+    /// Everything but personal data (for callers that scan for it themselves, before
+    /// redaction).
+    pub fn assess(&self, text: &str, model: Option<&IntentModel>) -> Assessment {
+        let codes: Vec<&str> = self.languages.iter().map(String::as_str).collect();
+        let language = language::identify_among(text, &codes);
+        let intent = model.map(|m| m.predict(text));
+        let sentiment = sentiment::score(text);
+        let urgency =
+            self.urgency
+                .rate(text, &sentiment, intent.as_ref().map(|p| p.label.as_str()));
+        Assessment {
+            language,
+            intent,
+            sentiment,
+            urgency,
+        }
     }
 }
 

@@ -90,37 +90,65 @@ impl Default for UrgencyRules {
     }
 }
 
-/// Rates one message. `intent` is the classifier's label when there is one.
+/// Rates one message. `intent` is the classifier's label when there is one. To rate many
+/// messages under the same rules, build a [`UrgencyRater`] once.
 pub fn rate(
     raw: &str,
     sentiment: &Sentiment,
     intent: Option<&str>,
     rules: &UrgencyRules,
 ) -> Urgency {
-    let normalised = text::normalise(raw);
-    let words = text::words(&normalised);
-    let joined = format!(" {} ", words.join(" "));
-    let mentions = |terms: &[String]| {
-        terms.iter().any(|t| {
-            let t = text::normalise(t);
-            !t.is_empty() && joined.contains(&format!(" {} ", text::words(&t).join(" ")))
-        })
-    };
-    let has =
-        |list: &[String], label: Option<&str>| label.is_some_and(|l| list.iter().any(|i| i == l));
-    if mentions(&rules.urgent_terms) || has(&rules.urgent_intents, intent) {
-        return Urgency::Urgent;
+    UrgencyRater::new(rules).rate(raw, sentiment, intent)
+}
+
+/// Rules prepared for matching: terms normalised once, not per message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrgencyRater {
+    /// Each term as ` word word ` (normalised), to find inside the message's padded words.
+    urgent_terms: Vec<String>,
+    high_terms: Vec<String>,
+    rules: UrgencyRules,
+}
+
+fn padded(terms: &[String]) -> Vec<String> {
+    terms
+        .iter()
+        .map(|t| text::words(&text::normalise(t)).join(" "))
+        .filter(|t| !t.is_empty())
+        .map(|t| format!(" {t} "))
+        .collect()
+}
+
+impl UrgencyRater {
+    pub fn new(rules: &UrgencyRules) -> Self {
+        Self {
+            urgent_terms: padded(&rules.urgent_terms),
+            high_terms: padded(&rules.high_terms),
+            rules: rules.clone(),
+        }
     }
-    if mentions(&rules.high_terms)
-        || has(&rules.high_intents, intent)
-        || sentiment.score <= rules.angry_below
-    {
-        return Urgency::High;
+
+    /// Rates one message.
+    pub fn rate(&self, raw: &str, sentiment: &Sentiment, intent: Option<&str>) -> Urgency {
+        let normalised = text::normalise(raw);
+        let joined = format!(" {} ", text::words(&normalised).join(" "));
+        let mentions = |terms: &[String]| terms.iter().any(|t| joined.contains(t.as_str()));
+        let has = |list: &[String]| intent.is_some_and(|l| list.iter().any(|i| i == l));
+        let rules = &self.rules;
+        if mentions(&self.urgent_terms) || has(&rules.urgent_intents) {
+            return Urgency::Urgent;
+        }
+        if mentions(&self.high_terms)
+            || has(&rules.high_intents)
+            || sentiment.score <= rules.angry_below
+        {
+            return Urgency::High;
+        }
+        if has(&rules.low_intents) && sentiment.score >= 0.0 {
+            return Urgency::Low;
+        }
+        Urgency::Normal
     }
-    if has(&rules.low_intents, intent) && sentiment.score >= 0.0 {
-        return Urgency::Low;
-    }
-    Urgency::Normal
 }
 
 #[cfg(test)]

@@ -263,6 +263,13 @@ enum BenchCmd {
         /// The schema owner's URL when --database-url is PostgreSQL.
         #[arg(long)]
         migrate_url: Option<String>,
+        /// Triage every message with this intent model (a `switchboard model train` file),
+        /// uploaded as the tenant's own model.
+        #[arg(long)]
+        intent_model: Option<std::path::PathBuf>,
+        /// Turn the tenant's triage off, for a baseline.
+        #[arg(long)]
+        no_triage: bool,
     },
     /// Authenticated GET and POST throughput and latency.
     Api {
@@ -419,8 +426,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             paced_seconds,
             widget_clients,
             migrate_url,
+            intent_model,
+            no_triage,
         }) => {
+            let triage = match (no_triage, intent_model) {
+                (true, Some(_)) => {
+                    anyhow::bail!("--no-triage and --intent-model exclude each other")
+                }
+                (true, None) => bench::BenchTriage::Off,
+                (false, None) => bench::BenchTriage::Default,
+                (false, Some(path)) => bench::BenchTriage::Model(path),
+            };
             let opts = bench::BenchOptions {
+                triage,
                 clients,
                 tenants: 1,
                 duration: std::time::Duration::from_secs(seconds),
@@ -434,8 +452,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let r = bench::ingest(&cfg, opts).await?;
             let m = &r.messages;
             let mut text = format!(
-                "backend {} · {} clients · {} s\ninbound messages {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
-                r.backend, r.clients, r.seconds, m.per_second, m.p50_ms, m.p99_ms, m.errors
+                "backend {} · {} clients · {} s · triage {}\ninbound messages {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                r.backend, r.clients, r.seconds, r.triage, m.per_second, m.p50_ms, m.p99_ms, m.errors
             );
             if let Some(w) = &r.widget_messages {
                 text.push_str(&format!(
@@ -475,6 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 paced_rate: 0,
                 paced_duration: std::time::Duration::ZERO,
                 widget_clients: 0,
+                triage: bench::BenchTriage::Default,
             };
             let r = bench::api(&cfg, opts).await?;
             let text = format!(

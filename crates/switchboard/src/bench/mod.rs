@@ -34,6 +34,20 @@ pub struct BenchOptions {
     pub paced_duration: Duration,
     /// Ingest only: clients posting through the widget's public API at the same time.
     pub widget_clients: usize,
+    /// Ingest only: how the tenant triages its messages.
+    pub triage: BenchTriage,
+}
+
+/// How the benchmark tenant triages its messages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum BenchTriage {
+    /// Off: the baseline without triage.
+    Off,
+    /// The defaults: language, sentiment, urgency and personal data, no intent model.
+    #[default]
+    Default,
+    /// The defaults plus intent from this model file.
+    Model(std::path::PathBuf),
 }
 
 /// One phase's figures.
@@ -210,6 +224,7 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
         .widget_settings(&access, &widget_inbox.id)
         .await?
         .public_id;
+    let triage_label = configure_triage(&core, &access, &opts.triage).await?;
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let shutdown = CancellationToken::new();
@@ -223,7 +238,7 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
         // The send time travels in the message, so each agent socket measures its own delay.
         serde_json::json!({
             "contact": {"external_id": format!("cust-{client}-{}", seq / 10)},
-            "content": format!("Message {seq} about order {} and a refund sent_us={}", seq * 7,
+            "content": format!("{} (#{seq}) sent_us={}", SAMPLE_MESSAGES[(seq % SAMPLE_MESSAGES.len() as u64) as usize],
                 epoch.elapsed().as_micros()),
         })
         .to_string()
@@ -282,6 +297,7 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
         messages: phase_report,
         widget_clients: opts.widget_clients,
         widget_messages: (opts.widget_clients > 0).then_some(widget_report),
+        triage: triage_label,
         agents: opts.agents,
         delivery_under_load: (opts.agents > 0).then_some(under_load),
         delivery_paced: paced.map(|d| PacedDelivery {
@@ -291,10 +307,62 @@ pub async fn ingest(base: &Config, opts: BenchOptions) -> anyhow::Result<IngestR
     })
 }
 
+/// What customers write, for the ingest benchmark: short and long, calm and angry, some with
+/// personal data for the detectors to find.
+const SAMPLE_MESSAGES: [&str; 10] = [
+    "Hi, I was charged twice for the same purchase yesterday, can you refund one of them?",
+    "my card got stolen!!! block it now please",
+    "How long does a transfer to another bank usually take?",
+    "I still haven't received my new card, I ordered it two weeks ago and nobody answers my emails. This is the third time I am writing.",
+    "Can I change my PIN in the app?",
+    "The exchange rate you applied to my payment in euros looks wrong, I expected more.",
+    "Please call me back on +44 20 7946 0958 about the disputed payment",
+    "Why was my top-up by card declined? It worked last week with card 4242 4242 4242 4242.",
+    "thanks, all sorted now",
+    "I want to close my account and get my remaining balance sent to DE89 3704 0044 0532 0130 00",
+];
+
+/// Sets the benchmark tenant's triage; says what it is, for the report.
+async fn configure_triage(
+    core: &switchboard_core::Core,
+    access: &switchboard_core::TenantAccess,
+    triage: &BenchTriage,
+) -> anyhow::Result<String> {
+    use switchboard_core::triage::TriageSettings;
+    let meta = RequestMeta::default();
+    let (settings, label) = match triage {
+        BenchTriage::Off => (
+            TriageSettings {
+                enabled: false,
+                ..Default::default()
+            },
+            "off".to_owned(),
+        ),
+        BenchTriage::Default => (TriageSettings::default(), "on, no intent model".to_owned()),
+        BenchTriage::Model(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading the intent model {}", path.display()))?;
+            core.upload_intent_model(access, "bench", bytes, &meta)
+                .await?;
+            (
+                TriageSettings {
+                    model: Some("custom:bench".into()),
+                    ..Default::default()
+                },
+                format!("on, intent model {}", path.display()),
+            )
+        }
+    };
+    core.put_triage_settings(access, settings, &meta).await?;
+    Ok(label)
+}
+
 /// The ingest run's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
     pub backend: &'static str,
+    /// How messages were triaged.
+    pub triage: String,
     pub clients: usize,
     pub seconds: f64,
     pub messages: PhaseReport,
