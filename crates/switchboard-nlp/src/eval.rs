@@ -29,13 +29,14 @@ pub struct EvalReport {
 }
 
 /// Evaluates `model` on `examples` (gold label `oos` means out of scope).
-pub fn evaluate(model: &IntentModel, examples: &[Example]) -> EvalReport {
+pub fn evaluate(model: &IntentModel, examples: &[Example]) -> Result<EvalReport, crate::NlpError> {
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let predictions = model.predict_many(&texts)?;
     let mut tp: BTreeMap<&str, usize> = BTreeMap::new();
     let mut predicted: BTreeMap<String, usize> = BTreeMap::new();
     let mut support: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut correct, mut in_scope, mut in_scope_ok, mut oos, mut oos_ok) = (0, 0, 0, 0, 0);
-    for e in examples {
-        let p = model.predict(&e.text);
+    for (e, p) in examples.iter().zip(predictions) {
         *support.entry(e.label.as_str()).or_default() += 1;
         *predicted.entry(p.label.clone()).or_default() += 1;
         let ok = p.label == e.label;
@@ -79,12 +80,12 @@ pub fn evaluate(model: &IntentModel, examples: &[Example]) -> EvalReport {
     } else {
         per_class.values().map(|c| c.f1).sum::<f64>() / per_class.len() as f64
     };
-    EvalReport {
+    Ok(EvalReport {
         n: examples.len(),
         accuracy: ratio(correct, examples.len()),
         macro_f1,
         in_scope_accuracy: (oos > 0).then(|| ratio(in_scope_ok, in_scope)),
         oos_recall: (oos > 0).then(|| ratio(oos_ok, oos)),
         per_class,
-    }
+    })
 }

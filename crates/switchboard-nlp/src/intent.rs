@@ -2,16 +2,24 @@
 //! data (so confidences mean something), and an out-of-scope threshold chosen on held-out data.
 
 use crate::dataset::{Example, OOS};
+use crate::encoder::SentenceEncoder;
 use crate::features::{SparseVec, Vocabulary};
 use crate::svm::{self, LinearModel, SplitMix, SvmParams};
 use crate::NlpError;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"SBINTENT";
+/// Version 1: sparse features only. Version 2 adds sentence-encoder features.
 const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION_DENSE: u32 = 2;
+
+/// Scales of the embedding block tried against the TF-IDF blocks (each of unit length).
+const DENSE_WEIGHTS: [f32; 2] = [1.0, 2.0];
 
 /// The out-of-scope recall the threshold aims for on validation data.
 const OOS_RECALL_GOAL: f64 = 0.80;
@@ -54,7 +62,34 @@ pub struct IntentModel {
     /// The SVMs' C the model was trained with (chosen on held-out data).
     pub c: f64,
     pub trained_examples: usize,
+    /// Sentence-encoder features appended to the sparse ones, when trained with an encoder.
+    pub dense: Option<Dense>,
 }
+
+/// The sentence-encoder part of a model: the encoder's embedding, scaled, after the TF-IDF
+/// features.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub dims: usize,
+    pub weight: f32,
+    /// SHA-256 of the encoder's weights: the model refuses any other encoder.
+    pub encoder_sha256: String,
+    /// Where the encoder was when the model was trained (found there again on load unless
+    /// another directory is given).
+    pub encoder_dir: String,
+    pub encoder: Arc<SentenceEncoder>,
+}
+
+impl PartialEq for Dense {
+    fn eq(&self, other: &Self) -> bool {
+        self.dims == other.dims
+            && self.weight == other.weight
+            && self.encoder_sha256 == other.encoder_sha256
+    }
+}
+
+/// Embeddings computed once for every training and validation text.
+type Embeddings = HashMap<String, Vec<f32>>;
 
 /// One prediction.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -103,9 +138,9 @@ struct Encoded {
     ys: Vec<u32>,
 }
 
-fn encode(vocab: &Vocabulary, labels: &[String], examples: &[&Example]) -> Encoded {
+fn encode(vector: impl Fn(&str) -> SparseVec, labels: &[String], examples: &[&Example]) -> Encoded {
     Encoded {
-        xs: examples.iter().map(|e| vocab.vectorize(&e.text)).collect(),
+        xs: examples.iter().map(|e| vector(&e.text)).collect(),
         ys: examples
             .iter()
             .map(|e| {
@@ -126,6 +161,17 @@ impl IntentModel {
         validation: Option<&[Example]>,
         options: &TrainOptions,
     ) -> Result<Self, NlpError> {
+        Self::train_with(train, validation, options, None)
+    }
+
+    /// As [`IntentModel::train`], with the sentence embeddings of `encoder` appended to the
+    /// sparse features (their scale chosen on held-out data with C).
+    pub fn train_with(
+        train: &[Example],
+        validation: Option<&[Example]>,
+        options: &TrainOptions,
+        encoder: Option<Arc<SentenceEncoder>>,
+    ) -> Result<Self, NlpError> {
         let mut labels: Vec<String> = train.iter().map(|e| e.label.clone()).collect();
         labels.sort();
         labels.dedup();
@@ -135,6 +181,24 @@ impl IntentModel {
                 labels.len()
             )));
         }
+        let embeddings = match &encoder {
+            Some(enc) => {
+                let mut texts: Vec<&str> = train
+                    .iter()
+                    .chain(validation.unwrap_or_default())
+                    .map(|e| e.text.as_str())
+                    .collect();
+                texts.sort_unstable();
+                texts.dedup();
+                let vectors = enc.embed(&texts)?;
+                texts
+                    .into_iter()
+                    .map(str::to_owned)
+                    .zip(vectors)
+                    .collect::<Embeddings>()
+            }
+            None => Embeddings::new(),
+        };
         let (fit_part, tune_part): (Vec<&Example>, Vec<&Example>) = match validation {
             Some(v) => (train.iter().collect(), v.iter().collect()),
             None => holdout_split(train, options.holdout, options.svm.seed),
@@ -145,22 +209,54 @@ impl IntentModel {
         } else {
             options.c_grid.clone()
         };
-        for c in grid {
-            let params = SvmParams { c, ..options.svm };
-            let candidate = Self::fit(&fit_part, &labels, options, &params);
-            let accuracy = candidate.held_out_accuracy(&tune_part);
-            if best.as_ref().is_none_or(|(a, _, _)| accuracy > *a) {
-                best = Some((accuracy, candidate, params));
+        let dense_grid: Vec<Option<Dense>> = match &encoder {
+            Some(enc) => DENSE_WEIGHTS
+                .iter()
+                .map(|&weight| {
+                    Some(Dense {
+                        dims: enc.dims(),
+                        weight,
+                        encoder_sha256: enc.id().sha256.clone(),
+                        encoder_dir: enc.id().dir.to_string_lossy().into_owned(),
+                        encoder: enc.clone(),
+                    })
+                })
+                .collect(),
+            None => vec![None],
+        };
+        for dense in &dense_grid {
+            for &c in &grid {
+                let params = SvmParams { c, ..options.svm };
+                let candidate = Self::fit(
+                    &fit_part,
+                    &labels,
+                    options,
+                    &params,
+                    dense.clone(),
+                    &embeddings,
+                );
+                let accuracy = candidate.held_out_accuracy(&tune_part, &embeddings);
+                if best.as_ref().is_none_or(|(a, _, _)| accuracy > *a) {
+                    best = Some((accuracy, candidate, params));
+                }
             }
         }
         let Some((_, provisional, params)) = best else {
             return Err(NlpError::Data("no C to train with".into()));
         };
-        let (temperature, threshold) = provisional.tune(&tune_part);
+        let (temperature, threshold) = provisional.tune(&tune_part, &embeddings);
         let mut model = if validation.is_some() {
             provisional
         } else {
-            Self::fit(&train.iter().collect::<Vec<_>>(), &labels, options, &params)
+            let dense = provisional.dense.clone();
+            Self::fit(
+                &train.iter().collect::<Vec<_>>(),
+                &labels,
+                options,
+                &params,
+                dense,
+                &embeddings,
+            )
         };
         model.c = params.c;
         model.temperature = temperature;
@@ -168,9 +264,39 @@ impl IntentModel {
         Ok(model)
     }
 
+    /// The feature vector of `text`: TF-IDF, then the scaled embedding when the model has one
+    /// (`embedding` given, or computed by the model's encoder).
+    fn vector(&self, text: &str, embedding: Option<&[f32]>) -> Result<SparseVec, NlpError> {
+        let mut x = self.vocabulary.vectorize(text);
+        if let Some(d) = &self.dense {
+            let computed;
+            let e = match embedding {
+                Some(e) => e,
+                None => {
+                    computed = d.encoder.embed(&[text])?.pop().unwrap_or_default();
+                    &computed
+                }
+            };
+            let base = self.vocabulary.len();
+            for (i, v) in e.iter().enumerate().take(d.dims) {
+                x.indices.push((base + i) as u32);
+                x.values.push(v * d.weight);
+            }
+        }
+        Ok(x)
+    }
+
+    /// The vector of a training or validation text, its embedding from `embeddings`.
+    fn vector_cached(&self, text: &str, embeddings: &Embeddings) -> SparseVec {
+        let e = embeddings.get(text).map(Vec::as_slice);
+        // Every training text's embedding is in the map, so nothing is computed here.
+        self.vector(text, e.or(Some(&[])))
+            .unwrap_or_else(|_| self.vocabulary.vectorize(text))
+    }
+
     /// Accuracy of the best class on the in-scope held-out examples (no threshold): what C is
     /// chosen by.
-    fn held_out_accuracy(&self, examples: &[&Example]) -> f64 {
+    fn held_out_accuracy(&self, examples: &[&Example], embeddings: &Embeddings) -> f64 {
         let in_scope: Vec<&&Example> = examples.iter().filter(|e| e.label != OOS).collect();
         if in_scope.is_empty() {
             return 0.0;
@@ -178,7 +304,7 @@ impl IntentModel {
         let correct = in_scope
             .iter()
             .filter(|e| {
-                let s = self.linear.scores(&self.vocabulary.vectorize(&e.text));
+                let s = self.linear.scores(&self.vector_cached(&e.text, embeddings));
                 let (best, _) = argmax(&s);
                 self.labels[best] == e.label
             })
@@ -191,33 +317,43 @@ impl IntentModel {
         labels: &[String],
         options: &TrainOptions,
         params: &SvmParams,
+        dense: Option<Dense>,
+        embeddings: &Embeddings,
     ) -> Self {
         let vocabulary = Vocabulary::fit(examples.iter().map(|e| e.text.as_str()), options.min_df);
-        let data = encode(&vocabulary, labels, examples);
-        let linear = svm::train(&data.xs, &data.ys, labels.len(), vocabulary.len(), params);
-        Self {
+        let features = vocabulary.len() + dense.as_ref().map_or(0, |d| d.dims);
+        let mut model = Self {
             labels: labels.to_vec(),
             oos_label: labels.iter().find(|l| *l == OOS).cloned(),
             vocabulary,
-            linear,
+            linear: LinearModel {
+                classes: labels.len(),
+                features,
+                weights: Vec::new(),
+                bias: Vec::new(),
+            },
             temperature: 1.0,
             threshold: 0.0,
             c: params.c,
             trained_examples: examples.len(),
-        }
+            dense,
+        };
+        let data = encode(|t| model.vector_cached(t, embeddings), labels, examples);
+        model.linear = svm::train(&data.xs, &data.ys, labels.len(), features, params);
+        model
     }
 
     /// Fits the temperature (least negative log-likelihood on the in-scope examples) and picks
     /// the threshold: with out-of-scope examples, the one with the best in-scope accuracy among
     /// those recalling at least `OOS_RECALL_GOAL` of them (else the best mean of the two);
     /// without, none (see below).
-    fn tune(&self, examples: &[&Example]) -> (f32, f32) {
+    fn tune(&self, examples: &[&Example], embeddings: &Embeddings) -> (f32, f32) {
         if examples.is_empty() {
             return (1.0, 0.0);
         }
         let scores: Vec<Vec<f32>> = examples
             .iter()
-            .map(|e| self.linear.scores(&self.vocabulary.vectorize(&e.text)))
+            .map(|e| self.linear.scores(&self.vector_cached(&e.text, embeddings)))
             .collect();
         let gold: Vec<Option<usize>> = examples
             .iter()
@@ -303,15 +439,52 @@ impl IntentModel {
         (temperature, threshold)
     }
 
-    /// Classifies one text.
+    /// Classifies one text. A model with an encoder whose embedding fails (it does not, once
+    /// loaded) decides on its TF-IDF features alone; [`IntentModel::try_predict`] says so instead.
     pub fn predict(&self, text: &str) -> Prediction {
-        let x = self.vocabulary.vectorize(text);
-        let probs = softmax(&self.linear.scores(&x), self.temperature);
+        self.try_predict(text)
+            .unwrap_or_else(|_| self.decide(&self.vocabulary.vectorize(text)))
+    }
+
+    /// Classifies one text, or says why the encoder could not embed it.
+    pub fn try_predict(&self, text: &str) -> Result<Prediction, NlpError> {
+        Ok(self.decide(&self.vector(text, None)?))
+    }
+
+    /// Classifies many texts (embedded in batches when the model has an encoder).
+    pub fn predict_many(&self, texts: &[&str]) -> Result<Vec<Prediction>, NlpError> {
+        let embeddings = match &self.dense {
+            Some(d) => Some(d.encoder.embed(texts)?),
+            None => None,
+        };
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let e = embeddings.as_ref().map(|e| e[i].as_slice());
+                Ok(self.decide(&self.vector(t, e)?))
+            })
+            .collect()
+    }
+
+    /// Whether predictions need the sentence encoder.
+    pub fn uses_encoder(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    fn decide(&self, x: &SparseVec) -> Prediction {
+        let probs = softmax(&self.linear.scores(x), self.temperature);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
         let best = order[0];
         let oos_class = self.oos_label.as_deref() == Some(self.labels[best].as_str());
-        let out_of_scope = x.is_empty() || oos_class || probs[best] < self.threshold;
+        // No word or character n-gram the model knows: nothing to decide on (the embedding of
+        // a text without known words says little).
+        let known = x
+            .indices
+            .iter()
+            .any(|&i| (i as usize) < self.vocabulary.len());
+        let out_of_scope = !known || oos_class || probs[best] < self.threshold;
         Prediction {
             label: if out_of_scope {
                 OOS.to_owned()
@@ -334,7 +507,12 @@ impl IntentModel {
         let payload = self.payload()?;
         let mut out = Vec::with_capacity(payload.len() + 52);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version = if self.dense.is_some() {
+            FORMAT_VERSION_DENSE
+        } else {
+            FORMAT_VERSION
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         out.extend_from_slice(&payload);
         out.extend_from_slice(&Sha256::digest(&payload));
@@ -357,6 +535,10 @@ impl IntentModel {
             "word_features": self.vocabulary.word_ids.len(),
             "char_features": self.vocabulary.char_ids.len(),
             "features": "word 1-2 grams, char_wb 2-5 grams, sublinear tf-idf, l2 per block",
+            "dense_dims": self.dense.as_ref().map(|d| d.dims),
+            "dense_weight": self.dense.as_ref().map(|d| d.weight),
+            "encoder_sha256": self.dense.as_ref().map(|d| d.encoder_sha256.clone()),
+            "encoder_dir": self.dense.as_ref().map(|d| d.encoder_dir.clone()),
         })
         .to_string();
         let mut p = Vec::new();
@@ -382,21 +564,32 @@ impl IntentModel {
         Ok(p)
     }
 
-    /// Reads a model written by [`IntentModel::save`], refusing anything else.
+    /// Reads a model written by [`IntentModel::save`], refusing anything else. A model trained
+    /// with a sentence encoder loads it from where it was at training time.
     pub fn load(path: &Path) -> Result<Self, NlpError> {
         let raw = std::fs::read(path)?;
         Self::from_bytes(&raw)
     }
 
     pub fn from_bytes(raw: &[u8]) -> Result<Self, NlpError> {
+        Self::from_bytes_with(raw, |dir| SentenceEncoder::load(dir).map(Arc::new))
+    }
+
+    /// As [`IntentModel::from_bytes`], finding the encoder of a model that has one with
+    /// `encoder` (given the directory recorded at training): callers share loaded encoders or
+    /// point elsewhere. The encoder's weights must be the ones the model was trained with.
+    pub fn from_bytes_with(
+        raw: &[u8],
+        encoder: impl FnOnce(&Path) -> Result<Arc<SentenceEncoder>, NlpError>,
+    ) -> Result<Self, NlpError> {
         let bad = |m: &str| NlpError::Model(m.to_owned());
         if raw.len() < 20 || &raw[..8] != MAGIC {
             return Err(bad("not a Switchboard intent model"));
         }
         let version = u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_DENSE {
             return Err(NlpError::Model(format!(
-                "intent model format {version} is not supported (this build reads {FORMAT_VERSION})"
+                "intent model format {version} is not supported (this build reads {FORMAT_VERSION} and {FORMAT_VERSION_DENSE})"
             )));
         }
         let mut len8 = [0u8; 8];
@@ -422,11 +615,21 @@ impl IntentModel {
                 .ok_or_else(|| NlpError::Model(format!("model header lacks {k}")))
         };
         let (words, chars) = (count("word_features")?, count("char_features")?);
-        let features = words + chars;
+        let sparse = words + chars;
+        let dense_dims = if version == FORMAT_VERSION_DENSE {
+            let d = count("dense_dims")?;
+            if d == 0 || d > 8192 {
+                return Err(bad("model sizes do not match its header"));
+            }
+            d
+        } else {
+            0
+        };
+        let features = sparse + dense_dims;
         let classes = labels.len();
-        let expected = features
+        let expected = sparse
             .checked_mul(8)
-            .and_then(|a| a.checked_add(features.checked_mul(4)?))
+            .and_then(|a| a.checked_add(sparse.checked_mul(4)?))
             .and_then(|a| a.checked_add(classes.checked_mul(4)?))
             .and_then(|a| a.checked_add(features.checked_mul(classes)?.checked_mul(4)?));
         if classes < 2 || expected != Some(r.buf.len()) {
@@ -434,11 +637,38 @@ impl IntentModel {
         }
         let word_ids = r.u64s(words)?;
         let char_ids = r.u64s(chars)?;
-        let idf = r.f32s(features)?;
+        let idf = r.f32s(sparse)?;
         let bias = r.f32s(classes)?;
         let weights = r.f32s(features * classes)?;
         let float = |k: &str| header[k].as_f64().map(|v| v as f32);
+        let dense = if dense_dims > 0 {
+            let sha = header["encoder_sha256"]
+                .as_str()
+                .ok_or_else(|| bad("model lacks its encoder's checksum"))?
+                .to_owned();
+            let dir = header["encoder_dir"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let enc = encoder(Path::new(&dir))?;
+            if enc.id().sha256 != sha || enc.dims() != dense_dims {
+                return Err(NlpError::Model(format!(
+                    "the sentence encoder in {} is not the one this model was trained with",
+                    enc.id().dir.display()
+                )));
+            }
+            Some(Dense {
+                dims: dense_dims,
+                weight: float("dense_weight").ok_or_else(|| bad("model lacks dense_weight"))?,
+                encoder_sha256: sha,
+                encoder_dir: dir,
+                encoder: enc,
+            })
+        } else {
+            None
+        };
         Ok(Self {
+            dense,
             oos_label: header["oos_label"].as_str().map(str::to_owned),
             labels,
             vocabulary: Vocabulary {

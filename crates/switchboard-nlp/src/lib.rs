@@ -4,6 +4,7 @@
 //! probabilities, an out-of-scope threshold and a checksummed file format ([`intent`]).
 
 pub mod dataset;
+pub mod encoder;
 pub mod eval;
 pub mod features;
 pub mod intent;

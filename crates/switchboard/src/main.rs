@@ -112,6 +112,11 @@ enum ModelCmd {
         /// Drop n-grams seen in fewer training texts.
         #[arg(long, default_value_t = 1)]
         min_df: u32,
+        /// A local sentence-transformers BERT directory (config.json, tokenizer.json,
+        /// model.safetensors): its sentence embeddings join the features. Needs a build with
+        /// `--features encoder`.
+        #[arg(long, value_name = "DIR")]
+        encoder: Option<PathBuf>,
     },
     /// Evaluate a model on labelled data (for `clinc`: every list in the file).
     Eval {
@@ -121,11 +126,17 @@ enum ModelCmd {
         data: PathBuf,
         #[command(flatten)]
         data_format: DataFormat,
+        /// The model's sentence encoder, when not where it was at training time.
+        #[arg(long, value_name = "DIR")]
+        encoder: Option<PathBuf>,
     },
     /// Classify texts: label, confidence and the top three.
     Predict {
         #[arg(long, value_name = "MODEL")]
         model: PathBuf,
+        /// The model's sentence encoder, when not where it was at training time.
+        #[arg(long, value_name = "DIR")]
+        encoder: Option<PathBuf>,
         #[arg(required = true)]
         texts: Vec<String>,
     },
@@ -371,23 +382,40 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     seed,
                     c_grid,
                     min_df,
+                    encoder,
                 } => {
                     let (format, columns) = data_format.parse()?;
                     switchboard::model_cli::train(
-                        &data, &out, format, &columns, seed, &c_grid, min_df,
+                        &data,
+                        &out,
+                        format,
+                        &columns,
+                        seed,
+                        &c_grid,
+                        min_df,
+                        encoder.as_deref(),
                     )?
                 }
                 ModelCmd::Eval {
                     model,
                     data,
                     data_format,
+                    encoder,
                 } => {
                     let (format, columns) = data_format.parse()?;
-                    switchboard::model_cli::eval(&model, &data, format, &columns)?
+                    switchboard::model_cli::eval(
+                        &model,
+                        &data,
+                        format,
+                        &columns,
+                        encoder.as_deref(),
+                    )?
                 }
-                ModelCmd::Predict { model, texts } => {
-                    switchboard::model_cli::predict(&model, &texts)?
-                }
+                ModelCmd::Predict {
+                    model,
+                    texts,
+                    encoder,
+                } => switchboard::model_cli::predict(&model, &texts, encoder.as_deref())?,
             };
             writeln!(std::io::stdout().lock(), "{value}")?;
             return Ok(std::process::ExitCode::SUCCESS);

@@ -4,8 +4,21 @@
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::Arc;
 use switchboard_nlp::dataset::{self, Columns, Example, Format};
+use switchboard_nlp::encoder::SentenceEncoder;
 use switchboard_nlp::intent::{IntentModel, TrainOptions};
+
+/// Loads a model; its sentence encoder (if it has one) from `encoder` when given, else from
+/// where it was at training time.
+fn load(model: &Path, encoder: Option<&Path>) -> anyhow::Result<IntentModel> {
+    let raw = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let m = IntentModel::from_bytes_with(&raw, |recorded| {
+        SentenceEncoder::load(encoder.unwrap_or(recorded)).map(Arc::new)
+    })
+    .with_context(|| format!("loading {}", model.display()))?;
+    Ok(m)
+}
 
 /// Trains and saves a model; `clinc` data trains on `train` + `oos_train` and tunes on `val` +
 /// `oos_val`, other formats hold out a tenth of the rows for tuning.
@@ -17,6 +30,7 @@ pub fn train(
     seed: u64,
     c_grid: &[f64],
     min_df: u32,
+    encoder: Option<&Path>,
 ) -> anyhow::Result<Value> {
     let lists = dataset::load(data, format, columns)?;
     let pick = |names: &[&str]| -> Vec<Example> {
@@ -40,9 +54,15 @@ pub fn train(
     options.svm.seed = seed;
     options.c_grid = c_grid.to_vec();
     options.min_df = min_df;
+    let encoder = match encoder {
+        Some(dir) => Some(Arc::new(SentenceEncoder::load(dir).with_context(|| {
+            format!("loading the sentence encoder in {}", dir.display())
+        })?)),
+        None => None,
+    };
     #[allow(clippy::disallowed_methods)] // reporting the training time is the point
     let started = std::time::Instant::now();
-    let model = IntentModel::train(&train, validation.as_deref(), &options)?;
+    let model = IntentModel::train_with(&train, validation.as_deref(), &options, encoder)?;
     let seconds = started.elapsed().as_secs_f64();
     model
         .save(out)
@@ -50,7 +70,8 @@ pub fn train(
     Ok(json!({
         "classes": model.labels.len(),
         "examples": train.len(),
-        "features": model.vocabulary.len(),
+        "features": model.linear.features,
+        "encoder": model.dense.as_ref().map(|d| json!({"dims": d.dims, "weight": d.weight, "sha256": d.encoder_sha256})),
         "threshold": model.threshold,
         "c": model.c,
         "temperature": model.temperature,
@@ -59,24 +80,31 @@ pub fn train(
 }
 
 /// Evaluates a saved model on every list of a data file.
-pub fn eval(model: &Path, data: &Path, format: Format, columns: &Columns) -> anyhow::Result<Value> {
-    let model = IntentModel::load(model).with_context(|| format!("loading {}", model.display()))?;
+pub fn eval(
+    model: &Path,
+    data: &Path,
+    format: Format,
+    columns: &Columns,
+    encoder: Option<&Path>,
+) -> anyhow::Result<Value> {
+    let model = load(model, encoder)?;
     let examples: Vec<Example> = dataset::load(data, format, columns)?
         .into_iter()
         .flat_map(|(_, l)| l)
         .collect();
     Ok(serde_json::to_value(switchboard_nlp::eval::evaluate(
         &model, &examples,
-    ))?)
+    )?)?)
 }
 
 /// Classifies each text.
-pub fn predict(model: &Path, texts: &[String]) -> anyhow::Result<Value> {
-    let model = IntentModel::load(model).with_context(|| format!("loading {}", model.display()))?;
+pub fn predict(model: &Path, texts: &[String], encoder: Option<&Path>) -> anyhow::Result<Value> {
+    let model = load(model, encoder)?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let predictions: Vec<Value> = texts
         .iter()
-        .map(|t| {
-            let p = model.predict(t);
+        .zip(model.predict_many(&refs)?)
+        .map(|(t, p)| {
             json!({
                 "text": t,
                 "label": p.label,

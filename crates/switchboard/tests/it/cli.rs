@@ -228,6 +228,136 @@ fn the_benchmarks_run_end_to_end_without_errors() {
     }
 }
 
+/// Runs the binary: exit code, the last line of stdout as JSON, stderr.
+fn run_model(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or_default();
+    (
+        out.status.code().unwrap_or(-1),
+        last,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first `rows` rows of the shipped BANKING77 data, as a CSV file in `dir`.
+fn banking_slice(
+    dir: &std::path::Path,
+    name: &str,
+    skip: usize,
+    rows: usize,
+) -> std::path::PathBuf {
+    let all = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packs/data/banking77.csv"),
+    )
+    .unwrap();
+    let mut lines = all.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    // Every fifth class, so a small slice still has several.
+    let mut by_class: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for l in lines {
+        let class = l.rsplit(',').next().unwrap().to_owned();
+        by_class.entry(class).or_default().push(l);
+    }
+    for (_, list) in by_class.iter().step_by(5) {
+        for l in list.iter().skip(skip).take(rows) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[cfg(not(feature = "encoder"))]
+#[test]
+fn a_build_without_the_encoder_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let enc = dir.path().join("enc");
+    std::fs::create_dir(&enc).unwrap();
+    std::fs::write(enc.join("model.safetensors"), b"weights").unwrap();
+    let data = banking_slice(dir.path(), "train.csv", 0, 10);
+    let (code, _, err) = run_model(&[
+        "model",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        dir.path().join("m.sbintent").to_str().unwrap(),
+        "--encoder",
+        enc.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--features encoder"), "{err}");
+}
+
+/// The encoder path end to end with the real all-MiniLM-L6-v2 weights (CI fetches them with
+/// `scripts/fetch-encoder.sh` and names them in `SWITCHBOARD_TEST_ENCODER`).
+#[cfg(feature = "encoder")]
+#[test]
+fn model_commands_with_the_sentence_encoder() {
+    let encoder = std::env::var("SWITCHBOARD_TEST_ENCODER")
+        .expect("set SWITCHBOARD_TEST_ENCODER to the directory scripts/fetch-encoder.sh prints");
+    let dir = tempfile::tempdir().unwrap();
+    let train = banking_slice(dir.path(), "train.csv", 0, 12);
+    let test = banking_slice(dir.path(), "test.csv", 12, 6);
+    let model = dir.path().join("m.sbintent");
+    let (code, trained, err) = run_model(&[
+        "model",
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--encoder",
+        &encoder,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(trained["encoder"]["dims"], 384, "{trained}");
+    assert_eq!(trained["classes"], 16);
+    // Evaluation and prediction find the encoder where training found it.
+    let (code, eval, err) = run_model(&[
+        "model",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(eval["accuracy"].as_f64().unwrap() > 0.7, "{eval}");
+    let (code, predicted, err) = run_model(&[
+        "model",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--encoder",
+        &encoder,
+        "I still have not received my card",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(predicted["predictions"][0]["confidence"].as_f64().unwrap() > 0.0);
+    // Another directory without the same weights is refused.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_model(&[
+        "model",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--encoder",
+        empty.path().to_str().unwrap(),
+        "hello",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
 /// `switchboard model train|eval|predict` end to end on a small labelled file, and the errors an
 /// operator sees for bad data and a damaged model.
 #[test]
@@ -243,22 +373,7 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     }
     std::fs::write(&data, csv).unwrap();
     let model = dir.path().join("intents.model");
-    let run = |args: &[&str]| {
-        let out = Command::new(bin())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let last: serde_json::Value =
-            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or_default();
-        (
-            out.status.code().unwrap_or(-1),
-            last,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, trained, err) = run(&[
+    let (code, trained, err) = run_model(&[
         "model",
         "train",
         "--data",
@@ -273,7 +388,7 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     assert_eq!(trained["examples"], 60);
     assert!(trained["train_seconds"].as_f64().unwrap() >= 0.0);
 
-    let (code, eval, err) = run(&[
+    let (code, eval, err) = run_model(&[
         "model",
         "eval",
         "--model",
@@ -286,7 +401,7 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     assert!(eval["accuracy"].as_f64().unwrap() > 0.9, "{eval}");
     assert!(eval["per_class"]["refund"]["f1"].as_f64().is_some());
 
-    let (code, predicted, err) = run(&[
+    let (code, predicted, err) = run_model(&[
         "model",
         "predict",
         "--model",
@@ -303,7 +418,7 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     // The speed benchmark reads any CSV with a text column.
     let texts = dir.path().join("texts.csv");
     std::fs::write(&texts, "id,text\n1,where is my card\n2,refund please\n").unwrap();
-    let (code, bench, err) = run(&[
+    let (code, bench, err) = run_model(&[
         "bench",
         "intent",
         "--model",
@@ -321,7 +436,7 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     // Bad data names the row; a damaged model is refused.
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "text,category\nhello,greet\nbye,\n").unwrap();
-    let (code, _, err) = run(&[
+    let (code, _, err) = run_model(&[
         "model",
         "train",
         "--data",
@@ -335,7 +450,7 @@ fn model_commands_train_evaluate_predict_and_refuse_bad_files() {
     let last = bytes.len() - 40;
     bytes[last] ^= 0xff;
     std::fs::write(&model, bytes).unwrap();
-    let (code, _, err) = run(&[
+    let (code, _, err) = run_model(&[
         "model",
         "predict",
         "--model",

@@ -1,0 +1,143 @@
+//! The sentence encoder end to end, on the real all-MiniLM-L6-v2 weights (CI fetches them with
+//! `scripts/fetch-encoder.sh`; `SWITCHBOARD_TEST_ENCODER` names the directory). Built only with
+//! the `encoder` feature; with it, a missing encoder is a failure, not a skip.
+#![cfg(feature = "encoder")]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchboard_nlp::dataset::Example;
+use switchboard_nlp::encoder::SentenceEncoder;
+use switchboard_nlp::intent::{IntentModel, TrainOptions};
+
+fn encoder_dir() -> PathBuf {
+    let dir = std::env::var("SWITCHBOARD_TEST_ENCODER").unwrap_or_else(|_| {
+        panic!("set SWITCHBOARD_TEST_ENCODER to the directory scripts/fetch-encoder.sh prints")
+    });
+    PathBuf::from(dir)
+}
+
+fn encoder() -> Arc<SentenceEncoder> {
+    Arc::new(SentenceEncoder::load(&encoder_dir()).unwrap())
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn embeddings_are_unit_length_and_close_for_close_meanings() {
+    let enc = encoder();
+    assert_eq!(enc.dims(), 384);
+    let texts = [
+        "My card still has not arrived",
+        "When will my new card be delivered?",
+        "What is the weather like in Paris tomorrow?",
+        "",
+        "😡😡😡",
+    ];
+    let v = enc.embed(&texts).unwrap();
+    assert_eq!(v.len(), texts.len());
+    for e in &v {
+        assert_eq!(e.len(), 384);
+        let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-3, "{norm}");
+    }
+    let near = cosine(&v[0], &v[1]);
+    let far = cosine(&v[0], &v[2]);
+    assert!(
+        near > 0.5 && far < 0.3 && near > far + 0.3,
+        "near {near} far {far}"
+    );
+    // The same text gives the same embedding alone or in a batch of other lengths.
+    let alone = enc.embed(&[texts[1]]).unwrap();
+    assert!(cosine(&alone[0], &v[1]) > 0.9999);
+    // Long input is cut, not refused.
+    let long = "card ".repeat(5_000);
+    assert_eq!(enc.embed(&[long.as_str()]).unwrap()[0].len(), 384);
+}
+
+/// A slice of the shipped BANKING77 training data: `per_class` examples of the first
+/// `classes` intents for training, the next `test` for testing.
+fn slice(classes: usize, per_class: usize, test: usize) -> (Vec<Example>, Vec<Example>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../packs/data/banking77.csv");
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let mut by_class: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        by_class
+            .entry(row[1].to_owned())
+            .or_default()
+            .push(row[0].to_owned());
+    }
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for (label, texts) in by_class.into_iter().take(classes) {
+        for (i, text) in texts.into_iter().take(per_class + test).enumerate() {
+            let e = Example {
+                text,
+                label: label.clone(),
+            };
+            if i < per_class {
+                train.push(e);
+            } else {
+                held.push(e);
+            }
+        }
+    }
+    (train, held)
+}
+
+fn accuracy(model: &IntentModel, examples: &[Example]) -> f64 {
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let predictions = model.predict_many(&texts).unwrap();
+    let ok = predictions
+        .iter()
+        .zip(examples)
+        .filter(|(p, e)| p.label == e.label)
+        .count();
+    ok as f64 / examples.len() as f64
+}
+
+#[test]
+fn encoder_features_help_and_survive_a_save_and_reload() {
+    let (train, test) = slice(20, 10, 8);
+    let options = TrainOptions::default();
+    let sparse = IntentModel::train(&train, None, &options).unwrap();
+    let enc = encoder();
+    let dense = IntentModel::train_with(&train, None, &options, Some(enc.clone())).unwrap();
+    assert!(dense.uses_encoder() && !sparse.uses_encoder());
+    let (a_sparse, a_dense) = (accuracy(&sparse, &test), accuracy(&dense, &test));
+    assert!(
+        a_dense > a_sparse + 0.05,
+        "with the encoder {a_dense:.3}, without {a_sparse:.3}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sbintent");
+    dense.save(&path).unwrap();
+    // Loads its encoder from the recorded directory, or from one given.
+    let reloaded = IntentModel::load(&path).unwrap();
+    assert_eq!(accuracy(&reloaded, &test), a_dense);
+    let raw = std::fs::read(&path).unwrap();
+    let shared = IntentModel::from_bytes_with(&raw, |_| Ok(enc.clone())).unwrap();
+    let p = shared.try_predict("my card has not come yet").unwrap();
+    assert_eq!(p, dense.predict("my card has not come yet"));
+
+    // Another encoder (other weights) is refused with a clear error.
+    let other = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(encoder_dir().join(f), other.path().join(f)).unwrap();
+    }
+    let mut weights = std::fs::read(encoder_dir().join("model.safetensors")).unwrap();
+    let last = weights.len() - 1;
+    weights[last] ^= 0x01;
+    std::fs::write(other.path().join("model.safetensors"), weights).unwrap();
+    let e =
+        IntentModel::from_bytes_with(&raw, |_| SentenceEncoder::load(other.path()).map(Arc::new))
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("not the one this model was trained with"), "{e}");
+    // A directory without a model is refused too.
+    let empty = tempfile::tempdir().unwrap();
+    assert!(SentenceEncoder::load(empty.path()).is_err());
+}
