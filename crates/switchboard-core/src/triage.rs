@@ -542,7 +542,35 @@ impl Core {
             Ok(None)
         };
         let key = self.pii_key(ctx.tenant());
-        Ok(run(content, &entry.settings, &entry.triager, model, &key))
+        let slow = matches!(&model, Ok(Some((m, _))) if m.uses_encoder());
+        if !slow {
+            // Microseconds of work, bounded by the message size: done in place.
+            return Ok(run(content, &entry.settings, &entry.triager, model, &key));
+        }
+        // A sentence encoder takes milliseconds: off the async threads, within the budget.
+        let budget = Duration::from_millis(self.triage.opts.budget_ms);
+        let (text, job_entry) = (content.clone(), entry.clone());
+        let job = tokio::task::spawn_blocking(move || {
+            run(text, &job_entry.settings, &job_entry.triager, model, &key)
+        });
+        match tokio::time::timeout(budget, job).await {
+            Ok(Ok(done)) => Ok(done),
+            other => {
+                let reason = if other.is_err() {
+                    "timeout"
+                } else {
+                    "model_unavailable"
+                };
+                tracing::warn!(tenant = %ctx.tenant(), reason, "triage did not finish; message stored untriaged");
+                Ok(run(
+                    content,
+                    &entry.settings,
+                    &entry.triager,
+                    Err(reason.to_owned()),
+                    &key,
+                ))
+            }
+        }
     }
 
     /// `text` as the tenant's redaction policy lets it be stored (for channel details such as an

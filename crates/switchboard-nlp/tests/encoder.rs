@@ -2,6 +2,8 @@
 //! `scripts/fetch-encoder.sh`; `SWITCHBOARD_TEST_ENCODER` names the directory). Built only with
 //! the `encoder` feature; with it, a missing encoder is a failure, not a skip.
 #![cfg(feature = "encoder")]
+// Test helpers outside #[test] functions: failing loudly is their job.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -385,16 +385,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     encoder,
                 } => {
                     let (format, columns) = data_format.parse()?;
-                    switchboard::model_cli::train(
-                        &data,
-                        &out,
+                    switchboard::model_cli::train(switchboard::model_cli::TrainRequest {
+                        data: &data,
+                        out: &out,
                         format,
-                        &columns,
+                        columns: &columns,
                         seed,
-                        &c_grid,
+                        c_grid: &c_grid,
                         min_df,
-                        encoder.as_deref(),
-                    )?
+                        encoder: encoder.as_deref(),
+                    })?
                 }
                 ModelCmd::Eval {
                     model,

@@ -20,18 +20,33 @@ fn load(model: &Path, encoder: Option<&Path>) -> anyhow::Result<IntentModel> {
     Ok(m)
 }
 
+/// What `model train` was asked to do.
+#[derive(Debug)]
+pub struct TrainRequest<'a> {
+    pub data: &'a Path,
+    pub out: &'a Path,
+    pub format: Format,
+    pub columns: &'a Columns,
+    pub seed: u64,
+    pub c_grid: &'a [f64],
+    pub min_df: u32,
+    /// A sentence-transformers directory whose embeddings join the features.
+    pub encoder: Option<&'a Path>,
+}
+
 /// Trains and saves a model; `clinc` data trains on `train` + `oos_train` and tunes on `val` +
 /// `oos_val`, other formats hold out a tenth of the rows for tuning.
-pub fn train(
-    data: &Path,
-    out: &Path,
-    format: Format,
-    columns: &Columns,
-    seed: u64,
-    c_grid: &[f64],
-    min_df: u32,
-    encoder: Option<&Path>,
-) -> anyhow::Result<Value> {
+pub fn train(req: TrainRequest<'_>) -> anyhow::Result<Value> {
+    let TrainRequest {
+        data,
+        out,
+        format,
+        columns,
+        seed,
+        c_grid,
+        min_df,
+        encoder,
+    } = req;
     let lists = dataset::load(data, format, columns)?;
     let pick = |names: &[&str]| -> Vec<Example> {
         lists

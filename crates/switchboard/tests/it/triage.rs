@@ -711,3 +711,69 @@ async fn settings_are_validated_and_previewed_without_storing() {
         app.stop().await;
     }
 }
+
+/// A tenant's model with sentence-encoder features triages messages too (the encoder runs off
+/// the async threads, within the budget). Needs the real encoder: see scripts/test.sh.
+#[cfg(feature = "encoder")]
+#[tokio::test]
+async fn an_uploaded_encoder_model_triages_inbound_messages() {
+    let dir = std::env::var("SWITCHBOARD_TEST_ENCODER")
+        .expect("set SWITCHBOARD_TEST_ENCODER to the directory scripts/fetch-encoder.sh prints");
+    let enc = std::sync::Arc::new(
+        switchboard_nlp::encoder::SentenceEncoder::load(Path::new(&dir)).unwrap(),
+    );
+    let mut data = Vec::new();
+    for (label, texts) in [
+        (
+            "refund",
+            [
+                "I want my money back",
+                "refund my order please",
+                "can I return this and get a refund",
+            ],
+        ),
+        (
+            "card_lost",
+            [
+                "I lost my card",
+                "my card was stolen",
+                "I can't find my bank card anywhere",
+            ],
+        ),
+    ] {
+        for t in texts {
+            data.push(Example {
+                text: t.to_owned(),
+                label: label.to_owned(),
+            });
+        }
+    }
+    let model = IntentModel::train_with(&data, None, &TrainOptions::default(), Some(enc)).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let path = scratch.path().join("enc.sbintent");
+    save(&model, &path);
+    for db in dbs() {
+        let app = TestApp::spawn_with(db, |cfg| cfg.triage.budget_ms = 30_000).await;
+        let t = app.tenant().await;
+        let inbox = inbox(&app, &t).await;
+        upload(&app, &t.key, "semantic", std::fs::read(&path).unwrap())
+            .await
+            .expect(201);
+        put_settings(&app, &t.key, json!({"model": "custom:semantic"}))
+            .await
+            .expect(200);
+        let r = send(
+            &app,
+            &t,
+            &inbox,
+            "ana",
+            "somebody took my wallet with the card inside",
+        )
+        .await
+        .expect(201);
+        let triage = &r.body["message"]["triage"];
+        assert_eq!(triage["status"], "triaged", "{db:?} {triage}");
+        assert_eq!(triage["intent"], "card_lost", "{db:?} {triage}");
+        app.stop().await;
+    }
+}
