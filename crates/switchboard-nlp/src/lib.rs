@@ -3,6 +3,7 @@
 //! dual coordinate descent ([`svm`]), and the intent model that ties them together with calibrated
 //! probabilities, an out-of-scope threshold and a checksummed file format ([`intent`]).
 
+mod address;
 pub mod dataset;
 pub mod encoder;
 pub mod eval;

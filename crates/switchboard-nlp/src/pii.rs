@@ -25,10 +25,13 @@ pub enum PiiKind {
     Credential,
     /// A medical record or health-plan member number (after "MRN", "member ID", …).
     HealthId,
+    /// A street address (number, street, type; town, state and ZIP when they follow) or a UK
+    /// postcode. Heuristic: no checksum to validate against.
+    PostalAddress,
 }
 
 impl PiiKind {
-    pub const ALL: [PiiKind; 9] = [
+    pub const ALL: [PiiKind; 10] = [
         Self::Card,
         Self::Iban,
         Self::UsSsn,
@@ -38,6 +41,7 @@ impl PiiKind {
         Self::DateOfBirth,
         Self::Credential,
         Self::HealthId,
+        Self::PostalAddress,
     ];
 
     /// The kind's name in APIs and policies (`card`, `us_ssn`, …).
@@ -52,6 +56,7 @@ impl PiiKind {
             Self::DateOfBirth => "date_of_birth",
             Self::Credential => "credential",
             Self::HealthId => "health_id",
+            Self::PostalAddress => "postal_address",
         }
     }
 
@@ -67,6 +72,7 @@ impl PiiKind {
             Self::DateOfBirth => "[DOB]",
             Self::Credential => "[SECRET]",
             Self::HealthId => "[HEALTH_ID]",
+            Self::PostalAddress => "[ADDRESS]",
         }
     }
 }
@@ -97,6 +103,16 @@ pub fn detect(text: &str) -> Vec<Finding> {
     all.extend(number_runs(text));
     all.extend(emails(text));
     all.extend(ips(text));
+    all.extend(
+        crate::address::addresses(text)
+            .into_iter()
+            .map(|(start, end, confidence)| Finding {
+                kind: PiiKind::PostalAddress,
+                start,
+                end,
+                confidence,
+            }),
+    );
     all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut out: Vec<Finding> = Vec::new();
     for f in all {

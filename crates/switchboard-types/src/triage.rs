@@ -37,7 +37,7 @@ text_enum!(/// How soon someone should answer.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PiiSpan {
     /// `card`, `iban`, `us_ssn`, `phone`, `email`, `ip_address`, `date_of_birth`,
-    /// `credential`, `health_id`.
+    /// `credential`, `health_id`, `postal_address`.
     pub kind: String,
     pub start: usize,
     pub end: usize,

@@ -63,7 +63,7 @@ impl From<Redaction> for RedactionMode {
 }
 
 /// Kinds of personal data: `card`, `iban`, `us_ssn`, `phone`, `email`, `ip_address`,
-/// `date_of_birth`, `credential`, `health_id`.
+/// `date_of_birth`, `credential`, `health_id`, `postal_address`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RedactionBody {
