@@ -777,3 +777,82 @@ async fn an_uploaded_encoder_model_triages_inbound_messages() {
         app.stop().await;
     }
 }
+
+/// The regulated packs' policies (packs/policies) are valid settings, and do what
+/// packs/README.md says once their packs are installed.
+#[tokio::test]
+async fn the_healthcare_and_legal_policies_apply_as_settings() {
+    use switchboard_nlp::dataset::{load, Columns, Format};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packs");
+    let packs = tempfile::tempdir().unwrap();
+    for name in ["healthcare", "legal"] {
+        let lists = load(
+            &root.join(format!("data/{name}.csv")),
+            Format::Csv,
+            &Columns::default(),
+        )
+        .unwrap();
+        let m = IntentModel::train(&lists[0].1, None, &TrainOptions::default()).unwrap();
+        save(&m, &packs.path().join(format!("{name}.sbintent")));
+    }
+    let policy = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(root.join(format!("policies/{name}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    for db in dbs() {
+        let dir = packs.path().to_owned();
+        let app = TestApp::spawn_with(db, |cfg| {
+            cfg.triage.packs_dir = dir.to_string_lossy().into_owned();
+        })
+        .await;
+        let clinic = app.tenant().await;
+        let firm = app.tenant().await;
+        put_settings(&app, &clinic.key, policy("healthcare"))
+            .await
+            .expect(200);
+        put_settings(&app, &firm.key, policy("legal"))
+            .await
+            .expect(200);
+
+        let inbox_c = inbox(&app, &clinic).await;
+        let r = send(
+            &app,
+            &clinic,
+            &inbox_c,
+            "pat",
+            "My father has chest pain and can't breathe, his MRN is 00123456, call 415-555-0132",
+        )
+        .await
+        .expect(201);
+        let m = &r.body["message"];
+        assert_eq!(m["triage"]["urgency"], "urgent", "{db:?} {m}");
+        assert_eq!(m["triage"]["intent"], "urgent_symptoms", "{db:?} {m}");
+        let content = m["content"].as_str().unwrap();
+        assert!(
+            !content.contains("00123456") && !content.contains("555-0132"),
+            "{content}"
+        );
+
+        let inbox_f = inbox(&app, &firm).await;
+        let r = send(
+            &app,
+            &firm,
+            &inbox_f,
+            "client",
+            "I was served with papers today and have 20 days to respond. My SSN is 123-45-6789, email me at c@client.example",
+        )
+        .await
+        .expect(201);
+        let m = &r.body["message"];
+        assert_eq!(m["triage"]["urgency"], "urgent", "{db:?} {m}");
+        let content = m["content"].as_str().unwrap();
+        // Government ids go; the client's contact details stay.
+        assert!(
+            content.contains("[SSN]") && content.contains("c@client.example"),
+            "{content}"
+        );
+        app.stop().await;
+    }
+}
