@@ -103,6 +103,9 @@ pub struct TriageSettings {
     pub enabled: bool,
     /// `pack:<name>` or `custom:<name>`; `None`: no intent.
     pub model: Option<String>,
+    /// A supervised sentiment model (`pack:<name>` or `custom:<name>`, trained on texts labelled
+    /// `negative` / `neutral` / `positive`) instead of the lexicon; `None`: the lexicon.
+    pub sentiment_model: Option<String>,
     /// The languages the tenant serves (ISO 639-3); empty: any.
     pub languages: Vec<String>,
     pub urgency: UrgencyRules,
@@ -114,6 +117,7 @@ impl Default for TriageSettings {
         Self {
             enabled: true,
             model: None,
+            sentiment_model: None,
             languages: Vec::new(),
             urgency: UrgencyRules::default(),
             redaction: RedactionPolicy::default(),
@@ -155,10 +159,13 @@ const MAX_TERM_CHARS: usize = 100;
 
 /// Checks settings a tenant wants to save; the model must exist for it.
 fn check_settings(s: &TriageSettings) -> CoreResult<()> {
-    if let Some(m) = &s.model {
-        if ModelRef::parse(m).is_none() {
+    for (field, value) in [("model", &s.model), ("sentiment_model", &s.sentiment_model)] {
+        if value
+            .as_deref()
+            .is_some_and(|m| ModelRef::parse(m).is_none())
+        {
             return Err(CoreError::field(
-                "model",
+                field,
                 "pack:<name> or custom:<name>, the name of lower-case letters, digits, - and _",
             ));
         }
@@ -207,6 +214,7 @@ struct TenantEntry {
     settings: Arc<TriageSettings>,
     triager: Triager,
     custom: Option<Arc<IntentModelRecord>>,
+    sentiment_custom: Option<Arc<IntentModelRecord>>,
     read_at: i64,
 }
 
@@ -384,6 +392,7 @@ fn run(
     settings: &TriageSettings,
     triager: &Triager,
     model: Result<Option<(Arc<IntentModel>, String)>, String>,
+    sentiment_model: Option<(Arc<IntentModel>, String)>,
     hash_key: &[u8],
 ) -> Triaged {
     let findings = pii::detect(&content);
@@ -430,7 +439,11 @@ fn run(
     let mut triage = match &model {
         Err(reason) => MessageTriage::untriaged(reason),
         Ok(model) => {
-            let t = triager.assess(&content, model.as_ref().map(|(m, _)| m.as_ref()));
+            let t = triager.assess_with(
+                &content,
+                model.as_ref().map(|(m, _)| m.as_ref()),
+                sentiment_model.as_ref().map(|(m, _)| m.as_ref()),
+            );
             MessageTriage {
                 status: TriageStatus::Triaged,
                 error: None,
@@ -449,6 +462,10 @@ fn run(
                 intent: t.intent.map(|p| p.label),
                 intent_model: model.as_ref().map(|(_, name)| name.clone()),
                 sentiment: Some(round4(t.sentiment.score)),
+                sentiment_model: t
+                    .supervised_sentiment
+                    .then(|| sentiment_model.as_ref().map(|(_, n)| n.clone()))
+                    .flatten(),
                 sentiment_label: Some(sentiment_label(t.sentiment.label)),
                 urgency: Some(urgency_level(t.urgency)),
                 pii: Vec::new(),
@@ -500,6 +517,14 @@ impl Core {
                 Some(ModelRef::Custom(name)) => tx.get_intent_model(&name).await?,
                 _ => None,
             };
+            let sentiment_custom = match settings
+                .sentiment_model
+                .as_deref()
+                .and_then(ModelRef::parse)
+            {
+                Some(ModelRef::Custom(name)) => tx.get_intent_model(&name).await?,
+                _ => None,
+            };
             let triager = Triager::new(&TriageConfig {
                 languages: settings.languages.clone(),
                 urgency: settings.urgency.clone(),
@@ -508,6 +533,7 @@ impl Core {
                 settings: Arc::new(settings),
                 triager,
                 custom: custom.map(Arc::new),
+                sentiment_custom: sentiment_custom.map(Arc::new),
                 read_at: now,
             })
         };
@@ -537,21 +563,49 @@ impl Core {
     ) -> CoreResult<Triaged> {
         let entry = self.triage_entry(ctx).await?;
         let model = if entry.settings.enabled {
-            self.triage_model(ctx, &entry).await
+            self.triage_model(ctx, entry.settings.model.as_deref(), entry.custom.clone())
+                .await
         } else {
             Ok(None)
         };
+        let sentiment = if entry.settings.enabled {
+            // A sentiment model that cannot be used leaves the lexicon in charge.
+            self.triage_model(
+                ctx,
+                entry.settings.sentiment_model.as_deref(),
+                entry.sentiment_custom.clone(),
+            )
+            .await
+            .unwrap_or(None)
+        } else {
+            None
+        };
         let key = self.pii_key(ctx.tenant());
-        let slow = matches!(&model, Ok(Some((m, _))) if m.uses_encoder());
+        let slow = matches!(&model, Ok(Some((m, _))) if m.uses_encoder())
+            || matches!(&sentiment, Some((m, _)) if m.uses_encoder());
         if !slow {
             // Microseconds of work, bounded by the message size: done in place.
-            return Ok(run(content, &entry.settings, &entry.triager, model, &key));
+            return Ok(run(
+                content,
+                &entry.settings,
+                &entry.triager,
+                model,
+                sentiment,
+                &key,
+            ));
         }
         // A sentence encoder takes milliseconds: off the async threads, within the budget.
         let budget = Duration::from_millis(self.triage.opts.budget_ms);
         let (text, job_entry) = (content.clone(), entry.clone());
         let job = tokio::task::spawn_blocking(move || {
-            run(text, &job_entry.settings, &job_entry.triager, model, &key)
+            run(
+                text,
+                &job_entry.settings,
+                &job_entry.triager,
+                model,
+                sentiment,
+                &key,
+            )
         });
         match tokio::time::timeout(budget, job).await {
             Ok(Ok(done)) => Ok(done),
@@ -567,6 +621,7 @@ impl Core {
                     &entry.settings,
                     &entry.triager,
                     Err(reason.to_owned()),
+                    None,
                     &key,
                 ))
             }
@@ -602,9 +657,10 @@ impl Core {
     async fn triage_model(
         &self,
         ctx: &TenantCtx,
-        entry: &TenantEntry,
+        spec: Option<&str>,
+        custom: Option<Arc<IntentModelRecord>>,
     ) -> Result<Option<(Arc<IntentModel>, String)>, String> {
-        let Some(model_ref) = entry.settings.model.as_deref().and_then(ModelRef::parse) else {
+        let Some(model_ref) = spec.and_then(ModelRef::parse) else {
             return Ok(None);
         };
         let loader = Loader {
@@ -615,7 +671,7 @@ impl Core {
             ttl: self.triage.opts.settings_ttl_ms,
             now: self.now(),
             tenant: ctx.tenant().clone(),
-            custom: entry.custom.clone(),
+            custom,
         };
         if let Some(hit) = loader.cached(&model_ref) {
             return Ok(Some(hit));
@@ -824,6 +880,33 @@ impl Core {
             }
             _ => {}
         }
+        match settings
+            .sentiment_model
+            .as_deref()
+            .and_then(ModelRef::parse)
+        {
+            Some(ModelRef::Custom(name)) => {
+                let Some(rec) = tx.get_intent_model(&name).await? else {
+                    return Err(CoreError::field(
+                        "sentiment_model",
+                        "no uploaded model of this name",
+                    ));
+                };
+                if !switchboard_nlp::sentiment::is_sentiment_labels(&rec.labels) {
+                    return Err(CoreError::field(
+                        "sentiment_model",
+                        "a sentiment model's labels are negative and positive, and may add neutral",
+                    ));
+                }
+            }
+            Some(ModelRef::Pack(name)) if !self.triage.packs().contains(&name) => {
+                return Err(CoreError::field(
+                    "sentiment_model",
+                    "no installed pack of this name",
+                ))
+            }
+            _ => {}
+        }
         let value =
             serde_json::to_value(&settings).map_err(|e| CoreError::Internal(e.to_string()))?;
         tx.put_triage_settings(&StoredTriageSettings {
@@ -977,8 +1060,10 @@ impl Core {
             .get_triage_settings()
             .await?
             .and_then(|s| serde_json::from_value::<TriageSettings>(s.settings).ok())
-            .and_then(|s| s.model)
-            == Some(format!("custom:{name}"));
+            .is_some_and(|s| {
+                let me = Some(format!("custom:{name}"));
+                s.model == me || s.sentiment_model == me
+            });
         if selected {
             return Err(CoreError::BadRequest(
                 "the triage settings select this model; choose another first".into(),
@@ -1059,6 +1144,7 @@ mod tests {
             &s,
             &triager(&s),
             Ok(None),
+            None,
             b"k",
         );
         assert_eq!(t.content, "card •••• 4242, mail me at [EMAIL]");
@@ -1082,6 +1168,7 @@ mod tests {
             &s,
             &triager(&s),
             Ok(None),
+            None,
             b"k",
         );
         assert_eq!(t.content, "a@b.io paid with [CARD]");
@@ -1101,6 +1188,7 @@ mod tests {
             &settings(),
             &triager(&settings()),
             Ok(None),
+            None,
             b"k",
         );
         assert_eq!(t.content, "call +44 20 7946 0958");
@@ -1123,6 +1211,7 @@ mod tests {
             &s,
             &triager(&s),
             Err("timeout".into()),
+            None,
             b"k",
         );
         assert_eq!(t.content, "ssn [SSN]");
@@ -1138,7 +1227,14 @@ mod tests {
         let mut s = settings();
         s.redaction.before_storage = true;
         s.redaction.mode = Redaction::Drop;
-        let t = run(" 123-45-6789 ".into(), &s, &triager(&s), Ok(None), b"k");
+        let t = run(
+            " 123-45-6789 ".into(),
+            &s,
+            &triager(&s),
+            Ok(None),
+            None,
+            b"k",
+        );
         assert_eq!(t.content, "[REDACTED]");
         assert_eq!(t.triage.unwrap().pii.len(), 1);
     }
@@ -1148,7 +1244,14 @@ mod tests {
         let mut s = settings();
         s.enabled = false;
         s.redaction.before_storage = true;
-        let t = run("ssn 123-45-6789".into(), &s, &triager(&s), Ok(None), b"k");
+        let t = run(
+            "ssn 123-45-6789".into(),
+            &s,
+            &triager(&s),
+            Ok(None),
+            None,
+            b"k",
+        );
         assert_eq!(t.content, "ssn [SSN]");
         assert_eq!(t.triage, None);
     }

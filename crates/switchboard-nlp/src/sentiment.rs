@@ -29,6 +29,35 @@ pub struct Sentiment {
     pub label: Polarity,
 }
 
+/// Whether a model's labels make it a sentiment model: `negative` and `positive`, and perhaps
+/// `neutral`, nothing else.
+pub fn is_sentiment_labels(labels: &[String]) -> bool {
+    let has = |l: &str| labels.iter().any(|x| x == l);
+    has("negative")
+        && has("positive")
+        && labels
+            .iter()
+            .all(|l| matches!(l.as_str(), "negative" | "neutral" | "positive"))
+}
+
+/// The sentiment a supervised model predicts: the score is P(positive) − P(negative), the label
+/// the most probable class. `None` when the model is not a sentiment model.
+pub fn from_model(model: &crate::intent::IntentModel, text: &str) -> Option<Sentiment> {
+    if !is_sentiment_labels(&model.labels) {
+        return None;
+    }
+    let p = model.predict(text);
+    let prob = |l: &str| p.top.iter().find(|(x, _)| x == l).map_or(0.0, |(_, c)| *c);
+    let score = (prob("positive") - prob("negative")).clamp(-1.0, 1.0);
+    let best = p.top.first().map_or("neutral", |(l, _)| l.as_str());
+    let label = match best {
+        "negative" => Polarity::Negative,
+        "positive" => Polarity::Positive,
+        _ => Polarity::Neutral,
+    };
+    Some(Sentiment { score, label })
+}
+
 /// Scores beyond this are not neutral.
 const NEUTRAL_BAND: f32 = 0.2;
 
@@ -347,6 +376,19 @@ pub fn score(raw: &str) -> Sentiment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentiment_models_are_recognised_by_their_labels() {
+        let l = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(is_sentiment_labels(&l(&["negative", "positive"])));
+        assert!(is_sentiment_labels(&l(&[
+            "negative", "neutral", "positive"
+        ])));
+        assert!(!is_sentiment_labels(&l(&["negative", "neutral"])));
+        assert!(!is_sentiment_labels(&l(&[
+            "negative", "positive", "refund"
+        ])));
+    }
 
     fn label(t: &str) -> Polarity {
         score(t).label

@@ -35,6 +35,8 @@ pub struct Assessment {
     pub intent: Option<Prediction>,
     pub sentiment: Sentiment,
     pub urgency: Urgency,
+    /// The sentiment came from the supervised model, not the lexicon.
+    pub supervised_sentiment: bool,
 }
 
 /// Triage of `text`. To triage many messages under the same settings, build a [`Triager`].
@@ -73,10 +75,23 @@ impl Triager {
     /// Everything but personal data (for callers that scan for it themselves, before
     /// redaction).
     pub fn assess(&self, text: &str, model: Option<&IntentModel>) -> Assessment {
+        self.assess_with(text, model, None)
+    }
+
+    /// As [`Triager::assess`], with sentiment from a supervised sentiment model when one is
+    /// given (and is one: labels `negative`, `positive`, perhaps `neutral`), else the lexicon.
+    pub fn assess_with(
+        &self,
+        text: &str,
+        model: Option<&IntentModel>,
+        sentiment_model: Option<&IntentModel>,
+    ) -> Assessment {
         let codes: Vec<&str> = self.languages.iter().map(String::as_str).collect();
         let language = language::identify_among(text, &codes);
         let intent = model.map(|m| m.predict(text));
-        let sentiment = sentiment::score(text);
+        let supervised = sentiment_model.and_then(|m| sentiment::from_model(m, text));
+        let supervised_sentiment = supervised.is_some();
+        let sentiment = supervised.unwrap_or_else(|| sentiment::score(text));
         let urgency =
             self.urgency
                 .rate(text, &sentiment, intent.as_ref().map(|p| p.label.as_str()));
@@ -85,6 +100,7 @@ impl Triager {
             intent,
             sentiment,
             urgency,
+            supervised_sentiment,
         }
     }
 }

@@ -83,6 +83,9 @@ pub struct MessageTriage {
     pub sentiment: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentiment_label: Option<SentimentLabel>,
+    /// The supervised model that scored the sentiment; absent: the lexicon did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment_model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgency: Option<UrgencyLevel>,
     /// Personal data in the content, in order.
@@ -107,6 +110,7 @@ impl MessageTriage {
             intent_model: None,
             sentiment: None,
             sentiment_label: None,
+            sentiment_model: None,
             urgency: None,
             pii: Vec::new(),
             redacted: false,

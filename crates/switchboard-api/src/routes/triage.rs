@@ -113,6 +113,11 @@ pub struct TriageSettingsBody {
     /// no intent.
     #[serde(default)]
     pub model: Option<String>,
+    /// A supervised sentiment model (`pack:<name>` or `custom:<name>`, trained with
+    /// `switchboard model train` on texts labelled `negative`, `neutral`, `positive`) instead of
+    /// the lexicon; null: the lexicon.
+    #[serde(default)]
+    pub sentiment_model: Option<String>,
     /// The languages served (ISO 639-3, e.g. `eng`, `fra`); empty: any. Helps on short messages.
     #[serde(default)]
     pub languages: Vec<String>,
@@ -156,6 +161,7 @@ impl From<TriageSettingsBody> for TriageSettings {
         Self {
             enabled: b.enabled,
             model: b.model,
+            sentiment_model: b.sentiment_model,
             languages: b.languages,
             urgency,
             redaction,
@@ -170,6 +176,7 @@ impl From<TriageSettings> for TriageSettingsBody {
         Self {
             enabled: s.enabled,
             model: s.model,
+            sentiment_model: s.sentiment_model,
             languages: s.languages,
             urgency: Some(UrgencyBody {
                 urgent_terms: u.urgent_terms,

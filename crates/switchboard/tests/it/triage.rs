@@ -856,3 +856,79 @@ async fn the_healthcare_and_legal_policies_apply_as_settings() {
         app.stop().await;
     }
 }
+
+/// A tenant with labelled sentiment data trains a sentiment model with the same trainer and
+/// selects it instead of the lexicon; a model that is not one is refused.
+#[tokio::test]
+async fn a_supervised_sentiment_model_replaces_the_lexicon() {
+    // Support slang the lexicon does not know: "meh" and "mid" are negative here.
+    let tone = model(&[
+        (
+            "negative",
+            &["meh service", "mid support", "meh response", "so mid"],
+        ),
+        (
+            "positive",
+            &[
+                "stellar help",
+                "top notch",
+                "stellar support",
+                "top notch service",
+            ],
+        ),
+        (
+            "neutral",
+            &[
+                "order status",
+                "opening hours",
+                "account settings",
+                "delivery address",
+            ],
+        ),
+    ]);
+    let scratch = tempfile::tempdir().unwrap();
+    let tone_path = scratch.path().join("tone.sbintent");
+    save(&tone, &tone_path);
+    let intents_path = scratch.path().join("intents.sbintent");
+    save(&refund_or_card(), &intents_path);
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let inbox = inbox(&app, &t).await;
+        let before = send(&app, &t, &inbox, "a", "your support was mid, honestly meh")
+            .await
+            .expect(201);
+        assert!(before.body["message"]["triage"]
+            .get("sentiment_model")
+            .is_none());
+        upload(&app, &t.key, "tone", std::fs::read(&tone_path).unwrap())
+            .await
+            .expect(201);
+        upload(
+            &app,
+            &t.key,
+            "intents",
+            std::fs::read(&intents_path).unwrap(),
+        )
+        .await
+        .expect(201);
+        put_settings(&app, &t.key, json!({"sentiment_model": "custom:intents"}))
+            .await
+            .expect_problem(422, "validation_failed");
+        put_settings(&app, &t.key, json!({"sentiment_model": "custom:tone"}))
+            .await
+            .expect(200);
+        let after = send(&app, &t, &inbox, "b", "your support was mid, honestly meh")
+            .await
+            .expect(201);
+        let triage = &after.body["message"]["triage"];
+        assert_eq!(triage["sentiment_model"], "custom:tone", "{db:?} {triage}");
+        assert_eq!(triage["sentiment_label"], "negative", "{db:?} {triage}");
+        assert!(triage["sentiment"].as_f64().unwrap() < 0.0);
+        // Selected, so not deletable.
+        app.call(Method::DELETE, "/v1/triage/models/tone", Some(&t.key), None)
+            .await
+            .expect(400);
+        app.stop().await;
+    }
+}
