@@ -1,5 +1,11 @@
-//! Language identification (whatlang's trigram and script models): an ISO 639-3 code with a
-//! confidence, or `und` when the text is too short or the evidence too weak to say.
+//! Language identification: an ISO 639-3 code with a confidence, or `und` when the text is too
+//! short or the evidence too weak to say.
+//!
+//! Two stages. Short support messages are mostly function words ("my card has not arrived"),
+//! which a trigram model sees too little of: whatlang alone reads a third of BANKING77's English
+//! requests as `und` or another language. So our own first stage counts the function words of
+//! seven common support languages, and decides when one language clearly leads; everything else
+//! (other languages, other scripts, no clear lead) goes to whatlang's trigram and script models.
 
 use serde::Serialize;
 
@@ -13,6 +19,123 @@ const MIN_CONFIDENCE: f64 = 0.25;
 
 /// Fewer letters than this say too little.
 const MIN_LETTERS: usize = 8;
+
+/// Function words of the languages the first stage knows: frequent, short, and (as far as
+/// possible) not shared with the other six.
+const FUNCTION_WORDS: &[(&str, &[&str])] = &[
+    (
+        "eng",
+        &[
+            "the", "and", "is", "are", "was", "were", "my", "i", "i'm", "you", "your", "to", "of",
+            "for", "it", "this", "that", "have", "has", "not", "can", "can't", "don't", "with",
+            "on", "what", "how", "why", "when", "where", "do", "does", "did", "will", "would",
+            "be", "been", "please", "an", "am", "get", "there", "just", "still", "want", "need",
+            "if", "from", "at", "it's", "haven't", "didn't", "isn't", "doesn't", "should", "could",
+            "we", "our", "they", "any", "which", "been", "got", "help", "thanks", "thank",
+        ],
+    ),
+    (
+        "fra",
+        &[
+            "le", "la", "les", "des", "du", "est", "et", "une", "un", "je", "vous", "mon", "ma",
+            "mes", "pas", "ne", "pour", "avec", "qui", "dans", "sur", "au", "aux", "c'est", "j'ai",
+            "n'est", "suis", "mais", "ou", "où", "votre", "nous", "il", "elle", "ce", "cette",
+            "toujours", "merci", "bonjour", "s'il", "plaît",
+        ],
+    ),
+    (
+        "deu",
+        &[
+            "der", "die", "das", "und", "ist", "ich", "nicht", "mein", "meine", "sie", "mit",
+            "auf", "für", "ein", "eine", "zu", "von", "den", "dem", "es", "wie", "wir", "bitte",
+            "noch", "haben", "habe", "kann", "wurde", "ihr", "auch", "aber", "keine", "hallo",
+            "danke", "warum", "wann", "meiner", "meinem",
+        ],
+    ),
+    (
+        "spa",
+        &[
+            "el", "los", "las", "y", "es", "mi", "mis", "una", "por", "para", "con", "que", "del",
+            "se", "lo", "su", "está", "como", "pero", "tengo", "puedo", "favor", "muy", "hola",
+            "gracias", "todavía", "cuándo", "dónde", "qué", "cómo", "ha", "he",
+        ],
+    ),
+    (
+        "por",
+        &[
+            "o", "os", "as", "é", "não", "meu", "minha", "um", "uma", "com", "do", "da", "dos",
+            "das", "em", "na", "você", "obrigado", "obrigada", "mas", "eu", "tenho", "ainda",
+            "olá", "quando", "onde", "já", "foi", "seu", "sua",
+        ],
+    ),
+    (
+        "ita",
+        &[
+            "il",
+            "gli",
+            "è",
+            "non",
+            "mio",
+            "mia",
+            "per",
+            "che",
+            "di",
+            "della",
+            "sono",
+            "ho",
+            "ma",
+            "come",
+            "questo",
+            "grazie",
+            "ancora",
+            "buongiorno",
+            "perché",
+            "quando",
+            "dove",
+            "ancora",
+            "mi",
+            "ci",
+            "del",
+            "nel",
+            "alla",
+        ],
+    ),
+    (
+        "nld",
+        &[
+            "de", "het", "een", "en", "niet", "mijn", "ik", "je", "u", "van", "voor", "met", "op",
+            "dat", "er", "zijn", "heb", "kan", "nog", "maar", "wat", "hoe", "geen", "bij", "waar",
+            "wanneer", "bedankt", "hallo", "graag",
+        ],
+    ),
+];
+
+/// The first stage: a language whose function words clearly lead, among `allowed` (empty: all
+/// seven). At least two of its function words, at least a fifth of the words, and at least
+/// twice as many as any other language.
+fn by_function_words(text: &str, allowed: &[&str]) -> Option<Language> {
+    let normalised = crate::text::normalise(text);
+    let words = crate::text::words(&normalised);
+    if words.is_empty() {
+        return None;
+    }
+    let mut counts: Vec<(&'static str, usize)> = FUNCTION_WORDS
+        .iter()
+        .filter(|(code, _)| allowed.is_empty() || allowed.contains(code))
+        .map(|(code, list)| {
+            let hits = words.iter().filter(|w| list.contains(w)).count();
+            (*code, hits)
+        })
+        .collect();
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let (code, best) = *counts.first()?;
+    let second = counts.get(1).map_or(0, |(_, n)| *n);
+    let share = best as f64 / words.len() as f64;
+    (best >= 2 && share >= 0.2 && best >= 2 * second.max(1)).then(|| Language {
+        code,
+        confidence: (best - second) as f64 / best as f64,
+    })
+}
 
 /// A language guess.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,7 +152,26 @@ pub fn is_known(code: &str) -> bool {
 
 /// The language of `text`, among every language the model knows.
 pub fn identify(text: &str) -> Language {
+    if let Some(l) = guarded(text, |t| by_function_words(t, &[])) {
+        return l;
+    }
     identify_with(text, &whatlang::Detector::new())
+}
+
+/// `stage(text)` when the text has enough letters to say anything.
+fn guarded(text: &str, stage: impl Fn(&str) -> Option<Language>) -> Option<Language> {
+    let end = {
+        let mut e = text.len().min(crate::text::MAX_TEXT_BYTES);
+        while !text.is_char_boundary(e) {
+            e -= 1;
+        }
+        e
+    };
+    let text = &text[..end];
+    if text.chars().filter(|c| c.is_alphabetic()).count() < MIN_LETTERS {
+        return None;
+    }
+    stage(text)
 }
 
 /// The language of `text` among `codes` (ISO 639-3; unknown codes are ignored, and an empty or
@@ -43,6 +185,12 @@ pub fn identify_among(text: &str, codes: &[&str]) -> Language {
         .collect();
     if allowed.is_empty() {
         return identify(text);
+    }
+    let ours: Vec<&str> = allowed.iter().map(|l| l.code()).collect();
+    if FUNCTION_WORDS.iter().any(|(c, _)| ours.contains(c)) {
+        if let Some(l) = guarded(text, |t| by_function_words(t, &ours)) {
+            return l;
+        }
     }
     identify_with(text, &whatlang::Detector::with_allowlist(allowed))
 }
@@ -116,5 +264,38 @@ mod tests {
             assert_eq!(identify(unsure).code, UNDETERMINED, "{unsure:?}");
         }
         let _ = identify(&"ab ".repeat(1_000_000));
+    }
+
+    #[test]
+    fn short_messages_are_settled_by_their_function_words() {
+        for (text, code) in [
+            ("My card was stolen and I am still waiting for help!", "eng"),
+            ("Thanks so much, the new app is wonderful", "eng"),
+            ("Où est ma carte ? Je ne la trouve pas", "fra"),
+            ("Wo ist meine Karte? Ich habe sie nicht", "deu"),
+            ("¿Dónde está mi tarjeta? No la tengo", "spa"),
+            ("Onde está o meu cartão? Ainda não chegou", "por"),
+            ("Waar is mijn kaart? Ik heb hem nog niet", "nld"),
+            ("Dov'è la mia carta? Non è ancora arrivata", "ita"),
+        ] {
+            assert_eq!(identify(text).code, code, "{text}");
+        }
+        // No clear lead: the trigram model decides (Swedish is not among the seven, and the
+        // first stage does not claim it).
+        let sv = identify("Mitt kort har fortfarande inte kommit fram, kan ni hjälpa mig").code;
+        assert!(!FUNCTION_WORDS.iter().any(|(c, _)| *c == sv), "{sv}");
+        // A tenant's list limits the first stage too.
+        assert_eq!(
+            identify_among("My card was stolen and I am still waiting", &["fra", "deu"]).code,
+            by_lead_or_und("My card was stolen and I am still waiting", &["fra", "deu"])
+        );
+    }
+
+    fn by_lead_or_und(text: &str, codes: &[&str]) -> &'static str {
+        let allowed: Vec<whatlang::Lang> = codes
+            .iter()
+            .filter_map(|c| whatlang::Lang::from_code(*c))
+            .collect();
+        identify_with(text, &whatlang::Detector::with_allowlist(allowed)).code
     }
 }
