@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
+use switchboard_nlp::encoder::SentenceEncoder;
 use switchboard_nlp::intent::IntentModel;
 use switchboard_nlp::pii::{self, PiiKind, Redaction};
 use switchboard_nlp::sentiment::Polarity;
@@ -46,6 +47,10 @@ pub struct TriageOptions {
     pub max_models: usize,
     /// Largest model file accepted for upload.
     pub model_max_bytes: usize,
+    /// The sentence encoder models with encoder features use (a sentence-transformers
+    /// directory); `None`: such models are refused. Never the path a model file records: an
+    /// uploaded file must not choose what the server reads.
+    pub encoder_dir: Option<PathBuf>,
 }
 
 impl Default for TriageOptions {
@@ -56,6 +61,7 @@ impl Default for TriageOptions {
             settings_ttl_ms: 5_000,
             max_models: 32,
             model_max_bytes: 64 * 1024 * 1024,
+            encoder_dir: None,
         }
     }
 }
@@ -232,7 +238,12 @@ struct LoadedModel {
 pub struct TriageEngine {
     opts: TriageOptions,
     tenants: Mutex<HashMap<TenantId, Arc<TenantEntry>>>,
+    /// Bumped by every settings change on this node, so a read that started before the change
+    /// does not put the old settings back in the cache.
+    generation: std::sync::atomic::AtomicU64,
     models: Arc<Mutex<ModelCache>>,
+    /// The configured sentence encoder, loaded once when a model first needs it.
+    encoder: Arc<std::sync::OnceLock<Arc<SentenceEncoder>>>,
 }
 
 /// A load in progress: everyone who needs the model while it loads waits for the same one.
@@ -291,7 +302,9 @@ impl TriageEngine {
         Self {
             opts,
             tenants: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             models: Arc::new(Mutex::new(ModelCache::default())),
+            encoder: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -301,6 +314,8 @@ impl TriageEngine {
 
     /// Forgets a tenant's cached settings (after they change on this node).
     fn forget(&self, tenant: &TenantId) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         lock(&self.tenants).remove(tenant);
     }
 
@@ -337,6 +352,39 @@ fn file_stamp(path: &std::path::Path) -> Result<String, ModelError> {
     Ok(format!("{}:{modified}", meta.len()))
 }
 
+/// Reads a model file; one with sentence-encoder features gets the configured encoder (loaded
+/// once), whatever directory the file records.
+fn model_from_bytes(
+    bytes: &[u8],
+    encoder_dir: Option<&std::path::Path>,
+    encoder: &std::sync::OnceLock<Arc<SentenceEncoder>>,
+) -> Result<IntentModel, switchboard_nlp::NlpError> {
+    IntentModel::from_bytes_with(bytes, |_recorded| {
+        let Some(dir) = encoder_dir else {
+            return Err(switchboard_nlp::NlpError::Model(
+                "this model uses sentence-encoder features and this server has no encoder (triage.encoder_dir)".into(),
+            ));
+        };
+        if let Some(e) = encoder.get() {
+            return Ok(e.clone());
+        }
+        let loaded = Arc::new(SentenceEncoder::load(dir)?);
+        Ok(encoder.get_or_init(|| loaded).clone())
+    })
+}
+
+/// Settings that could not be read: redact everything before storage and guess nothing, rather
+/// than store what a policy may have forbidden.
+fn fail_closed() -> TriageSettings {
+    TriageSettings {
+        redaction: RedactionPolicy {
+            before_storage: true,
+            ..RedactionPolicy::default()
+        },
+        ..TriageSettings::default()
+    }
+}
+
 /// What triage did to an inbound message: the content to store and the triage to store with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Triaged {
@@ -358,7 +406,11 @@ fn spans(findings: &[pii::Finding]) -> Vec<PiiSpan> {
 
 /// Four decimals are all a score means; rounding also makes every rendering of it the same.
 fn round4(x: f32) -> f64 {
-    (f64::from(x) * 10_000.0).round() / 10_000.0
+    if x.is_finite() {
+        (f64::from(x) * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    }
 }
 
 fn urgency_level(u: Urgency) -> UrgencyLevel {
@@ -429,6 +481,18 @@ fn run(
         }
     } else {
         (None, spans(&findings), false)
+    };
+    // Masks can be longer than what they replace: keep the stored text within the limit.
+    let (stored, pii_spans) = match stored {
+        Some(text) if text.len() > crate::conversations::MAX_MESSAGE_BYTES => {
+            let mut cut = crate::conversations::MAX_MESSAGE_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let spans = pii_spans.into_iter().filter(|p| p.end <= cut).collect();
+            (Some(text[..cut].to_owned()), spans)
+        }
+        other => (other, pii_spans),
     };
     if !settings.enabled {
         return Triaged {
@@ -505,12 +569,16 @@ impl Core {
                 return Ok(e.clone());
             }
         }
+        let generation = engine.generation.load(std::sync::atomic::Ordering::SeqCst);
         let read = async {
             let mut tx = self.store().tenant(ctx, Access::Read).await?;
             let stored = tx.get_triage_settings().await?;
             let settings: TriageSettings = match stored {
-                // Settings were checked when saved; an unreadable row means the defaults.
-                Some(s) => serde_json::from_value(s.settings).unwrap_or_default(),
+                Some(s) => serde_json::from_value(s.settings).unwrap_or_else(|e| {
+                    // Written by a newer release, or damaged: never silently less strict.
+                    tracing::error!(tenant = %ctx.tenant(), error = %e, "triage settings unreadable; redacting everything");
+                    fail_closed()
+                }),
                 None => TriageSettings::default(),
             };
             let custom = match settings.model.as_deref().and_then(ModelRef::parse) {
@@ -540,7 +608,11 @@ impl Core {
         match read.await {
             Ok(entry) => {
                 let entry = Arc::new(entry);
-                lock(&engine.tenants).insert(ctx.tenant().clone(), entry.clone());
+                let mut tenants = lock(&engine.tenants);
+                // A change made while this read ran wins: do not cache what may be older.
+                if engine.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+                    tenants.insert(ctx.tenant().clone(), entry.clone());
+                }
                 Ok(entry)
             }
             Err(e) => match cached {
@@ -562,9 +634,17 @@ impl Core {
         content: String,
     ) -> CoreResult<Triaged> {
         let entry = self.triage_entry(ctx).await?;
+        // One budget for everything: loading both models and running an encoder.
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.triage.opts.budget_ms);
         let model = if entry.settings.enabled {
-            self.triage_model(ctx, entry.settings.model.as_deref(), entry.custom.clone())
-                .await
+            self.triage_model(
+                ctx,
+                entry.settings.model.as_deref(),
+                entry.custom.clone(),
+                deadline,
+            )
+            .await
         } else {
             Ok(None)
         };
@@ -574,6 +654,7 @@ impl Core {
                 ctx,
                 entry.settings.sentiment_model.as_deref(),
                 entry.sentiment_custom.clone(),
+                deadline,
             )
             .await
             .unwrap_or(None)
@@ -595,7 +676,6 @@ impl Core {
             ));
         }
         // A sentence encoder takes milliseconds: off the async threads, within the budget.
-        let budget = Duration::from_millis(self.triage.opts.budget_ms);
         let (text, job_entry) = (content.clone(), entry.clone());
         let job = tokio::task::spawn_blocking(move || {
             run(
@@ -607,7 +687,7 @@ impl Core {
                 &key,
             )
         });
-        match tokio::time::timeout(budget, job).await {
+        match tokio::time::timeout_at(deadline, job).await {
             Ok(Ok(done)) => Ok(done),
             other => {
                 let reason = if other.is_err() {
@@ -659,6 +739,7 @@ impl Core {
         ctx: &TenantCtx,
         spec: Option<&str>,
         custom: Option<Arc<IntentModelRecord>>,
+        deadline: tokio::time::Instant,
     ) -> Result<Option<(Arc<IntentModel>, String)>, String> {
         let Some(model_ref) = spec.and_then(ModelRef::parse) else {
             return Ok(None);
@@ -672,13 +753,14 @@ impl Core {
             now: self.now(),
             tenant: ctx.tenant().clone(),
             custom,
+            encoder_dir: self.triage.opts.encoder_dir.clone(),
+            encoder: self.triage.encoder.clone(),
         };
         if let Some(hit) = loader.cached(&model_ref) {
             return Ok(Some(hit));
         }
-        let budget = Duration::from_millis(self.triage.opts.budget_ms);
         let load = tokio::spawn(loader.load(model_ref));
-        match tokio::time::timeout(budget, load).await {
+        match tokio::time::timeout_at(deadline, load).await {
             Ok(Ok(Ok(m))) => Ok(Some(m)),
             Ok(Ok(Err(e))) => {
                 tracing::warn!(tenant = %ctx.tenant(), error = %e, "intent model unavailable; message stored untriaged");
@@ -707,6 +789,8 @@ struct Loader {
     now: i64,
     tenant: TenantId,
     custom: Option<Arc<IntentModelRecord>>,
+    encoder_dir: Option<PathBuf>,
+    encoder: Arc<std::sync::OnceLock<Arc<SentenceEncoder>>>,
 }
 
 impl Loader {
@@ -806,10 +890,13 @@ impl Loader {
                 (bytes, rec.sha256.clone())
             }
         };
-        let model = tokio::task::spawn_blocking(move || IntentModel::from_bytes(&bytes))
-            .await
-            .map_err(|e| ModelError::Unusable(e.to_string()))?
-            .map_err(|e| ModelError::Unusable(format!("{name}: {e}")))?;
+        let (encoder_dir, encoder) = (self.encoder_dir.clone(), self.encoder.clone());
+        let model = tokio::task::spawn_blocking(move || {
+            model_from_bytes(&bytes, encoder_dir.as_deref(), &encoder)
+        })
+        .await
+        .map_err(|e| ModelError::Unusable(e.to_string()))?
+        .map_err(|e| ModelError::Unusable(format!("{name}: {e}")))?;
         let model = Arc::new(model);
         tracing::info!(model = %name, "intent model loaded");
         lock(&self.models).insert(
@@ -846,9 +933,14 @@ impl Core {
             .await?
             .get_triage_settings()
             .await?;
-        Ok(stored
-            .and_then(|s| serde_json::from_value(s.settings).ok())
-            .unwrap_or_default())
+        match stored {
+            None => Ok(TriageSettings::default()),
+            Some(s) => serde_json::from_value(s.settings).map_err(|e| {
+                CoreError::Internal(format!(
+                    "stored triage settings are unreadable ({e}); messages are redacted in full until new settings are saved"
+                ))
+            }),
+        }
     }
 
     /// Saves the tenant's triage settings; they apply to the next message on this node at once
@@ -971,8 +1063,10 @@ impl Core {
         }
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let size_bytes = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        let encoder_dir = self.triage.opts.encoder_dir.clone();
+        let encoder = self.triage.encoder.clone();
         let (bytes, parsed) = tokio::task::spawn_blocking(move || {
-            let parsed = IntentModel::from_bytes(&bytes);
+            let parsed = model_from_bytes(&bytes, encoder_dir.as_deref(), &encoder);
             (bytes, parsed)
         })
         .await
@@ -1237,6 +1331,25 @@ mod tests {
         );
         assert_eq!(t.content, "[REDACTED]");
         assert_eq!(t.triage.unwrap().pii.len(), 1);
+    }
+
+    #[test]
+    fn redaction_never_makes_a_message_too_long_to_store() {
+        let mut s = settings();
+        s.redaction.before_storage = true;
+        // Six-character postcodes become nine-character masks.
+        let text = "M1 1AE ".repeat(crate::conversations::MAX_MESSAGE_BYTES / 7);
+        let t = run(text, &s, &triager(&s), Ok(None), None, b"k");
+        assert!(t.content.len() <= crate::conversations::MAX_MESSAGE_BYTES);
+        let triage = t.triage.unwrap();
+        assert!(triage.pii.iter().all(|p| p.end <= t.content.len()));
+    }
+
+    #[test]
+    fn unreadable_settings_fail_closed() {
+        let s = fail_closed();
+        assert!(s.redaction.before_storage && s.redaction.kinds.is_empty());
+        assert_eq!(s.model, None);
     }
 
     #[test]

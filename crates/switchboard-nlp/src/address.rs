@@ -138,7 +138,8 @@ pub(crate) fn addresses(text: &str) -> Vec<(usize, usize, f32)> {
         if let Some((end_word, confidence)) = street_at(&w, i) {
             let end = extend(text, &w, end_word);
             out.push((w[i].start, end.0, confidence.max(end.1)));
-            i = w.iter().position(|x| x.start >= end.0).unwrap_or(w.len());
+            // Words are in order: continue after the address (never rescan from the start).
+            i += w[i..].partition_point(|x| x.start < end.0);
             continue;
         }
         if let Some(end) = uk_postcode_at(&w, i) {

@@ -615,7 +615,9 @@ impl IntentModel {
                 .ok_or_else(|| NlpError::Model(format!("model header lacks {k}")))
         };
         let (words, chars) = (count("word_features")?, count("char_features")?);
-        let sparse = words + chars;
+        let sparse = words
+            .checked_add(chars)
+            .ok_or_else(|| bad("model sizes do not match its header"))?;
         let dense_dims = if version == FORMAT_VERSION_DENSE {
             let d = count("dense_dims")?;
             if d == 0 || d > 8192 {
@@ -625,7 +627,9 @@ impl IntentModel {
         } else {
             0
         };
-        let features = sparse + dense_dims;
+        let features = sparse
+            .checked_add(dense_dims)
+            .ok_or_else(|| bad("model sizes do not match its header"))?;
         let classes = labels.len();
         let expected = sparse
             .checked_mul(8)
@@ -641,6 +645,18 @@ impl IntentModel {
         let bias = r.f32s(classes)?;
         let weights = r.f32s(features * classes)?;
         let float = |k: &str| header[k].as_f64().map(|v| v as f32);
+        // A forged file can carry a valid checksum; numbers that are not finite would turn every
+        // prediction into NaN.
+        if !idf
+            .iter()
+            .chain(&bias)
+            .chain(&weights)
+            .all(|v| v.is_finite())
+            || !float("temperature").is_some_and(|t| t.is_finite() && t > 0.0)
+            || !float("threshold").is_some_and(f32::is_finite)
+        {
+            return Err(bad("model has numbers that are not finite"));
+        }
         let dense = if dense_dims > 0 {
             let sha = header["encoder_sha256"]
                 .as_str()

@@ -78,6 +78,8 @@ pub struct TriageConfig {
     pub settings_ttl_ms: i64,
     pub max_models: usize,
     pub model_max_bytes: usize,
+    /// The sentence encoder for models with encoder features (empty: none).
+    pub encoder_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -466,6 +468,8 @@ impl Config {
                 settings_ttl_ms: self.triage.settings_ttl_ms,
                 max_models: self.triage.max_models,
                 model_max_bytes: self.triage.model_max_bytes,
+                encoder_dir: (!self.triage.encoder_dir.is_empty())
+                    .then(|| PathBuf::from(&self.triage.encoder_dir)),
             },
             widget_limits: switchboard_core::widget::WidgetLimits {
                 sessions_per_ip: Rate {

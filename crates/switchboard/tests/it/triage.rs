@@ -753,7 +753,25 @@ async fn an_uploaded_encoder_model_triages_inbound_messages() {
     let path = scratch.path().join("enc.sbintent");
     save(&model, &path);
     for db in dbs() {
-        let app = TestApp::spawn_with(db, |cfg| cfg.triage.budget_ms = 30_000).await;
+        // Without a configured encoder the server refuses the model (and never reads the path
+        // the file records).
+        let bare = TestApp::spawn(db).await;
+        let t = bare.tenant().await;
+        let r = upload(&bare, &t.key, "semantic", std::fs::read(&path).unwrap()).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            r.body.to_string().contains("triage.encoder_dir"),
+            "{}",
+            r.body
+        );
+        bare.stop().await;
+
+        let enc_dir = dir.clone();
+        let app = TestApp::spawn_with(db, move |cfg| {
+            cfg.triage.budget_ms = 30_000;
+            cfg.triage.encoder_dir = enc_dir;
+        })
+        .await;
         let t = app.tenant().await;
         let inbox = inbox(&app, &t).await;
         upload(&app, &t.key, "semantic", std::fs::read(&path).unwrap())
