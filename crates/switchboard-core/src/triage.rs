@@ -407,7 +407,8 @@ fn spans(findings: &[pii::Finding]) -> Vec<PiiSpan> {
 /// Four decimals are all a score means; rounding also makes every rendering of it the same.
 fn round4(x: f32) -> f64 {
     if x.is_finite() {
-        (f64::from(x) * 10_000.0).round() / 10_000.0
+        // `+ 0.0` turns -0.0 into 0.0, which would otherwise print as "-0.0".
+        (f64::from(x) * 10_000.0).round() / 10_000.0 + 0.0
     } else {
         0.0
     }
@@ -1343,6 +1344,14 @@ mod tests {
         assert!(t.content.len() <= crate::conversations::MAX_MESSAGE_BYTES);
         let triage = t.triage.unwrap();
         assert!(triage.pii.iter().all(|p| p.end <= t.content.len()));
+    }
+
+    #[test]
+    fn scores_are_rounded_finite_and_never_negative_zero() {
+        assert_eq!(round4(0.123_456), 0.1235);
+        assert_eq!(round4(f32::NAN), 0.0);
+        assert!(round4(-0.0).is_sign_positive());
+        assert!(round4(-0.00001).is_sign_positive());
     }
 
     #[test]
