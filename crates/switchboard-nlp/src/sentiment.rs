@@ -121,6 +121,12 @@ const LEXICON: &[(&str, f32)] = &[
     ("ridiculous", -3.0),
     ("scam", -3.5),
     ("fraud", -3.0),
+    ("fraudulent", -3.0),
+    ("stolen", -2.5),
+    ("hacked", -3.0),
+    ("compromised", -2.5),
+    ("unauthorized", -2.5),
+    ("unauthorised", -2.5),
     ("hate", -3.2),
     ("broken", -2.2),
     ("fail", -2.2),
@@ -376,6 +382,17 @@ pub fn score(raw: &str) -> Sentiment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn theft_and_fraud_reports_are_negative() {
+        for text in [
+            "My card was stolen yesterday, please block it!",
+            "Someone hacked my account",
+            "There is an unauthorised payment on my statement",
+        ] {
+            assert_eq!(score(text).label, Polarity::Negative, "{text}");
+        }
+    }
 
     #[test]
     fn sentiment_models_are_recognised_by_their_labels() {
