@@ -451,11 +451,8 @@ fn run(
     let findings = pii::detect(&content);
     let policy = &settings.redaction;
     let (stored, pii_spans, redacted) = if policy.before_storage && !findings.is_empty() {
-        let chosen: Vec<pii::Finding> = findings
-            .iter()
-            .filter(|f| policy.applies_to(f.kind))
-            .cloned()
-            .collect();
+        // Among the policy's kinds only, so no other kind's overlapping reading hides a value.
+        let chosen = pii::detect_where(&content, |k| policy.applies_to(k));
         if chosen.is_empty() {
             (None, spans(&findings), false)
         } else {
@@ -721,10 +718,7 @@ impl Core {
         if !policy.before_storage {
             return Ok(text);
         }
-        let chosen: Vec<pii::Finding> = pii::detect(&text)
-            .into_iter()
-            .filter(|f| policy.applies_to(f.kind))
-            .collect();
+        let chosen = pii::detect_where(&text, |k| policy.applies_to(k));
         if chosen.is_empty() {
             return Ok(text);
         }
@@ -1352,6 +1346,23 @@ mod tests {
         assert_eq!(round4(f32::NAN), 0.0);
         assert!(round4(-0.0).is_sign_positive());
         assert!(round4(-0.00001).is_sign_positive());
+    }
+
+    #[test]
+    fn a_policy_limited_to_some_kinds_still_redacts_values_another_kind_overlaps() {
+        let mut s = settings();
+        s.redaction.before_storage = true;
+        s.redaction.kinds = vec![PiiKind::Phone];
+        // Read as a health id by default; the policy only knows phones, and still finds it.
+        let t = run(
+            "member ID 4155550132 please".into(),
+            &s,
+            &triager(&s),
+            Ok(None),
+            None,
+            b"k",
+        );
+        assert_eq!(t.content, "member ID [PHONE] please");
     }
 
     #[test]

@@ -88,6 +88,12 @@ pub struct Finding {
 
 /// Every finding in `text`, in order, without overlaps (the earlier and longer one wins).
 pub fn detect(text: &str) -> Vec<Finding> {
+    detect_where(text, |_| true)
+}
+
+/// As [`detect`], among the kinds `keep` accepts only: a kept finding is never hidden by an
+/// overlapping one of a kind left out (what a redaction policy limited to some kinds needs).
+pub fn detect_where(text: &str, keep: impl Fn(PiiKind) -> bool) -> Vec<Finding> {
     let text = &text[..floor_boundary(text, crate::text::MAX_TEXT_BYTES * 8)];
     let mut all = Vec::new();
     // Labelled values first: on the same span the label's reading wins (an NHS number is also a
@@ -113,6 +119,7 @@ pub fn detect(text: &str) -> Vec<Finding> {
                 confidence,
             }),
     );
+    all.retain(|f| keep(f.kind));
     all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut out: Vec<Finding> = Vec::new();
     for f in all {
@@ -792,6 +799,17 @@ mod tests {
             ],
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_kept_kind_is_not_hidden_by_an_overlapping_reading_of_another() {
+        let text = "member ID 4155550132 please";
+        let all = detect(text);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].kind, PiiKind::HealthId);
+        let phones = detect_where(text, |k| k == PiiKind::Phone);
+        assert_eq!(phones.len(), 1, "{phones:?}");
+        assert_eq!(&text[phones[0].start..phones[0].end], "4155550132");
     }
 
     #[test]
