@@ -70,6 +70,11 @@ impl BlobStore for LocalBlobStore {
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {
         let dir = self.path(prefix.trim_end_matches('/'))?;
+        // Our keys are paths: a prefix is a directory of blobs, or one blob's whole key.
+        if tokio::fs::metadata(&dir).await.is_ok_and(|m| m.is_file()) {
+            tokio::fs::remove_file(&dir).await.map_err(io)?;
+            return Ok(1);
+        }
         let n = count_files(&dir).await;
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(n),
@@ -82,6 +87,34 @@ impl BlobStore for LocalBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_whole_key_deletes_that_blob_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        for key in ["tenants/ten_a/models/imod_1", "tenants/ten_a/models/imod_2"] {
+            store
+                .put(key, b"m".to_vec(), "application/octet-stream")
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .delete_prefix("tenants/ten_a/models/imod_1")
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store.get("tenants/ten_a/models/imod_1").await.unwrap(),
+            None
+        );
+        assert!(store
+            .get("tenants/ten_a/models/imod_2")
+            .await
+            .unwrap()
+            .is_some());
+    }
 
     #[tokio::test]
     async fn stores_reads_and_deletes_by_prefix_and_refuses_foreign_keys() {

@@ -1087,6 +1087,7 @@ impl Core {
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
+        let previous = tx.get_intent_model(name).await?;
         let replaced = tx.delete_intent_model(name).await?;
         if !tx.insert_intent_model(&record).await? {
             return Err(CoreError::Conflict("a model with this name"));
@@ -1108,7 +1109,18 @@ impl Core {
         .await?;
         tx.commit().await?;
         self.triage.forget(access.ctx.tenant());
+        if let Some(old) = previous {
+            self.drop_model_bytes(access.ctx.tenant(), &old.id).await;
+        }
         Ok(UploadedModel { record, replaced })
+    }
+
+    /// Deletes a model's bytes once no record names them (after the commit: a failure leaves an
+    /// unreferenced blob, which the tenant's purge removes, never a record without bytes).
+    async fn drop_model_bytes(&self, tenant: &TenantId, id: &IntentModelId) {
+        if let Err(e) = self.blobs().delete_prefix(&model_key(tenant, id)).await {
+            tracing::warn!(%tenant, model = %id, error = %e, "old model bytes not deleted");
+        }
     }
 
     pub async fn list_intent_models(
@@ -1171,6 +1183,7 @@ impl Core {
         .await?;
         tx.commit().await?;
         self.triage.forget(access.ctx.tenant());
+        self.drop_model_bytes(access.ctx.tenant(), &record.id).await;
         Ok(())
     }
 

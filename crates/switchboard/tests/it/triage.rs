@@ -249,6 +249,18 @@ async fn uploaded_models_belong_to_their_tenant_and_bad_files_change_nothing() {
         let up = upload(&app, &a.key, "mine", bytes.clone())
             .await
             .expect(201);
+        // Replacing keeps one copy of the bytes; the old one goes.
+        let models_dir = app
+            .dir
+            .path()
+            .join(format!("blobs/tenants/{}/models", a.id));
+        let stored = || std::fs::read_dir(&models_dir).map_or(0, |d| d.count());
+        let again = upload(&app, &a.key, "mine", bytes.clone())
+            .await
+            .expect(200);
+        assert_ne!(again.body["id"], up.body["id"]);
+        assert_eq!(stored(), 1, "{db:?}");
+        let up = again;
         assert_eq!(up.body["labels"], json!(["card_lost", "refund"]));
         assert_eq!(up.body["size_bytes"], bytes.len());
         put_settings(&app, &a.key, json!({"model": "custom:mine"}))
@@ -338,6 +350,7 @@ async fn uploaded_models_belong_to_their_tenant_and_bad_files_change_nothing() {
         app.call(Method::DELETE, "/v1/triage/models/mine", Some(&a.key), None)
             .await
             .expect(204);
+        assert_eq!(stored(), 0, "deleted models leave no bytes behind");
         app.stop().await;
     }
 }
