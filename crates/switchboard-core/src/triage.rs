@@ -244,6 +244,8 @@ pub struct TriageEngine {
     models: Arc<Mutex<ModelCache>>,
     /// The configured sentence encoder, loaded once when a model first needs it.
     encoder: Arc<std::sync::OnceLock<Arc<SentenceEncoder>>>,
+    /// Encoder jobs running at once (one per core).
+    encoder_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A load in progress: everyone who needs the model while it loads waits for the same one.
@@ -305,6 +307,9 @@ impl TriageEngine {
             generation: std::sync::atomic::AtomicU64::new(0),
             models: Arc::new(Mutex::new(ModelCache::default())),
             encoder: Arc::new(std::sync::OnceLock::new()),
+            encoder_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         }
     }
 
@@ -673,26 +678,37 @@ impl Core {
                 &key,
             ));
         }
-        // A sentence encoder takes milliseconds: off the async threads, within the budget.
-        let (text, job_entry) = (content.clone(), entry.clone());
-        let job = tokio::task::spawn_blocking(move || {
-            run(
-                text,
-                &job_entry.settings,
-                &job_entry.triager,
-                model,
-                sentiment,
-                &key,
-            )
-        });
-        match tokio::time::timeout_at(deadline, job).await {
-            Ok(Ok(done)) => Ok(done),
-            other => {
-                let reason = if other.is_err() {
-                    "timeout"
-                } else {
-                    "model_unavailable"
-                };
+        // A sentence encoder takes milliseconds: off the async threads, within the budget, and
+        // at most one job per core at a time (a job that outlives its message still holds its
+        // slot, so overload turns into "untriaged" messages, not a growing pile of work).
+        let slots = self.triage.encoder_slots.clone();
+        let outcome = match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
+            Ok(Ok(slot)) => {
+                let (text, job_entry) = (content.clone(), entry.clone());
+                let job = tokio::task::spawn_blocking(move || {
+                    let done = run(
+                        text,
+                        &job_entry.settings,
+                        &job_entry.triager,
+                        model,
+                        sentiment,
+                        &key,
+                    );
+                    drop(slot);
+                    done
+                });
+                match tokio::time::timeout_at(deadline, job).await {
+                    Ok(Ok(done)) => Ok(done),
+                    Ok(Err(_)) => Err("model_unavailable"),
+                    Err(_) => Err("timeout"),
+                }
+            }
+            Ok(Err(_)) => Err("model_unavailable"),
+            Err(_) => Err("timeout"),
+        };
+        match outcome {
+            Ok(done) => Ok(done),
+            Err(reason) => {
                 tracing::warn!(tenant = %ctx.tenant(), reason, "triage did not finish; message stored untriaged");
                 Ok(run(
                     content,
