@@ -99,6 +99,17 @@ impl RedactionPolicy {
     fn mode_for(&self, kind: PiiKind) -> Redaction {
         self.modes.get(&kind).copied().unwrap_or(self.mode)
     }
+
+    /// `text` redacted for storage, or `None` when the policy does not redact before storage or
+    /// finds nothing. The policy's kinds are looked for on their own, so an overlapping reading
+    /// of another kind never hides one.
+    fn apply(&self, text: &str, hash_key: &[u8]) -> Option<pii::Redacted> {
+        if !self.before_storage {
+            return None;
+        }
+        let chosen = pii::detect_where(text, |k| self.applies_to(k));
+        (!chosen.is_empty()).then(|| pii::redact(text, &chosen, |k| self.mode_for(k), hash_key))
+    }
 }
 
 /// A tenant's triage settings.
@@ -453,24 +464,15 @@ fn run(
     sentiment_model: Option<(Arc<IntentModel>, String)>,
     hash_key: &[u8],
 ) -> Triaged {
-    let findings = pii::detect(&content);
     let policy = &settings.redaction;
-    let (stored, pii_spans, redacted) = if policy.before_storage && !findings.is_empty() {
-        // Among the policy's kinds only, so no other kind's overlapping reading hides a value.
-        let chosen = pii::detect_where(&content, |k| policy.applies_to(k));
-        if chosen.is_empty() {
-            (None, spans(&findings), false)
-        } else {
-            let r = pii::redact(&content, &chosen, |k| policy.mode_for(k), hash_key);
+    let (stored, pii_spans, redacted) = match policy.apply(&content, hash_key) {
+        None => (None, spans(&pii::detect(&content)), false),
+        Some(r) => {
             // Findings not redacted (kinds outside the policy) are found again in the new text.
-            let after = pii::detect(&r.text);
             let mut all = spans(&r.findings);
-            all.extend(spans(
-                &after
-                    .into_iter()
-                    .filter(|f| !policy.applies_to(f.kind))
-                    .collect::<Vec<_>>(),
-            ));
+            all.extend(spans(&pii::detect_where(&r.text, |k| {
+                !policy.applies_to(k)
+            })));
             all.sort_by_key(|s| s.start);
             if r.text.trim().is_empty() {
                 // Nothing but dropped values: store a marker, never an empty message.
@@ -482,8 +484,6 @@ fn run(
                 (Some(r.text), all, true)
             }
         }
-    } else {
-        (None, spans(&findings), false)
     };
     // Masks can be longer than what they replace: keep the stored text within the limit.
     let (stored, pii_spans) = match stored {
@@ -730,16 +730,11 @@ impl Core {
         text: String,
     ) -> CoreResult<String> {
         let entry = self.triage_entry(ctx).await?;
-        let policy = &entry.settings.redaction;
-        if !policy.before_storage {
-            return Ok(text);
-        }
-        let chosen = pii::detect_where(&text, |k| policy.applies_to(k));
-        if chosen.is_empty() {
-            return Ok(text);
-        }
         let key = self.pii_key(ctx.tenant());
-        Ok(pii::redact(&text, &chosen, |k| policy.mode_for(k), &key).text)
+        Ok(match entry.settings.redaction.apply(&text, &key) {
+            Some(r) => r.text,
+            None => text,
+        })
     }
 
     /// The tenant's intent model and its name (`None`: it has none), or why it is unusable

@@ -264,34 +264,32 @@ impl IntentModel {
         Ok(model)
     }
 
-    /// The feature vector of `text`: TF-IDF, then the scaled embedding when the model has one
-    /// (`embedding` given, or computed by the model's encoder).
-    fn vector(&self, text: &str, embedding: Option<&[f32]>) -> Result<SparseVec, NlpError> {
+    /// The feature vector of `text`: TF-IDF, then the scaled `embedding` when the model has an
+    /// encoder (an empty embedding adds nothing).
+    fn vector(&self, text: &str, embedding: &[f32]) -> SparseVec {
         let mut x = self.vocabulary.vectorize(text);
         if let Some(d) = &self.dense {
-            let computed;
-            let e = match embedding {
-                Some(e) => e,
-                None => {
-                    computed = d.encoder.embed(&[text])?.pop().unwrap_or_default();
-                    &computed
-                }
-            };
             let base = self.vocabulary.len();
-            for (i, v) in e.iter().enumerate().take(d.dims) {
+            for (i, v) in embedding.iter().enumerate().take(d.dims) {
                 x.indices.push((base + i) as u32);
                 x.values.push(v * d.weight);
             }
         }
-        Ok(x)
+        x
     }
 
-    /// The vector of a training or validation text, its embedding from `embeddings`.
+    /// The embeddings of `texts` when the model has an encoder; empty ones otherwise.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NlpError> {
+        match &self.dense {
+            Some(d) => d.encoder.embed(texts),
+            None => Ok(vec![Vec::new(); texts.len()]),
+        }
+    }
+
+    /// The vector of a training or validation text, its embedding from `embeddings` (computed
+    /// for every such text before training).
     fn vector_cached(&self, text: &str, embeddings: &Embeddings) -> SparseVec {
-        let e = embeddings.get(text).map(Vec::as_slice);
-        // Every training text's embedding is in the map, so nothing is computed here.
-        self.vector(text, e.or(Some(&[])))
-            .unwrap_or_else(|_| self.vocabulary.vectorize(text))
+        self.vector(text, embeddings.get(text).map_or(&[], Vec::as_slice))
     }
 
     /// Accuracy of the best class on the in-scope held-out examples (no threshold): what C is
@@ -448,23 +446,21 @@ impl IntentModel {
 
     /// Classifies one text, or says why the encoder could not embed it.
     pub fn try_predict(&self, text: &str) -> Result<Prediction, NlpError> {
-        Ok(self.decide(&self.vector(text, None)?))
+        // No allocation on the hot path of a model without an encoder.
+        let embedding = match &self.dense {
+            Some(d) => d.encoder.embed(&[text])?.pop().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(self.decide(&self.vector(text, &embedding)))
     }
 
     /// Classifies many texts (embedded in batches when the model has an encoder).
     pub fn predict_many(&self, texts: &[&str]) -> Result<Vec<Prediction>, NlpError> {
-        let embeddings = match &self.dense {
-            Some(d) => Some(d.encoder.embed(texts)?),
-            None => None,
-        };
-        texts
+        Ok(texts
             .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let e = embeddings.as_ref().map(|e| e[i].as_slice());
-                Ok(self.decide(&self.vector(t, e)?))
-            })
-            .collect()
+            .zip(self.embed(texts)?)
+            .map(|(t, e)| self.decide(&self.vector(t, &e)))
+            .collect())
     }
 
     /// Whether predictions need the sentence encoder.

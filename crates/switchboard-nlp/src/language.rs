@@ -152,26 +152,7 @@ pub fn is_known(code: &str) -> bool {
 
 /// The language of `text`, among every language the model knows.
 pub fn identify(text: &str) -> Language {
-    if let Some(l) = guarded(text, |t| by_function_words(t, &[])) {
-        return l;
-    }
-    identify_with(text, &whatlang::Detector::new())
-}
-
-/// `stage(text)` when the text has enough letters to say anything.
-fn guarded(text: &str, stage: impl Fn(&str) -> Option<Language>) -> Option<Language> {
-    let end = {
-        let mut e = text.len().min(crate::text::MAX_TEXT_BYTES);
-        while !text.is_char_boundary(e) {
-            e -= 1;
-        }
-        e
-    };
-    let text = &text[..end];
-    if text.chars().filter(|c| c.is_alphabetic()).count() < MIN_LETTERS {
-        return None;
-    }
-    stage(text)
+    decide(text, Some(&[]), &whatlang::Detector::new())
 }
 
 /// The language of `text` among `codes` (ISO 639-3; unknown codes are ignored, and an empty or
@@ -186,23 +167,26 @@ pub fn identify_among(text: &str, codes: &[&str]) -> Language {
     if allowed.is_empty() {
         return identify(text);
     }
-    let ours: Vec<&str> = allowed.iter().map(|l| l.code()).collect();
-    if FUNCTION_WORDS.iter().any(|(c, _)| ours.contains(c)) {
-        if let Some(l) = guarded(text, |t| by_function_words(t, &ours)) {
-            return l;
-        }
-    }
-    identify_with(text, &whatlang::Detector::with_allowlist(allowed))
+    let ours: Vec<&str> = allowed
+        .iter()
+        .map(|l| l.code())
+        .filter(|c| FUNCTION_WORDS.iter().any(|(code, _)| code == c))
+        .collect();
+    let first_stage = (!ours.is_empty()).then_some(ours.as_slice());
+    decide(
+        text,
+        first_stage,
+        &whatlang::Detector::with_allowlist(allowed),
+    )
 }
 
-fn identify_with(text: &str, detector: &whatlang::Detector) -> Language {
-    let end = {
-        let mut e = text.len().min(crate::text::MAX_TEXT_BYTES);
-        while !text.is_char_boundary(e) {
-            e -= 1;
-        }
-        e
-    };
+/// Both stages: function words among `first_stage` (empty: all seven; `None`: skipped), then
+/// `detector`. Text is read up to the tokeniser's limit; with too few letters it is `und`.
+fn decide(text: &str, first_stage: Option<&[&str]>, detector: &whatlang::Detector) -> Language {
+    let mut end = text.len().min(crate::text::MAX_TEXT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
     let text = &text[..end];
     let undetermined = Language {
         code: UNDETERMINED,
@@ -210,6 +194,9 @@ fn identify_with(text: &str, detector: &whatlang::Detector) -> Language {
     };
     if text.chars().filter(|c| c.is_alphabetic()).count() < MIN_LETTERS {
         return undetermined;
+    }
+    if let Some(l) = first_stage.and_then(|codes| by_function_words(text, codes)) {
+        return l;
     }
     match detector.detect(text) {
         Some(info) if info.confidence() >= MIN_CONFIDENCE => Language {
@@ -296,6 +283,6 @@ mod tests {
             .iter()
             .filter_map(|c| whatlang::Lang::from_code(*c))
             .collect();
-        identify_with(text, &whatlang::Detector::with_allowlist(allowed)).code
+        decide(text, None, &whatlang::Detector::with_allowlist(allowed)).code
     }
 }

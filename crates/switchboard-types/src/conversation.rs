@@ -2,25 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($v:ident => $s:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($v),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)+ _ => None }
-            }
-        }
-    };
-}
-
 text_enum!(/// How customers reach an inbox.
     Channel { Api => "api", Widget => "widget", Email => "email", Sms => "sms" });
 text_enum!(/// Where a conversation stands. A new customer message reopens a pending, snoozed or

@@ -2,6 +2,26 @@
 //! codes and the event envelope. Serde only (OpenAPI schemas behind the `openapi` feature), so the
 //! ML, voice and analytics libraries can depend on it without pulling in the server.
 
+/// A closed set of names stored and sent as snake_case text: the enum, `as_str` and `parse`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($v:ident => $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($v),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+    };
+}
+
 pub mod actor;
 pub mod attribute;
 pub mod conversation;

@@ -3,25 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($v:ident => $s:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($v),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)+ _ => None }
-            }
-        }
-    };
-}
-
 text_enum!(/// Whether the engine understood the message. `untriaged`: it failed or ran out of time,
     /// and the message was stored anyway (personal data is still detected and, where the tenant
     /// requires it, redacted).

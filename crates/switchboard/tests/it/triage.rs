@@ -66,6 +66,16 @@ async fn send(app: &TestApp, t: &TestTenant, inbox: &str, who: &str, text: &str)
     .await
 }
 
+/// An agent's real-time socket, ready.
+async fn agent_socket(app: &TestApp, key: &str) -> switchboard_testkit::WsClient {
+    let mut ws = app
+        .ws("/v1/realtime", Some(key), &[])
+        .await
+        .unwrap_or_else(|(s, b)| panic!("upgrade refused: {s} {b}"));
+    ws.next_of("ready").await;
+    ws
+}
+
 async fn put_settings(app: &TestApp, key: &str, body: Value) -> Reply {
     app.call(Method::PUT, "/v1/triage/settings", Some(key), Some(body))
         .await
@@ -87,14 +97,7 @@ async fn every_inbound_message_is_triaged_and_its_event_says_so() {
         let app = TestApp::spawn(db).await;
         let t = app.tenant().await;
         let inbox = inbox(&app, &t).await;
-        let (mut ws, _) = {
-            let mut ws = app
-                .ws("/v1/realtime", Some(&t.key), &[])
-                .await
-                .unwrap_or_else(|(s, b)| panic!("upgrade refused: {s} {b}"));
-            let ready = ws.next_of("ready").await;
-            (ws, ready)
-        };
+        let mut ws = agent_socket(&app, &t.key).await;
         let r = send(
             &app,
             &t,
@@ -368,14 +371,7 @@ async fn redaction_before_storage_keeps_the_original_out_of_storage_search_and_e
         )
         .await
         .expect(200);
-        let (mut ws, _) = {
-            let mut ws = app
-                .ws("/v1/realtime", Some(&t.key), &[])
-                .await
-                .unwrap_or_else(|(s, b)| panic!("upgrade refused: {s} {b}"));
-            let ready = ws.next_of("ready").await;
-            (ws, ready)
-        };
+        let mut ws = agent_socket(&app, &t.key).await;
         let original = "card 4111 1111 1111 1111, ssn 123-45-6789, write to me@patient.example";
         let r = send(&app, &t, &inbox, "pat", original).await.expect(201);
         let content = r.body["message"]["content"].as_str().unwrap().to_owned();
