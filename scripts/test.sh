@@ -62,6 +62,11 @@ if [ -n "${SWITCHBOARD_TEST_POSTGRES:-}" ]; then
   echo "PostgreSQL suites on: ${SWITCHBOARD_TEST_POSTGRES}"
 fi
 
+# The webhook tests verify our signatures with the Standard Webhooks reference library.
+if ! python3 -c "import standardwebhooks" 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0
+fi
+
 cargo test --workspace --locked "$@"
 
 # The sentence encoder (cargo feature `encoder`) end to end on the real all-MiniLM-L6-v2 weights,

@@ -43,6 +43,7 @@ pub use state::{ApiConfig, AppState};
         (name = "contacts", description = "The people who write in, and their companies"),
         (name = "conversations", description = "Inboxes, conversations and messages"),
         (name = "triage", description = "What is learned from each inbound message: intent models, languages, urgency rules, personal-data redaction"),
+        (name = "events", description = "The event catalog, webhook endpoints (Standard Webhooks signatures), their attempt log, replay and recovery"),
         (name = "realtime", description = "WebSockets pushing events, typing and presence"),
         (name = "reports", description = "Response, resolution, bot and CSAT figures; survey answers"),
         (name = "sla", description = "SLA policies and clocks; the caller's notifications"),
@@ -85,6 +86,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::labels::router())
         .merge(routes::search::router())
         .merge(routes::triage::router())
+        .merge(routes::webhooks::router())
         .merge(realtime::router())
         .merge(routes::widget::settings_router())
         .merge(routes::widget::public_router())

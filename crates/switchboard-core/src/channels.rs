@@ -10,8 +10,6 @@ use crate::audit::RequestMeta;
 use crate::error::{CoreError, CoreResult, FieldError};
 use crate::{changes, secrets, validate, Core, TenantAccess};
 use async_trait::async_trait;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde_json::{json, Map, Value};
 use switchboard_store::model::{Contact, DeliveryStatus, Inbox, Message, PageRequest};
 use switchboard_store::{Access, TenantCtx};
@@ -101,23 +99,7 @@ pub fn seal(
     inbox: &InboxId,
     plaintext: &str,
 ) -> CoreResult<String> {
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
-    let nonce_bytes = secrets::random_bytes::<12>();
-    let aad = format!("{tenant}|{inbox}");
-    let sealed = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce_bytes),
-            Payload {
-                msg: plaintext.as_bytes(),
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| CoreError::Internal("sealing a channel secret failed".into()))?;
-    Ok(format!(
-        "v1.{}.{}",
-        hex::encode(nonce_bytes),
-        hex::encode(sealed)
-    ))
+    secrets::seal(key, &format!("{tenant}|{inbox}"), plaintext)
 }
 
 /// Opens what [`seal`] produced.
@@ -127,34 +109,7 @@ pub fn open(
     inbox: &InboxId,
     sealed: &str,
 ) -> CoreResult<String> {
-    let bad = || {
-        CoreError::Internal(
-            "a stored channel secret does not open (was the server secret changed?)".into(),
-        )
-    };
-    let mut parts = sealed.split('.');
-    let (Some("v1"), Some(nonce), Some(body), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let nonce = hex::decode(nonce).map_err(|_| bad())?;
-    let body = hex::decode(body).map_err(|_| bad())?;
-    if nonce.len() != 12 {
-        return Err(bad());
-    }
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
-    let aad = format!("{tenant}|{inbox}");
-    let plain = cipher
-        .decrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &body,
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| bad())?;
-    String::from_utf8(plain).map_err(|_| bad())
+    secrets::open(key, &format!("{tenant}|{inbox}"), sealed)
 }
 
 fn is_hex(s: &str, len: usize) -> bool {

@@ -23,6 +23,10 @@ pub async fn emit_as(
     data: serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
+    debug_assert!(
+        switchboard_types::catalog::event_type(event_type).is_some(),
+        "`{event_type}` is missing from the event catalog"
+    );
     let event = OutboxEvent {
         id: EventId::generate(),
         event_type: event_type.to_owned(),

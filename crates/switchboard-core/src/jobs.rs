@@ -59,6 +59,14 @@ pub enum JobKind {
         tenant_id: TenantId,
         message_id: switchboard_types::MessageId,
     },
+    /// Try a failed webhook delivery again (attempt `attempt` of the schedule).
+    #[serde(rename = "webhook.retry")]
+    WebhookRetry {
+        tenant_id: TenantId,
+        endpoint_id: switchboard_types::WebhookEndpointId,
+        event_id: switchboard_types::EventId,
+        attempt: i64,
+    },
 }
 
 impl JobKind {
@@ -197,6 +205,15 @@ impl Core {
                         }
                         other => other,
                     }
+                }
+                Ok(JobKind::WebhookRetry {
+                    tenant_id,
+                    endpoint_id,
+                    event_id,
+                    attempt,
+                }) => {
+                    self.retry_webhook(&tenant_id, &endpoint_id, &event_id, attempt)
+                        .await
                 }
                 Err(e) => Err(CoreError::Internal(format!("unknown job: {e}"))),
             }

@@ -41,6 +41,8 @@ pub mod tenants;
 pub mod totp;
 pub mod triage;
 pub mod validate;
+pub mod webhook_dispatch;
+pub mod webhooks;
 pub mod widget;
 
 use std::sync::Arc;
@@ -80,6 +82,7 @@ pub struct CoreConfig {
     /// Keys the hashes that replace personal data (derived per tenant from this).
     pub pii_hash_key: [u8; 32],
     pub triage: triage::TriageOptions,
+    pub webhooks: webhooks::WebhookOptions,
 }
 
 impl Default for CoreConfig {
@@ -104,6 +107,7 @@ impl Default for CoreConfig {
             widget_limits: widget::WidgetLimits::default(),
             pii_hash_key: [0; 32],
             triage: triage::TriageOptions::default(),
+            webhooks: webhooks::WebhookOptions::default(),
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct Core {
     sender: Arc<dyn channels::ChannelSender>,
     blobs: Arc<dyn blob::BlobStore>,
     triage: triage::TriageEngine,
+    webhook_lookup: Arc<dyn switchboard_webhooks::Lookup>,
+    webhook_client: switchboard_webhooks::Deliverer,
 }
 
 impl Core {
@@ -133,7 +139,11 @@ impl Core {
             .map_err(|e| CoreError::Internal(e.to_string()))?;
         let auth_cache = authcache::AuthCache::new(cfg.api_key_cache_ttl_ms, 100_000);
         let triage = triage::TriageEngine::new(cfg.triage.clone());
+        let webhook_lookup = switchboard_webhooks::default_lookup();
+        let webhook_client = webhooks::build_client(&cfg.webhooks, webhook_lookup.clone())?;
         Ok(Self {
+            webhook_lookup,
+            webhook_client,
             store,
             clock,
             limiter,
@@ -160,6 +170,24 @@ impl Core {
     pub fn with_channel_sender(mut self, sender: Arc<dyn channels::ChannelSender>) -> Self {
         self.sender = sender;
         self
+    }
+
+    /// Resolves webhook hosts through `lookup` (tests answer with addresses of their choosing).
+    pub fn with_webhook_lookup(
+        mut self,
+        lookup: Arc<dyn switchboard_webhooks::Lookup>,
+    ) -> CoreResult<Self> {
+        self.webhook_client = webhooks::build_client(&self.cfg.webhooks, lookup.clone())?;
+        self.webhook_lookup = lookup;
+        Ok(self)
+    }
+
+    pub fn webhook_client(&self) -> &switchboard_webhooks::Deliverer {
+        &self.webhook_client
+    }
+
+    pub fn webhook_lookup(&self) -> &Arc<dyn switchboard_webhooks::Lookup> {
+        &self.webhook_lookup
     }
 
     pub fn sender(&self) -> &Arc<dyn channels::ChannelSender> {

@@ -41,6 +41,62 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// Seals a secret for storage: ChaCha20-Poly1305 under `key` (derived from the server secret),
+/// bound to `context` (e.g. tenant and owner ids), so a sealed value copied elsewhere does not open.
+pub fn seal(key: &[u8; 32], context: &str, plaintext: &str) -> crate::CoreResult<String> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    let nonce_bytes = random_bytes::<12>();
+    let sealed = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce_bytes),
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| crate::CoreError::Internal("sealing a secret failed".into()))?;
+    Ok(format!(
+        "v1.{}.{}",
+        hex::encode(nonce_bytes),
+        hex::encode(sealed)
+    ))
+}
+
+/// Opens what [`seal`] produced under the same key and context.
+pub fn open(key: &[u8; 32], context: &str, sealed: &str) -> crate::CoreResult<String> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+    let bad = || {
+        crate::CoreError::Internal(
+            "a stored secret does not open (was the server secret changed?)".into(),
+        )
+    };
+    let mut parts = sealed.split('.');
+    let (Some("v1"), Some(nonce), Some(body), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let nonce = hex::decode(nonce).map_err(|_| bad())?;
+    let body = hex::decode(body).map_err(|_| bad())?;
+    if nonce.len() != 12 {
+        return Err(bad());
+    }
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    let plain = cipher
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &body,
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| bad())?;
+    String::from_utf8(plain).map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,15 +53,22 @@ fn partner_scope(principal: &Principal) -> CoreResult<Option<PartnerId>> {
 }
 
 impl Core {
-    /// Makes sure the local cell exists (first start).
+    /// Makes sure a cell serves this process's region (first start in the region). The `local`
+    /// region's cell has a well-known id; other regions' cells get fresh ids, so processes of
+    /// different regions starting at once never overwrite each other's cell.
     pub async fn ensure_local_cell(&self) -> CoreResult<Cell> {
-        let id: CellId = CELL_LOCAL
-            .parse()
-            .map_err(|_| CoreError::Internal("bad cell id".into()))?;
         let mut tx = self.store.control(Access::Write).await?;
-        if let Some(c) = tx.get_cell(&id).await? {
-            return Ok(c);
+        let cells = tx.list_cells().await?;
+        if let Some(c) = cells.iter().find(|c| c.region == self.cfg.default_region) {
+            return Ok(c.clone());
         }
+        let id: CellId = if self.cfg.default_region == "local" {
+            CELL_LOCAL
+                .parse()
+                .map_err(|_| CoreError::Internal("bad cell id".into()))?
+        } else {
+            CellId::generate()
+        };
         let cell = Cell {
             id,
             region: self.cfg.default_region.clone(),

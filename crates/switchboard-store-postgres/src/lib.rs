@@ -108,6 +108,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0020_ingest_path.sql"),
     ),
     (21, "triage", include_str!("../migrations/0021_triage.sql")),
+    (
+        22,
+        "webhooks",
+        include_str!("../migrations/0022_webhooks.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -16,4 +16,4 @@ mod traits;
 
 pub use ctx::TenantCtx;
 pub use error::StoreError;
-pub use traits::{Access, AuditWriter, Backend, ControlTx, Store, TenantTx};
+pub use traits::{Access, AuditWriter, Backend, ControlTx, Store, TenantTx, WebhookTx};

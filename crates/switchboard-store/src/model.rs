@@ -2,6 +2,7 @@
 //! storage; the API renders RFC 3339.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use switchboard_types::CalendarId;
 use switchboard_types::{
     Actor, ApiKeyId, AttributeId, AttributeKind, AttributeTarget, AuditEventId, Availability,
@@ -740,4 +741,97 @@ pub struct SearchQuery {
     pub urgency: Option<switchboard_types::UrgencyLevel>,
     pub has_pii: Option<bool>,
     pub limit: i64,
+}
+
+/// A URL a tenant receives its events at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: switchboard_types::WebhookEndpointId,
+    pub url: String,
+    pub description: String,
+    /// Event types delivered (`conversation.*` names a family); empty means every type.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// Headers sent with every delivery, in addition to ours.
+    pub headers: BTreeMap<String, String>,
+    /// Deliveries per second this endpoint accepts (per node); `None` for no limit.
+    pub rate_limit_per_s: Option<i64>,
+    /// The signing secret, sealed.
+    pub secret: String,
+    /// The secret before the last rotation (sealed), still signed with until it expires.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    /// When the failures since the last success began; `None` while healthy.
+    pub failing_since: Option<i64>,
+    /// Why the endpoint was disabled automatically (`gone`, `failing`), if it was.
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Where a failed delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookDeliveryStatus {
+    /// Waits for its next attempt.
+    Pending,
+    /// Out of attempts, or its endpoint was disabled: on the dead-letter list.
+    Dead,
+    /// Delivered after all, by a retry or a replay.
+    Succeeded,
+}
+
+impl WebhookDeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Dead => "dead",
+            Self::Succeeded => "succeeded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "dead" => Some(Self::Dead),
+            "succeeded" => Some(Self::Succeeded),
+            _ => None,
+        }
+    }
+}
+
+/// An event whose delivery to one endpoint failed at least once. Deliveries that succeed at the
+/// first attempt leave only their attempt behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub endpoint_id: switchboard_types::WebhookEndpointId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub status: WebhookDeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One try at delivering an event to an endpoint, as the attempt log shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    pub id: switchboard_types::WebhookAttemptId,
+    pub endpoint_id: switchboard_types::WebhookEndpointId,
+    pub event_id: EventId,
+    pub event_type: String,
+    /// 1 for the first attempt of an event at this endpoint.
+    pub attempt: i64,
+    /// What made it: `dispatch`, `retry`, `replay` or `recover`.
+    pub cause: String,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub duration_ms: i64,
+    /// The start of the response body (at most 20 KB).
+    pub response_body: String,
+    pub error: Option<String>,
+    pub succeeded: bool,
 }

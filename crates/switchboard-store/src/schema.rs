@@ -2,6 +2,10 @@
 
 /// Tenant-owned tables, children before parents: the order a purge deletes in.
 pub const TENANT_TABLES: &[&str] = &[
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "event_cursors",
     "widget_sessions",
     "attachments",
     "conversation_slas",

@@ -10,6 +10,7 @@ use switchboard_types::{
     PartnerId, TeamId, TenantId, TenantRole, TenantStatus, UserId,
 };
 use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, MessageId};
+use switchboard_types::{EventId, WebhookAttemptId, WebhookEndpointId};
 
 /// Which database engine is behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +80,89 @@ pub trait AuditWriter: Send {
     async fn list_audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// A tenant's webhook endpoints, their failed deliveries and attempt log, and the cursors event
+/// consumers keep in the tenant's event sequence.
+#[async_trait]
+pub trait WebhookTx: Send {
+    async fn insert_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> Result<(), StoreError>;
+    async fn get_webhook_endpoint(
+        &mut self,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// Oldest first.
+    async fn list_webhook_endpoints(&mut self) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> Result<bool, StoreError>;
+    /// Deletes the endpoint with its deliveries and attempts.
+    async fn delete_webhook_endpoint(&mut self, id: &WebhookEndpointId)
+        -> Result<bool, StoreError>;
+    /// Records on the tenant's control-plane row how many endpoints it has: the directory the
+    /// dispatcher reads to know which tenants to follow.
+    async fn set_webhook_endpoint_count(&mut self, count: i64) -> Result<(), StoreError>;
+
+    /// Takes (or renews) `owner`'s lease on `consumer`'s cursor until `lease_until` and returns
+    /// the cursor, creating it at `start_seq` if it does not exist; `None` while another owner's
+    /// lease runs.
+    async fn claim_event_cursor(
+        &mut self,
+        consumer: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        start_seq: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Moves the cursor to `seq` if `owner` still holds it.
+    async fn advance_event_cursor(
+        &mut self,
+        consumer: &str,
+        owner: &str,
+        seq: i64,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_webhook_attempts(
+        &mut self,
+        attempts: &[WebhookAttempt],
+    ) -> Result<(), StoreError>;
+    /// An endpoint's attempts, newest first, before `before` when given.
+    async fn list_webhook_attempts(
+        &mut self,
+        endpoint: &WebhookEndpointId,
+        event: Option<&EventId>,
+        before: Option<&WebhookAttemptId>,
+        limit: i64,
+    ) -> Result<Vec<WebhookAttempt>, StoreError>;
+    /// An endpoint's attempts at or after `since`, newest first, at most `limit` (for its
+    /// success rate and latency figures).
+    async fn webhook_attempts_since(
+        &mut self,
+        endpoint: &WebhookEndpointId,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<WebhookAttempt>, StoreError>;
+
+    /// Inserts or replaces the delivery of `d.event_id` to `d.endpoint_id`.
+    async fn upsert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<(), StoreError>;
+    async fn get_webhook_delivery(
+        &mut self,
+        endpoint: &WebhookEndpointId,
+        event: &EventId,
+    ) -> Result<Option<WebhookDelivery>, StoreError>;
+    /// An endpoint's failed deliveries, newest first: of one status, or pending and dead ones
+    /// created at or after `since`.
+    async fn list_webhook_deliveries(
+        &mut self,
+        endpoint: &WebhookEndpointId,
+        status: Option<WebhookDeliveryStatus>,
+        since: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>, StoreError>;
+
+    /// One committed event by its id.
+    async fn outbox_event(&mut self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
+}
+
 /// A transaction over one tenant's data. Dropping it without `commit` rolls back.
 #[async_trait]
-pub trait TenantTx: AuditWriter + Send {
+pub trait TenantTx: AuditWriter + WebhookTx + Send {
     fn ctx(&self) -> &TenantCtx;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 
@@ -578,6 +659,9 @@ pub trait ControlTx: AuditWriter + Send {
         now: i64,
     ) -> Result<bool, StoreError>;
     async fn get_job(&mut self, id: &JobId) -> Result<Option<Job>, StoreError>;
+    /// Tenants of `region` with webhook endpoints (and not deleted), for the region's
+    /// dispatchers to follow.
+    async fn tenants_with_webhooks(&mut self, region: &str) -> Result<Vec<TenantId>, StoreError>;
 
     async fn get_idempotency(
         &mut self,

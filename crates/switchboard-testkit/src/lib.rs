@@ -87,6 +87,9 @@ pub fn test_config(db: Db, dir: &std::path::Path) -> Config {
         cfg.database.url = Secret::new(postgres_url().unwrap_or_default());
         cfg.database.migrate_url = Secret::new(postgres_owner_url().unwrap_or_default());
         cfg.database.max_connections = 8;
+        // Apps of concurrent tests share the database: each is its own region, so background
+        // work that follows a region's tenants (the webhook dispatcher) stays with its own app.
+        cfg.tenancy.default_region = unique("r");
     }
     cfg
 }

@@ -138,6 +138,10 @@ prefixed_id!(/// A background job.
     JobId, "job");
 prefixed_id!(/// A domain event in the outbox.
     EventId, "evt");
+prefixed_id!(/// A URL a tenant receives its events at.
+    WebhookEndpointId, "ep");
+prefixed_id!(/// One try at delivering an event to a webhook endpoint.
+    WebhookAttemptId, "atmpt");
 prefixed_id!(/// A person who writes in to a tenant.
     ContactId, "con");
 prefixed_id!(/// A company contacts belong to.

@@ -24,6 +24,7 @@ macro_rules! text_enum {
 
 pub mod actor;
 pub mod attribute;
+pub mod catalog;
 pub mod conversation;
 pub mod error_code;
 pub mod event;
@@ -39,7 +40,8 @@ pub use error_code::ErrorCode;
 pub use event::EventEnvelope;
 pub use id::{
     ApiKeyId, AttributeId, AuditEventId, CalendarId, CellId, CompanyId, ContactId, EventId,
-    IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId,
+    IdError, JobId, PartnerId, SessionId, TeamId, TenantId, UserId, WebhookAttemptId,
+    WebhookEndpointId,
 };
 pub use id::{
     AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, IntentModelId, LabelId,

@@ -45,6 +45,31 @@ impl Lookup for SystemLookup {
     }
 }
 
+/// The operating system's resolver (`getaddrinfo`), for machines without a readable
+/// `/etc/resolv.conf`.
+#[derive(Debug, Default)]
+pub struct OsLookup;
+
+#[async_trait::async_trait]
+impl Lookup for OsLookup {
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        let addrs = tokio::net::lookup_host((host, 0)).await?;
+        Ok(addrs.map(|a| a.ip()).collect())
+    }
+}
+
+/// The best resolver this machine offers: hickory over the system configuration, else the
+/// operating system's.
+pub fn default_lookup() -> Arc<dyn Lookup> {
+    match SystemLookup::new() {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS configuration for hickory; using the system resolver");
+            Arc::new(OsLookup)
+        }
+    }
+}
+
 /// A delivery was refused before connecting because the host resolves to a blocked address.
 #[derive(Debug, thiserror::Error)]
 #[error("{host} resolves to {reason} ({ip}), which webhooks may not call")]

@@ -7,6 +7,8 @@ pub mod schedule;
 pub mod signing;
 pub mod ssrf;
 
-pub use client::{ClientConfig, Deliverer, Lookup, Outcome, Outgoing, SystemLookup};
+pub use client::{
+    default_lookup, ClientConfig, Deliverer, Lookup, OsLookup, Outcome, Outgoing, SystemLookup,
+};
 pub use signing::{Secret, SigningError};
 pub use ssrf::{AddressPolicy, Blocked, Cidr, UrlError};

@@ -53,6 +53,7 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub attachments: AttachmentsConfig,
     pub triage: TriageConfig,
+    pub webhooks: WebhooksConfig,
     pub blob: BlobConfig,
     pub widget: WidgetConfig,
     pub telemetry: TelemetryConfig,
@@ -80,6 +81,18 @@ pub struct TriageConfig {
     pub model_max_bytes: usize,
     /// The sentence encoder for models with encoder features (empty: none).
     pub encoder_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub dispatch: bool,
+    pub allow_private: Vec<String>,
+    pub timeout_ms: u64,
+    pub max_in_flight: usize,
+    pub batch_size: i64,
+    pub poll_ms: u64,
+    pub lease_ms: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -355,6 +368,26 @@ impl Config {
                     .into(),
             );
         }
+        let w = &self.webhooks;
+        for range in &w.allow_private {
+            if let Err(why) = range.parse::<switchboard_webhooks::Cidr>() {
+                e.push(format!("webhooks.allow_private: {why}"));
+            }
+        }
+        if !(100..=120_000).contains(&w.timeout_ms) {
+            e.push("webhooks.timeout_ms must be between 100 and 120000".into());
+        }
+        if w.max_in_flight == 0 || w.max_in_flight > 10_000 {
+            e.push("webhooks.max_in_flight must be between 1 and 10000".into());
+        }
+        if !(1..=10_000).contains(&w.batch_size) {
+            e.push("webhooks.batch_size must be between 1 and 10000".into());
+        }
+        if w.poll_ms < 10 || w.lease_ms < 1000 {
+            e.push(
+                "webhooks.poll_ms must be at least 10 and webhooks.lease_ms at least 1000".into(),
+            );
+        }
         if self.triage.model_max_bytes < 1024 {
             e.push("triage.model_max_bytes must be at least 1 KiB".into());
         }
@@ -470,6 +503,19 @@ impl Config {
                 model_max_bytes: self.triage.model_max_bytes,
                 encoder_dir: (!self.triage.encoder_dir.is_empty())
                     .then(|| PathBuf::from(&self.triage.encoder_dir)),
+            },
+            webhooks: switchboard_core::webhooks::WebhookOptions {
+                allow_private: self
+                    .webhooks
+                    .allow_private
+                    .iter()
+                    .filter_map(|r| r.parse().ok())
+                    .collect(),
+                timeout_ms: self.webhooks.timeout_ms,
+                max_in_flight: self.webhooks.max_in_flight,
+                batch_size: self.webhooks.batch_size,
+                poll_ms: self.webhooks.poll_ms,
+                lease_ms: self.webhooks.lease_ms,
             },
             widget_limits: switchboard_core::widget::WidgetLimits {
                 sessions_per_ip: Rate {

@@ -225,6 +225,10 @@ pub async fn start(
     });
     let sweeper = (cfg.jobs.concurrency > 0)
         .then(|| tokio::spawn(run_sweeper(core.clone(), SWEEP_EVERY, shutdown.clone())));
+    let dispatcher = cfg
+        .webhooks
+        .dispatch
+        .then(|| spawn_dispatcher(&core, &shutdown));
     let stop = shutdown.clone();
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace_secs);
     let store = core.store().clone();
@@ -243,6 +247,9 @@ pub async fn start(
         if let Some(s) = sweeper {
             s.await?;
         }
+        if let Some(d) = dispatcher {
+            d.await?;
+        }
         hub_task.await?;
         store.close().await;
         tracing::info!("stopped");
@@ -255,6 +262,24 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+/// Starts the webhook dispatcher under a name unique to this process (its cursor leases).
+pub fn spawn_dispatcher(
+    core: &Arc<Core>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let owner = format!(
+        "dispatcher-{}",
+        switchboard_core::secrets::unique_id()
+            .get(..12)
+            .unwrap_or("0")
+    );
+    tokio::spawn(switchboard_core::webhook_dispatch::run_dispatcher(
+        core.clone(),
+        owner,
+        shutdown.clone(),
+    ))
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -559,8 +559,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 switchboard::SWEEP_EVERY,
                 token.clone(),
             ));
+            let dispatcher = cfg
+                .webhooks
+                .dispatch
+                .then(|| switchboard::spawn_dispatcher(&core, &token));
             switchboard_core::jobs::run_worker(core.clone(), wcfg, token).await;
             sweeper.await?;
+            if let Some(d) = dispatcher {
+                d.await?;
+            }
             core.store().close().await;
         }
         Command::Tenant(cmd) => return tenant(cmd, &core, &meta, &out).await,

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_core::contacts::{Change, CompanyInput, ContactInput};
 use switchboard_core::FieldError;
@@ -26,13 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_contacts))
         .routes(routes!(list_companies, create_company))
         .routes(routes!(get_company, update_company, delete_company))
-}
-
-/// Distinguishes an absent field (keep) from `null` (clear) in PATCH bodies.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn change<T>(v: Option<Option<T>>) -> Change<T> {
@@ -102,23 +95,23 @@ impl Validate for ContactIn {}
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
     pub phone_region: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub external_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub company_id: Option<Option<CompanyId>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<Object>)]
     pub custom_attributes: Option<Option<Map<String, Value>>>,
 }
@@ -389,13 +382,13 @@ impl From<Company> for CompanyOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyIn {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>, example = "acme.example")]
     pub domain: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<Object>)]
     pub custom_attributes: Option<Option<Map<String, Value>>>,
 }

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use switchboard_core::clock::parse_rfc3339;
 use switchboard_core::contacts::Change;
 use switchboard_core::conversations::{ContactRef, ConversationPatch};
@@ -33,12 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, post_message))
         .routes(routes!(merge_conversation))
         .routes(routes!(hand_off))
-}
-
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn change<T>(v: Option<Option<T>>) -> Change<T> {
@@ -114,7 +108,7 @@ pub struct InboxPatch {
     pub assignment_policy: Option<AssignmentPolicy>,
     /// Reassign a conversation whose assignee leaves the customer waiting this long (one minute
     /// to a week; `null` turns the rule off).
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     pub reassign_after_ms: Option<Option<i64>>,
 }
 
@@ -382,10 +376,10 @@ pub struct ConversationPatchIn {
     /// Required with `status: snoozed` (RFC 3339, in the future).
     pub snoozed_until: Option<String>,
     pub priority: Option<Priority>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub assignee_id: Option<Option<UserId>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
     #[schema(value_type = Option<String>)]
     pub team_id: Option<Option<TeamId>>,
     /// Values of conversation attribute definitions, merged key by key (`null` removes one).

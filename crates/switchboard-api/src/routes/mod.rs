@@ -22,6 +22,7 @@ pub mod teams;
 pub mod tenants;
 pub mod triage;
 pub mod users;
+pub mod webhooks;
 pub mod widget;
 
 use serde::Serialize;
@@ -66,4 +67,11 @@ pub fn path_id<T: std::str::FromStr>(raw: &str) -> crate::error::ApiResult<T> {
 /// RFC 3339 rendering of stored milliseconds.
 pub fn ts(ms: i64) -> String {
     switchboard_core::clock::rfc3339(ms)
+}
+
+/// Distinguishes an absent field (keep) from `null` (clear) in PATCH bodies.
+pub fn nullable<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }

@@ -468,6 +468,19 @@ impl ControlTx for SqlControlTx {
         row.as_ref().map(rows::job).transpose()
     }
 
+    async fn tenants_with_webhooks(&mut self, region: &str) -> Result<Vec<TenantId>, StoreError> {
+        let rows = query(
+            "SELECT id FROM tenants WHERE webhook_endpoints > 0 AND status <> 'deleted' \
+             AND region = $1 ORDER BY id",
+        )
+        .bind(region)
+        .fetch_all(&mut self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(TenantId::from_trusted(r.try_get("id")?)))
+            .collect()
+    }
+
     async fn extend_job_lease(
         &mut self,
         id: &JobId,

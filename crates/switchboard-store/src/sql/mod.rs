@@ -11,6 +11,7 @@ mod introspect;
 mod lite;
 mod rows;
 mod tenant;
+mod webhooks;
 
 use crate::traits::{Access, Backend, ControlTx, Store, TenantTx};
 use crate::{StoreError, TenantCtx};

@@ -21,7 +21,7 @@ use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, Mess
 const OUTBOX_ROWS_PER_INSERT: usize = 500;
 
 pub(super) struct SqlTenantTx {
-    tx: Conn,
+    pub(super) tx: Conn,
     ctx: TenantCtx,
     dialect: Dialect,
     access: Access,
@@ -164,7 +164,7 @@ impl SqlTenantTx {
 
     /// In a PostgreSQL write transaction, reading one record locks it until commit, so a
     /// read-modify-write never loses a concurrent change (SQLite's writer is alone anyway).
-    fn lock_for_write(&self) -> &'static str {
+    pub(super) fn lock_for_write(&self) -> &'static str {
         match (self.dialect, self.access) {
             (Dialect::Postgres, Access::Write) => " FOR UPDATE",
             _ => "",
@@ -233,7 +233,7 @@ impl SqlTenantTx {
         (from, w)
     }
 
-    fn tenant(&self) -> &str {
+    pub(super) fn tenant(&self) -> &str {
         self.ctx.tenant().as_str()
     }
 }

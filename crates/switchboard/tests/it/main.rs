@@ -22,4 +22,5 @@ mod store;
 mod teams;
 mod tenants;
 mod triage;
+mod webhooks;
 mod widget;

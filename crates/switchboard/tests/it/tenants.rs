@@ -227,7 +227,12 @@ async fn suspended_tenants_answer_403_until_resumed() {
 #[tokio::test]
 async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
     for db in dbs() {
-        let app = TestApp::spawn_with(db, |c| c.jobs.concurrency = 0).await;
+        let app = TestApp::spawn_with(db, |c| {
+            c.jobs.concurrency = 0;
+            c.webhooks.allow_private = vec!["127.0.0.1/32".into()];
+        })
+        .await;
+        let hook = switchboard_testkit::HttpReceiver::start(500, "down").await;
         let doomed = app.tenant().await;
         let kept = app.tenant().await;
         for t in [&doomed, &kept] {
@@ -349,6 +354,40 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            // A webhook endpoint whose first delivery (its own creation event) fails: an attempt,
+            // a delivery waiting for its retry, and the dispatcher's cursor.
+            let endpoint = app
+                .call(
+                    Method::POST,
+                    "/v1/webhooks",
+                    Some(&t.key),
+                    Some(json!({"url": hook.url})),
+                )
+                .await
+                .expect(201)
+                .body["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let mut waited = 0;
+            while app
+                .call(
+                    Method::GET,
+                    &format!("/v1/webhooks/{endpoint}/deliveries?status=pending"),
+                    Some(&t.key),
+                    None,
+                )
+                .await
+                .expect(200)
+                .body["data"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+            {
+                waited += 1;
+                assert!(waited < 500, "the failed delivery was never recorded");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             app.call(
                 Method::PUT,
                 &format!(

@@ -1,0 +1,899 @@
+//! Delivers a tenant's committed events to its webhook endpoints.
+//!
+//! The dispatcher reads the outbox after its cursor (leased, so one process per tenant at a
+//! time), sends every event to every subscribed endpoint, then records the attempts, the
+//! failures' retry schedule and the new cursor in one transaction. A crash before that commit
+//! sends the batch again: delivery is at least once, and receivers deduplicate on `webhook-id`
+//! (the event id). Within a batch, an endpoint receives the events of one conversation in order;
+//! different conversations and endpoints go in parallel. Failed deliveries are retried by jobs on
+//! the schedule of `switchboard_webhooks::schedule`; a retry never blocks later events.
+
+use crate::audit::RequestMeta;
+use crate::error::{CoreError, CoreResult};
+use crate::identity::TenantAccess;
+use crate::jobs::JobKind;
+use crate::webhooks::DISPATCH_CONSUMER;
+use crate::{events, Core};
+use bytes::Bytes;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use switchboard_store::model::{
+    StoredEvent, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
+};
+use switchboard_store::{Access, TenantCtx, TenantTx};
+use switchboard_types::{EventEnvelope, EventId, TenantId, WebhookAttemptId, WebhookEndpointId};
+use switchboard_webhooks::schedule::{self, AttemptResult, Next};
+use switchboard_webhooks::{Deliverer, Outcome, Outgoing};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// What one dispatch pass over a tenant did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub events: usize,
+    pub deliveries: usize,
+    pub failures: usize,
+    /// The batch was full: more events may be waiting.
+    pub more: bool,
+}
+
+/// Per-endpoint pacing (token buckets) and the bound on connections in flight, shared by every
+/// delivery of this process.
+#[derive(Debug)]
+pub struct DeliveryLimits {
+    in_flight: Arc<Semaphore>,
+    buckets: Mutex<HashMap<WebhookEndpointId, Arc<Mutex<Bucket>>>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    per_s: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl DeliveryLimits {
+    pub fn new(max_in_flight: usize) -> Self {
+        Self {
+            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bucket(&self, endpoint: &WebhookEndpoint) -> Option<Arc<Mutex<Bucket>>> {
+        #[allow(clippy::cast_precision_loss)]
+        let per_s = endpoint.rate_limit_per_s? as f64;
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = map.entry(endpoint.id.clone()).or_insert_with(|| {
+            Arc::new(Mutex::new(Bucket {
+                per_s,
+                tokens: per_s,
+                last: tokio::time::Instant::now(),
+            }))
+        });
+        if let Ok(mut inner) = b.lock() {
+            inner.per_s = per_s;
+        }
+        Some(b.clone())
+    }
+}
+
+/// Waits until the endpoint's bucket has a token (a burst of one second's worth is allowed).
+async fn pace(bucket: &Mutex<Bucket>) {
+    loop {
+        let wait = {
+            let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
+            let now = tokio::time::Instant::now();
+            let refill = now.duration_since(b.last).as_secs_f64() * b.per_s;
+            b.tokens = (b.tokens + refill).min(b.per_s.max(1.0));
+            b.last = now;
+            if b.tokens >= 1.0 {
+                b.tokens -= 1.0;
+                return;
+            }
+            (1.0 - b.tokens) / b.per_s
+        };
+        tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
+    }
+}
+
+/// An endpoint ready to receive: its secrets opened and its URL parsed.
+struct Target {
+    endpoint: WebhookEndpoint,
+    secrets: Vec<switchboard_webhooks::Secret>,
+    url: url::Url,
+    headers: Vec<(String, String)>,
+    bucket: Option<Arc<Mutex<Bucket>>>,
+}
+
+/// One event ready to send.
+struct Prepared {
+    id: EventId,
+    event_type: String,
+    body: Bytes,
+}
+
+/// The result of one send.
+struct Sent {
+    event: usize,
+    target: usize,
+    at: i64,
+    outcome: Outcome,
+}
+
+impl Core {
+    /// One dispatch pass over `tenant`: reads up to a batch of events after the cursor, delivers
+    /// them and records the outcome. `owner` names this dispatcher for the cursor's lease.
+    pub async fn dispatch_webhooks_once(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        limits: &DeliveryLimits,
+    ) -> CoreResult<DispatchReport> {
+        let Some(ctx) = self.webhook_ctx(tenant).await? else {
+            return Ok(DispatchReport::default());
+        };
+        let opts = self.config().webhooks.clone();
+        let now = self.now();
+        let (endpoints, events) = {
+            let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+            let head = tx.outbox_head().await?;
+            let Some(seq) = tx
+                .claim_event_cursor(DISPATCH_CONSUMER, owner, now, now + opts.lease_ms, head)
+                .await?
+            else {
+                return Ok(DispatchReport::default());
+            };
+            let endpoints = tx.list_webhook_endpoints().await?;
+            let events = if seq < head {
+                tx.outbox_after(seq, opts.batch_size).await?
+            } else {
+                Vec::new()
+            };
+            tx.commit().await?;
+            (endpoints, events)
+        };
+        let Some(last_seq) = events.last().map(|e| e.seq) else {
+            return Ok(DispatchReport::default());
+        };
+        let more = events.len() as i64 >= opts.batch_size;
+        let targets = self.targets(tenant, endpoints, now, limits)?;
+        let prepared: Vec<Prepared> = events.iter().map(|e| prepare(tenant, e)).collect();
+        let lanes = lanes(&events, &prepared, &targets);
+        let sent = self.send_lanes(lanes, &prepared, &targets, limits).await?;
+        let report = DispatchReport {
+            events: events.len(),
+            deliveries: sent.len(),
+            failures: sent.iter().filter(|s| !succeeded(&s.outcome)).count(),
+            more,
+        };
+        let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+        if !tx
+            .advance_event_cursor(DISPATCH_CONSUMER, owner, last_seq)
+            .await?
+        {
+            // Our lease ran out and another dispatcher took over: it delivers these again.
+            tracing::warn!(tenant = %tenant, "lost the webhook cursor lease mid-batch");
+            return Ok(report);
+        }
+        let attempts: Vec<Recorded> = sent
+            .into_iter()
+            .map(|s| Recorded {
+                endpoint: s.target,
+                event_id: prepared[s.event].id.clone(),
+                event_type: prepared[s.event].event_type.clone(),
+                attempt: 1,
+                cause: "dispatch",
+                at: s.at,
+                outcome: s.outcome,
+            })
+            .collect();
+        let mut endpoints: Vec<WebhookEndpoint> = targets.into_iter().map(|t| t.endpoint).collect();
+        self.record(&mut *tx, &mut endpoints, attempts, None)
+            .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    fn targets(
+        &self,
+        tenant: &TenantId,
+        endpoints: Vec<WebhookEndpoint>,
+        now: i64,
+        limits: &DeliveryLimits,
+    ) -> CoreResult<Vec<Target>> {
+        let mut out = Vec::new();
+        for endpoint in endpoints.into_iter().filter(|e| e.enabled) {
+            let Ok(url) = url::Url::parse(&endpoint.url) else {
+                tracing::warn!(endpoint = %endpoint.id, "stored webhook URL does not parse");
+                continue;
+            };
+            out.push(Target {
+                secrets: self.webhook_secrets(tenant, &endpoint, now)?,
+                url,
+                headers: endpoint
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                bucket: limits.bucket(&endpoint),
+                endpoint,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sends every lane; lanes run at once, each in order, within the in-flight bound.
+    async fn send_lanes(
+        &self,
+        lanes: Vec<Vec<(usize, usize)>>,
+        prepared: &[Prepared],
+        targets: &[Target],
+        limits: &DeliveryLimits,
+    ) -> CoreResult<Vec<Sent>> {
+        let client = self.webhook_client();
+        let clock = self.clock();
+        let run_lane = |lane: Vec<(usize, usize)>| async move {
+            let mut out = Vec::with_capacity(lane.len());
+            for (e, t) in lane {
+                let target = &targets[t];
+                if let Some(b) = &target.bucket {
+                    pace(b).await;
+                }
+                let _permit = limits.in_flight.acquire().await;
+                let at = clock.now_ms();
+                let outcome = send(client, target, &prepared[e], at).await;
+                out.push(Sent {
+                    event: e,
+                    target: t,
+                    at,
+                    outcome,
+                });
+            }
+            out
+        };
+        let all = futures::future::join_all(lanes.into_iter().map(run_lane)).await;
+        Ok(all.into_iter().flatten().collect())
+    }
+
+    /// Writes attempts and what follows from them: failed deliveries and their retry jobs, the
+    /// dead-letter list, endpoint health, and endpoints switched off.
+    async fn record(
+        &self,
+        tx: &mut (dyn TenantTx + '_),
+        endpoints: &mut [WebhookEndpoint],
+        attempts: Vec<Recorded>,
+        existing: Option<&WebhookDelivery>,
+    ) -> CoreResult<()> {
+        let now = self.now();
+        let tenant = tx.ctx().tenant().clone();
+        let mut rows = Vec::with_capacity(attempts.len());
+        let mut touched = HashSet::new();
+        for a in attempts {
+            let ok = succeeded(&a.outcome);
+            let endpoint = &mut endpoints[a.endpoint];
+            let result = AttemptResult {
+                status: a.outcome.status,
+                retry_after_ms: a.outcome.retry_after_ms,
+            };
+            let step = schedule::next_step(
+                u32::try_from(a.attempt).unwrap_or(u32::MAX),
+                result,
+                rand::random::<f64>(),
+            );
+            // Endpoint health: a success clears the failure record; the first failure starts it.
+            if ok {
+                if endpoint.failing_since.take().is_some() {
+                    touched.insert(a.endpoint);
+                }
+            } else if endpoint.failing_since.is_none() {
+                endpoint.failing_since = Some(a.at);
+                touched.insert(a.endpoint);
+            }
+            let gone = step == Next::DisableEndpoint;
+            let failing_too_long =
+                !ok && schedule::should_disable(endpoint.failing_since, now) && endpoint.enabled;
+            if (gone || failing_too_long) && endpoint.enabled {
+                endpoint.enabled = false;
+                endpoint.disabled_reason = Some(if gone { "gone" } else { "failing" }.to_owned());
+                touched.insert(a.endpoint);
+                events::emit(
+                    tx,
+                    "endpoint.disabled",
+                    json!({"endpoint_id": endpoint.id, "url": endpoint.url,
+                           "reason": endpoint.disabled_reason,
+                           "failing_since": endpoint.failing_since.map(crate::clock::rfc3339)}),
+                    now,
+                )
+                .await?;
+                tracing::warn!(tenant = %tenant, endpoint = %endpoint.id, gone, "webhook endpoint disabled");
+            }
+            let delivery_state = match step {
+                Next::Done => Some((WebhookDeliveryStatus::Succeeded, None)),
+                Next::RetryIn { after_ms } if endpoint.enabled => {
+                    Some((WebhookDeliveryStatus::Pending, Some(now + after_ms)))
+                }
+                Next::RetryIn { .. } | Next::DeadLetter | Next::DisableEndpoint => {
+                    Some((WebhookDeliveryStatus::Dead, None))
+                }
+            };
+            // Only deliveries that ever failed are tracked; a first-time success leaves its
+            // attempt alone.
+            let tracked = existing.is_some() || !ok;
+            if let (true, Some((status, next))) = (tracked, delivery_state) {
+                let created_at = existing.map_or(a.at, |d| d.created_at);
+                tx.upsert_webhook_delivery(&WebhookDelivery {
+                    endpoint_id: endpoint.id.clone(),
+                    event_id: a.event_id.clone(),
+                    event_type: a.event_type.clone(),
+                    status,
+                    attempts: a.attempt,
+                    next_attempt_at: next,
+                    last_status_code: a.outcome.status.map(i64::from),
+                    last_error: a.outcome.error.clone(),
+                    created_at,
+                    updated_at: now,
+                })
+                .await?;
+                if let Some(at) = next {
+                    let job = JobKind::WebhookRetry {
+                        tenant_id: tenant.clone(),
+                        endpoint_id: endpoint.id.clone(),
+                        event_id: a.event_id.clone(),
+                        attempt: a.attempt + 1,
+                    };
+                    tx.enqueue_job(&job.into_new_job(at), now).await?;
+                }
+            }
+            rows.push(WebhookAttempt {
+                id: WebhookAttemptId::generate(),
+                endpoint_id: endpoint.id.clone(),
+                event_id: a.event_id,
+                event_type: a.event_type,
+                attempt: a.attempt,
+                cause: a.cause.to_owned(),
+                attempted_at: a.at,
+                status_code: a.outcome.status.map(i64::from),
+                duration_ms: a.outcome.duration_ms,
+                response_body: a.outcome.response_body,
+                error: a.outcome.error,
+                succeeded: ok,
+            });
+        }
+        tx.insert_webhook_attempts(&rows).await?;
+        for i in touched {
+            let e = &mut endpoints[i];
+            e.updated_at = now;
+            tx.update_webhook_endpoint(e).await?;
+        }
+        Ok(())
+    }
+
+    /// The retry job: attempt `attempt` of `event` at `endpoint`, if the delivery still waits
+    /// for it.
+    pub async fn retry_webhook(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &WebhookEndpointId,
+        event_id: &EventId,
+        attempt: i64,
+    ) -> CoreResult<()> {
+        let Some(ctx) = self.webhook_ctx(tenant).await? else {
+            return Ok(());
+        };
+        let (delivery, endpoint, event) = {
+            let mut tx = self.store().tenant(&ctx, Access::Read).await?;
+            let d = tx.get_webhook_delivery(endpoint_id, event_id).await?;
+            let e = tx.get_webhook_endpoint(endpoint_id).await?;
+            let ev = tx.outbox_event(event_id).await?;
+            (d, e, ev)
+        };
+        let (Some(delivery), Some(endpoint), Some(event)) = (delivery, endpoint, event) else {
+            return Ok(());
+        };
+        // A job from an earlier schedule (replaced by a recovery) or for a settled delivery.
+        if delivery.status != WebhookDeliveryStatus::Pending || delivery.attempts + 1 != attempt {
+            return Ok(());
+        }
+        if !endpoint.enabled {
+            let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+            tx.upsert_webhook_delivery(&WebhookDelivery {
+                status: WebhookDeliveryStatus::Dead,
+                next_attempt_at: None,
+                last_error: Some("the endpoint is disabled".to_owned()),
+                updated_at: self.now(),
+                ..delivery
+            })
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        self.attempt_now(&ctx, endpoint, &event, attempt, "retry", Some(delivery))
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends `event` to `endpoint` now and records the attempt and its consequences.
+    async fn attempt_now(
+        &self,
+        ctx: &TenantCtx,
+        endpoint: WebhookEndpoint,
+        event: &StoredEvent,
+        attempt: i64,
+        cause: &'static str,
+        delivery: Option<WebhookDelivery>,
+    ) -> CoreResult<WebhookAttempt> {
+        let now = self.now();
+        let limits = DeliveryLimits::new(1);
+        let mut targets = self.targets(ctx.tenant(), vec![endpoint.clone()], now, &limits)?;
+        if targets.is_empty() {
+            // Disabled or unparseable: a replay still goes out to the endpoint's URL.
+            let url = url::Url::parse(&endpoint.url)
+                .map_err(|_| CoreError::Internal("stored webhook URL does not parse".into()))?;
+            targets.push(Target {
+                secrets: self.webhook_secrets(ctx.tenant(), &endpoint, now)?,
+                url,
+                headers: endpoint
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                bucket: None,
+                endpoint: endpoint.clone(),
+            });
+        }
+        let prepared = prepare(ctx.tenant(), event);
+        let outcome = send(self.webhook_client(), &targets[0], &prepared, now).await;
+        let mut tx = self.store().tenant(ctx, Access::Write).await?;
+        // Re-read under the write lock: a concurrent attempt may have settled it meanwhile.
+        let current = tx
+            .get_webhook_delivery(&endpoint.id, &event.event.id)
+            .await?;
+        if delivery.is_some()
+            && current.as_ref().map(|d| d.attempts) != delivery.as_ref().map(|d| d.attempts)
+        {
+            return Err(CoreError::Conflict("the delivery changed meanwhile"));
+        }
+        let Some(fresh) = tx.get_webhook_endpoint(&endpoint.id).await? else {
+            return Err(CoreError::NotFound);
+        };
+        let mut endpoints = vec![fresh];
+        let recorded = Recorded {
+            endpoint: 0,
+            event_id: prepared.id.clone(),
+            event_type: prepared.event_type.clone(),
+            attempt,
+            cause,
+            at: now,
+            outcome,
+        };
+        self.record(&mut *tx, &mut endpoints, vec![recorded], current.as_ref())
+            .await?;
+        let attempts = tx
+            .list_webhook_attempts(&endpoint.id, Some(&event.event.id), None, 1)
+            .await?;
+        tx.commit().await?;
+        attempts
+            .into_iter()
+            .next()
+            .ok_or_else(|| CoreError::Internal("the attempt was not recorded".into()))
+    }
+
+    /// Sends one event to an endpoint again now, whatever its earlier attempts did.
+    pub async fn replay_webhook(
+        &self,
+        access: &TenantAccess,
+        endpoint_id: &WebhookEndpointId,
+        event_id: &EventId,
+        meta: &RequestMeta,
+    ) -> CoreResult<WebhookAttempt> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let (endpoint, event, delivery) = {
+            let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
+            let e = tx.get_webhook_endpoint(endpoint_id).await?;
+            let ev = tx.outbox_event(event_id).await?;
+            let d = tx.get_webhook_delivery(endpoint_id, event_id).await?;
+            (e, ev, d)
+        };
+        let (Some(endpoint), Some(event)) = (endpoint, event) else {
+            return Err(CoreError::NotFound);
+        };
+        let attempt = delivery.as_ref().map_or(1, |d| d.attempts + 1);
+        let result = self
+            .attempt_now(&access.ctx, endpoint, &event, attempt, "replay", delivery)
+            .await?;
+        let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
+        crate::audit::append(
+            &mut *tx,
+            &access.ctx.actor().clone(),
+            meta,
+            crate::audit::AuditDraft::success(
+                "webhook_endpoint.replayed",
+                "webhook_endpoint",
+                endpoint_id.to_string(),
+            )
+            .with_details(json!({"event_id": event_id, "succeeded": result.succeeded})),
+            self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// Schedules every failed delivery (pending or dead) of an endpoint created at or after
+    /// `since` for a fresh attempt now, with a fresh retry schedule. Returns how many.
+    pub async fn recover_webhooks(
+        &self,
+        access: &TenantAccess,
+        endpoint_id: &WebhookEndpointId,
+        since: i64,
+        meta: &RequestMeta,
+    ) -> CoreResult<usize> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let now = self.now();
+        let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
+        let Some(endpoint) = tx.get_webhook_endpoint(endpoint_id).await? else {
+            return Err(CoreError::NotFound);
+        };
+        if !endpoint.enabled {
+            return Err(CoreError::Conflict(
+                "the endpoint is disabled: enable it before recovering its deliveries",
+            ));
+        }
+        let failed = tx
+            .list_webhook_deliveries(endpoint_id, None, Some(since), MAX_RECOVER)
+            .await?;
+        for d in &failed {
+            tx.upsert_webhook_delivery(&WebhookDelivery {
+                status: WebhookDeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: Some(now),
+                updated_at: now,
+                ..d.clone()
+            })
+            .await?;
+            let job = JobKind::WebhookRetry {
+                tenant_id: access.ctx.tenant().clone(),
+                endpoint_id: endpoint_id.clone(),
+                event_id: d.event_id.clone(),
+                attempt: 1,
+            };
+            tx.enqueue_job(&job.into_new_job(now), now).await?;
+        }
+        crate::audit::append(
+            &mut *tx,
+            &access.ctx.actor().clone(),
+            meta,
+            crate::audit::AuditDraft::success(
+                "webhook_endpoint.recovered",
+                "webhook_endpoint",
+                endpoint_id.to_string(),
+            )
+            .with_details(
+                json!({"since": crate::clock::rfc3339(since), "deliveries": failed.len()}),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(failed.len())
+    }
+
+    /// An endpoint's attempt log, newest first.
+    pub async fn webhook_attempts(
+        &self,
+        access: &TenantAccess,
+        endpoint_id: &WebhookEndpointId,
+        event: Option<&EventId>,
+        before: Option<&WebhookAttemptId>,
+        limit: i64,
+    ) -> CoreResult<Vec<WebhookAttempt>> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
+        if tx.get_webhook_endpoint(endpoint_id).await?.is_none() {
+            return Err(CoreError::NotFound);
+        }
+        Ok(tx
+            .list_webhook_attempts(endpoint_id, event, before, limit.clamp(1, 200))
+            .await?)
+    }
+
+    /// An endpoint's failed deliveries: waiting for a retry, or on the dead-letter list.
+    pub async fn webhook_deliveries(
+        &self,
+        access: &TenantAccess,
+        endpoint_id: &WebhookEndpointId,
+        status: WebhookDeliveryStatus,
+        limit: i64,
+    ) -> CoreResult<Vec<WebhookDelivery>> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
+        if tx.get_webhook_endpoint(endpoint_id).await?.is_none() {
+            return Err(CoreError::NotFound);
+        }
+        Ok(tx
+            .list_webhook_deliveries(endpoint_id, Some(status), None, limit.clamp(1, 200))
+            .await?)
+    }
+
+    /// Success rate and latency of an endpoint's attempts in the last `window_ms`.
+    pub async fn webhook_stats(
+        &self,
+        access: &TenantAccess,
+        endpoint_id: &WebhookEndpointId,
+        window_ms: i64,
+    ) -> CoreResult<EndpointStats> {
+        if !access.role.can_manage_settings() {
+            return Err(CoreError::Forbidden);
+        }
+        let since = self.now() - window_ms;
+        let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
+        if tx.get_webhook_endpoint(endpoint_id).await?.is_none() {
+            return Err(CoreError::NotFound);
+        }
+        let attempts = tx
+            .webhook_attempts_since(endpoint_id, since, STATS_SAMPLE)
+            .await?;
+        Ok(EndpointStats::of(&attempts))
+    }
+}
+
+/// Deliveries one recovery schedules at most.
+const MAX_RECOVER: i64 = 10_000;
+
+/// Attempts the statistics look at, newest first.
+const STATS_SAMPLE: i64 = 10_000;
+
+/// An endpoint's recent health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointStats {
+    pub attempts: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    /// Succeeded / attempts; `None` without attempts.
+    pub success_rate: Option<f64>,
+    pub latency_p50_ms: Option<i64>,
+    pub latency_p95_ms: Option<i64>,
+    pub latency_p99_ms: Option<i64>,
+}
+
+impl EndpointStats {
+    fn of(attempts: &[WebhookAttempt]) -> Self {
+        let mut durations: Vec<i64> = attempts.iter().map(|a| a.duration_ms).collect();
+        durations.sort_unstable();
+        let pct = |p: usize| -> Option<i64> {
+            let n = durations.len();
+            (n > 0).then(|| durations[((n * p).div_ceil(100)).clamp(1, n) - 1])
+        };
+        let succeeded = attempts.iter().filter(|a| a.succeeded).count();
+        #[allow(clippy::cast_precision_loss)]
+        let success_rate = (!attempts.is_empty()).then(|| succeeded as f64 / attempts.len() as f64);
+        Self {
+            attempts: attempts.len(),
+            succeeded,
+            failed: attempts.len() - succeeded,
+            success_rate,
+            latency_p50_ms: pct(50),
+            latency_p95_ms: pct(95),
+            latency_p99_ms: pct(99),
+        }
+    }
+}
+
+/// An attempt waiting to be written.
+struct Recorded {
+    /// Index into the endpoints being recorded.
+    endpoint: usize,
+    event_id: EventId,
+    event_type: String,
+    attempt: i64,
+    cause: &'static str,
+    at: i64,
+    outcome: Outcome,
+}
+
+fn succeeded(o: &Outcome) -> bool {
+    o.status.is_some_and(|s| (200..300).contains(&s))
+}
+
+/// The envelope integrators receive, serialised once per event.
+fn prepare(tenant: &TenantId, e: &StoredEvent) -> Prepared {
+    let envelope = EventEnvelope {
+        id: e.event.id.clone(),
+        event_type: e.event.event_type.clone(),
+        version: u32::try_from(e.event.version).unwrap_or(1),
+        tenant_id: tenant.clone(),
+        occurred_at: crate::clock::rfc3339(e.event.occurred_at),
+        actor: e.event.actor.clone(),
+        data: e.event.payload.clone(),
+    };
+    Prepared {
+        id: e.event.id.clone(),
+        event_type: e.event.event_type.clone(),
+        body: Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default()),
+    }
+}
+
+/// Groups the sends of a batch into lanes that must stay in order: one per endpoint and
+/// conversation (events about no conversation have a lane each).
+fn lanes(
+    events: &[StoredEvent],
+    prepared: &[Prepared],
+    targets: &[Target],
+) -> Vec<Vec<(usize, usize)>> {
+    let mut keyed: BTreeMap<(usize, String), Vec<(usize, usize)>> = BTreeMap::new();
+    for (e, event) in events.iter().enumerate() {
+        let key = event
+            .event
+            .payload
+            .get("conversation_id")
+            .and_then(|v| v.as_str())
+            .map_or_else(|| prepared[e].id.to_string(), str::to_owned);
+        for (t, target) in targets.iter().enumerate() {
+            if switchboard_types::catalog::filter_matches(
+                &target.endpoint.event_types,
+                &event.event.event_type,
+            ) {
+                keyed.entry((t, key.clone())).or_default().push((e, t));
+            }
+        }
+    }
+    keyed.into_values().collect()
+}
+
+async fn send(client: &Deliverer, target: &Target, event: &Prepared, now_ms: i64) -> Outcome {
+    let timestamp = now_ms.div_euclid(1000);
+    let secrets: Vec<&switchboard_webhooks::Secret> = target.secrets.iter().collect();
+    let signature = switchboard_webhooks::signing::signature_header(
+        &secrets,
+        event.id.as_str(),
+        timestamp,
+        &event.body,
+    );
+    client
+        .send(Outgoing {
+            url: &target.url,
+            msg_id: event.id.as_str(),
+            timestamp,
+            signature: &signature,
+            body: event.body.clone(),
+            headers: &target.headers,
+        })
+        .await
+}
+
+/// Runs dispatch passes for every tenant of this process's region with webhook endpoints until
+/// `cancel`: at once for tenants whose commits this process announces, and every `poll_ms` for
+/// the rest (commits of other processes).
+pub async fn run_dispatcher(core: Arc<Core>, owner: String, cancel: CancellationToken) {
+    let opts = core.config().webhooks.clone();
+    let limits = Arc::new(DeliveryLimits::new(opts.max_in_flight));
+    let mut commits = core.store().outbox_commits();
+    let mut known: HashSet<TenantId> = HashSet::new();
+    let running: Arc<Mutex<HashSet<TenantId>>> = Arc::new(Mutex::new(HashSet::new()));
+    let again: Arc<Mutex<HashSet<TenantId>>> = Arc::new(Mutex::new(HashSet::new()));
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(opts.poll_ms.max(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let mut due: Vec<TenantId> = Vec::new();
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                match list_tenants(&core).await {
+                    Ok(t) => known = t,
+                    Err(e) => tracing::warn!(error = %e, "listing tenants with webhooks failed"),
+                }
+                due.extend(known.iter().cloned());
+            }
+            got = commits.recv() => match got {
+                Ok(tenant) => {
+                    if !known.contains(&tenant) {
+                        // Perhaps its first endpoint was just created.
+                        if let Ok(t) = list_tenants(&core).await { known = t; }
+                    }
+                    if known.contains(&tenant) { due.push(tenant); }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => due.extend(known.iter().cloned()),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+        for tenant in due {
+            {
+                let mut r = running.lock().unwrap_or_else(|p| p.into_inner());
+                if !r.insert(tenant.clone()) {
+                    // A pass is running: it goes round once more when it ends.
+                    again
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(tenant);
+                    continue;
+                }
+            }
+            let (core, owner, limits, running, again) = (
+                core.clone(),
+                owner.clone(),
+                limits.clone(),
+                running.clone(),
+                again.clone(),
+            );
+            tasks.spawn(async move {
+                loop {
+                    let result = core.dispatch_webhooks_once(&tenant, &owner, &limits).await;
+                    let more = match result {
+                        Ok(r) => r.more,
+                        Err(e) => {
+                            tracing::warn!(tenant = %tenant, error = %e, "webhook dispatch failed");
+                            false
+                        }
+                    };
+                    let requested = again
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&tenant);
+                    if !more && !requested {
+                        break;
+                    }
+                }
+                running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&tenant);
+            });
+        }
+    }
+    tasks.shutdown().await;
+}
+
+async fn list_tenants(core: &Core) -> CoreResult<HashSet<TenantId>> {
+    let mut tx = core.store().control(Access::Read).await?;
+    Ok(tx
+        .tenants_with_webhooks(&core.config().default_region)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(ms: i64, ok: bool) -> WebhookAttempt {
+        WebhookAttempt {
+            id: WebhookAttemptId::generate(),
+            endpoint_id: WebhookEndpointId::generate(),
+            event_id: EventId::generate(),
+            event_type: "message.created".into(),
+            attempt: 1,
+            cause: "dispatch".into(),
+            attempted_at: 0,
+            status_code: Some(if ok { 200 } else { 500 }),
+            duration_ms: ms,
+            response_body: String::new(),
+            error: None,
+            succeeded: ok,
+        }
+    }
+
+    #[test]
+    fn stats_give_rate_and_nearest_rank_percentiles() {
+        let attempts: Vec<_> = (1..=100).map(|i| attempt(i, i % 4 != 0)).collect();
+        let s = EndpointStats::of(&attempts);
+        assert_eq!((s.attempts, s.succeeded, s.failed), (100, 75, 25));
+        assert_eq!(s.success_rate, Some(0.75));
+        assert_eq!(s.latency_p50_ms, Some(50));
+        assert_eq!(s.latency_p95_ms, Some(95));
+        assert_eq!(s.latency_p99_ms, Some(99));
+        assert_eq!(EndpointStats::of(&[]).success_rate, None);
+    }
+}
