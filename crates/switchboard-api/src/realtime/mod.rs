@@ -5,6 +5,7 @@ pub mod agent;
 pub mod hub;
 pub mod protocol;
 mod socket;
+pub mod stream;
 pub mod widget;
 
 pub use hub::Hub;
@@ -14,5 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(agent::realtime))
+    OpenApiRouter::new()
+        .routes(routes!(agent::realtime))
+        .routes(routes!(stream::poll_events))
+        .routes(routes!(stream::stream_events))
 }

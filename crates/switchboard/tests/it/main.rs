@@ -13,6 +13,7 @@ mod cli;
 mod contacts;
 mod conversation_tools;
 mod conversations;
+mod events;
 mod isolation;
 mod realtime;
 mod reports;
