@@ -28,14 +28,12 @@ use switchboard_webhooks::{Deliverer, Outcome, Outgoing};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// What one dispatch pass over a tenant did.
+/// What one dispatch run over a tenant did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DispatchReport {
     pub events: usize,
     pub deliveries: usize,
     pub failures: usize,
-    /// The batch was full: more events may be waiting.
-    pub more: bool,
 }
 
 /// Per-endpoint pacing (token buckets) and the bound on connections in flight, shared by every
@@ -123,9 +121,11 @@ struct Sent {
 }
 
 impl Core {
-    /// One dispatch pass over `tenant`: reads up to a batch of events after the cursor, delivers
-    /// them and records the outcome. `owner` names this dispatcher for the cursor's lease.
-    pub async fn dispatch_webhooks_once(
+    /// Delivers `tenant`'s events after its cursor until it has caught up, as the dispatcher
+    /// `owner` (the name its cursor lease is held under). Batches are pipelined: while one
+    /// batch's attempts are written, the next one is already being sent; the stored cursor
+    /// still moves only after a batch's attempts and failures are committed, in order.
+    pub async fn dispatch_webhooks(
         &self,
         tenant: &TenantId,
         owner: &str,
@@ -134,66 +134,123 @@ impl Core {
         let Some(ctx) = self.webhook_ctx(tenant).await? else {
             return Ok(DispatchReport::default());
         };
-        let opts = self.config().webhooks.clone();
+        let mut report = DispatchReport::default();
+        // Where sending has got to; ahead of the stored cursor while a batch is being recorded.
+        let mut sent_up_to: Option<i64> = None;
+        let mut recording: Option<BoxFuture<'_, CoreResult<bool>>> = None;
+        loop {
+            let Some((endpoints, events)) = self.read_batch(&ctx, owner, sent_up_to).await? else {
+                break;
+            };
+            let Some(last_seq) = events.last().map(|e| e.seq) else {
+                // Caught up: finish recording, then look once more for what arrived meanwhile.
+                match recording.take() {
+                    Some(previous) => {
+                        if previous.await? {
+                            continue;
+                        }
+                        break;
+                    }
+                    None => break,
+                }
+            };
+            let now = self.now();
+            let targets = self.targets(tenant, endpoints, now, limits)?;
+            let prepared: Vec<Prepared> = events.iter().map(|e| prepare(tenant, e)).collect();
+            let lanes = lanes(&events, &prepared, &targets);
+            let sending = self.send_lanes(lanes, &prepared, &targets, limits);
+            let (sent, recorded) = match recording.take() {
+                Some(previous) => {
+                    let (sent, recorded) = tokio::join!(sending, previous);
+                    (sent?, recorded?)
+                }
+                None => (sending.await?, true),
+            };
+            if !recorded {
+                return Ok(report);
+            }
+            report.events += events.len();
+            report.deliveries += sent.len();
+            report.failures += sent.iter().filter(|s| !succeeded(&s.outcome)).count();
+            sent_up_to = Some(last_seq);
+            let attempts: Vec<Recorded> = sent
+                .into_iter()
+                .map(|s| Recorded {
+                    endpoint: s.target,
+                    event_id: prepared[s.event].id.clone(),
+                    event_type: prepared[s.event].event_type.clone(),
+                    attempt: 1,
+                    cause: "dispatch",
+                    at: s.at,
+                    outcome: s.outcome,
+                })
+                .collect();
+            let endpoints: Vec<WebhookEndpoint> = targets.into_iter().map(|t| t.endpoint).collect();
+            recording = Some(Box::pin(
+                self.record_batch(&ctx, owner, endpoints, attempts, last_seq),
+            ));
+        }
+        Ok(report)
+    }
+
+    /// Claims (or renews) the cursor lease and reads the endpoints and the next batch after
+    /// `after` (or the stored cursor); `None` while another dispatcher holds the lease.
+    async fn read_batch(
+        &self,
+        ctx: &TenantCtx,
+        owner: &str,
+        after: Option<i64>,
+    ) -> CoreResult<Option<(Vec<WebhookEndpoint>, Vec<StoredEvent>)>> {
+        let opts = &self.config().webhooks;
         let now = self.now();
-        let (endpoints, events) = {
-            let mut tx = self.store().tenant(&ctx, Access::Write).await?;
-            let head = tx.outbox_head().await?;
-            let Some(seq) = tx
-                .claim_event_cursor(DISPATCH_CONSUMER, owner, now, now + opts.lease_ms, head)
-                .await?
-            else {
-                return Ok(DispatchReport::default());
-            };
-            let endpoints = tx.list_webhook_endpoints().await?;
-            let events = if seq < head {
-                tx.outbox_after(seq, opts.batch_size).await?
-            } else {
-                Vec::new()
-            };
+        let mut tx = self.store().tenant(ctx, Access::Write).await?;
+        let head = tx.outbox_head().await?;
+        let Some(stored) = tx
+            .claim_event_cursor(DISPATCH_CONSUMER, owner, now, now + opts.lease_ms, head)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let from = after.map_or(stored, |a| a.max(stored));
+        let endpoints = tx.list_webhook_endpoints().await?;
+        let events = if from < head {
+            tx.outbox_after(from, opts.batch_size).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok(Some((endpoints, events)))
+    }
+
+    /// Writes a dispatched batch: its attempts in transactions of a few hundred rows (so the
+    /// writer is never held long), then its failures and the cursor in one. `false` when the
+    /// lease was lost meanwhile (the new owner sends the batch again).
+    async fn record_batch(
+        &self,
+        ctx: &TenantCtx,
+        owner: &str,
+        mut endpoints: Vec<WebhookEndpoint>,
+        attempts: Vec<Recorded>,
+        last_seq: i64,
+    ) -> CoreResult<bool> {
+        let rows = attempt_rows(&attempts, &endpoints);
+        for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION) {
+            let mut tx = self.store().tenant(ctx, Access::Write).await?;
+            tx.insert_webhook_attempts(chunk).await?;
             tx.commit().await?;
-            (endpoints, events)
-        };
-        let Some(last_seq) = events.last().map(|e| e.seq) else {
-            return Ok(DispatchReport::default());
-        };
-        let more = events.len() as i64 >= opts.batch_size;
-        let targets = self.targets(tenant, endpoints, now, limits)?;
-        let prepared: Vec<Prepared> = events.iter().map(|e| prepare(tenant, e)).collect();
-        let lanes = lanes(&events, &prepared, &targets);
-        let sent = self.send_lanes(lanes, &prepared, &targets, limits).await?;
-        let report = DispatchReport {
-            events: events.len(),
-            deliveries: sent.len(),
-            failures: sent.iter().filter(|s| !succeeded(&s.outcome)).count(),
-            more,
-        };
-        let mut tx = self.store().tenant(&ctx, Access::Write).await?;
+        }
+        let mut tx = self.store().tenant(ctx, Access::Write).await?;
         if !tx
             .advance_event_cursor(DISPATCH_CONSUMER, owner, last_seq)
             .await?
         {
-            // Our lease ran out and another dispatcher took over: it delivers these again.
-            tracing::warn!(tenant = %tenant, "lost the webhook cursor lease mid-batch");
-            return Ok(report);
+            tracing::warn!(tenant = %ctx.tenant(), "lost the webhook cursor lease mid-batch");
+            return Ok(false);
         }
-        let attempts: Vec<Recorded> = sent
-            .into_iter()
-            .map(|s| Recorded {
-                endpoint: s.target,
-                event_id: prepared[s.event].id.clone(),
-                event_type: prepared[s.event].event_type.clone(),
-                attempt: 1,
-                cause: "dispatch",
-                at: s.at,
-                outcome: s.outcome,
-            })
-            .collect();
-        let mut endpoints: Vec<WebhookEndpoint> = targets.into_iter().map(|t| t.endpoint).collect();
-        self.record(&mut *tx, &mut endpoints, attempts, None)
+        self.apply_outcomes(&mut *tx, &mut endpoints, &attempts, None)
             .await?;
         tx.commit().await?;
-        Ok(report)
+        Ok(true)
     }
 
     fn targets(
@@ -257,18 +314,17 @@ impl Core {
         Ok(all.into_iter().flatten().collect())
     }
 
-    /// Writes attempts and what follows from them: failed deliveries and their retry jobs, the
+    /// Writes what follows from attempts: failed deliveries and their retry jobs, the
     /// dead-letter list, endpoint health, and endpoints switched off.
-    async fn record(
+    async fn apply_outcomes(
         &self,
         tx: &mut (dyn TenantTx + '_),
         endpoints: &mut [WebhookEndpoint],
-        attempts: Vec<Recorded>,
+        attempts: &[Recorded],
         existing: Option<&WebhookDelivery>,
     ) -> CoreResult<()> {
         let now = self.now();
         let tenant = tx.ctx().tenant().clone();
-        let mut rows = Vec::with_capacity(attempts.len());
         let mut touched = HashSet::new();
         for a in attempts {
             let ok = succeeded(&a.outcome);
@@ -292,8 +348,7 @@ impl Core {
                 touched.insert(a.endpoint);
             }
             let gone = step == Next::DisableEndpoint;
-            let failing_too_long =
-                !ok && schedule::should_disable(endpoint.failing_since, now) && endpoint.enabled;
+            let failing_too_long = !ok && schedule::should_disable(endpoint.failing_since, now);
             if (gone || failing_too_long) && endpoint.enabled {
                 endpoint.enabled = false;
                 endpoint.disabled_reason = Some(if gone { "gone" } else { "failing" }.to_owned());
@@ -309,59 +364,43 @@ impl Core {
                 .await?;
                 tracing::warn!(tenant = %tenant, endpoint = %endpoint.id, gone, "webhook endpoint disabled");
             }
-            let delivery_state = match step {
-                Next::Done => Some((WebhookDeliveryStatus::Succeeded, None)),
+            let (status, next) = match step {
+                Next::Done => (WebhookDeliveryStatus::Succeeded, None),
                 Next::RetryIn { after_ms } if endpoint.enabled => {
-                    Some((WebhookDeliveryStatus::Pending, Some(now + after_ms)))
+                    (WebhookDeliveryStatus::Pending, Some(now + after_ms))
                 }
                 Next::RetryIn { .. } | Next::DeadLetter | Next::DisableEndpoint => {
-                    Some((WebhookDeliveryStatus::Dead, None))
+                    (WebhookDeliveryStatus::Dead, None)
                 }
             };
             // Only deliveries that ever failed are tracked; a first-time success leaves its
             // attempt alone.
-            let tracked = existing.is_some() || !ok;
-            if let (true, Some((status, next))) = (tracked, delivery_state) {
-                let created_at = existing.map_or(a.at, |d| d.created_at);
-                tx.upsert_webhook_delivery(&WebhookDelivery {
+            if existing.is_none() && ok {
+                continue;
+            }
+            tx.upsert_webhook_delivery(&WebhookDelivery {
+                endpoint_id: endpoint.id.clone(),
+                event_id: a.event_id.clone(),
+                event_type: a.event_type.clone(),
+                status,
+                attempts: a.attempt,
+                next_attempt_at: next,
+                last_status_code: a.outcome.status.map(i64::from),
+                last_error: a.outcome.error.clone(),
+                created_at: existing.map_or(a.at, |d| d.created_at),
+                updated_at: now,
+            })
+            .await?;
+            if let Some(at) = next {
+                let job = JobKind::WebhookRetry {
+                    tenant_id: tenant.clone(),
                     endpoint_id: endpoint.id.clone(),
                     event_id: a.event_id.clone(),
-                    event_type: a.event_type.clone(),
-                    status,
-                    attempts: a.attempt,
-                    next_attempt_at: next,
-                    last_status_code: a.outcome.status.map(i64::from),
-                    last_error: a.outcome.error.clone(),
-                    created_at,
-                    updated_at: now,
-                })
-                .await?;
-                if let Some(at) = next {
-                    let job = JobKind::WebhookRetry {
-                        tenant_id: tenant.clone(),
-                        endpoint_id: endpoint.id.clone(),
-                        event_id: a.event_id.clone(),
-                        attempt: a.attempt + 1,
-                    };
-                    tx.enqueue_job(&job.into_new_job(at), now).await?;
-                }
+                    attempt: a.attempt + 1,
+                };
+                tx.enqueue_job(&job.into_new_job(at), now).await?;
             }
-            rows.push(WebhookAttempt {
-                id: WebhookAttemptId::generate(),
-                endpoint_id: endpoint.id.clone(),
-                event_id: a.event_id,
-                event_type: a.event_type,
-                attempt: a.attempt,
-                cause: a.cause.to_owned(),
-                attempted_at: a.at,
-                status_code: a.outcome.status.map(i64::from),
-                duration_ms: a.outcome.duration_ms,
-                response_body: a.outcome.response_body,
-                error: a.outcome.error,
-                succeeded: ok,
-            });
         }
-        tx.insert_webhook_attempts(&rows).await?;
         for i in touched {
             let e = &mut endpoints[i];
             e.updated_at = now;
@@ -468,7 +507,10 @@ impl Core {
             at: now,
             outcome,
         };
-        self.record(&mut *tx, &mut endpoints, vec![recorded], current.as_ref())
+        let recorded = [recorded];
+        tx.insert_webhook_attempts(&attempt_rows(&recorded, &endpoints))
+            .await?;
+        self.apply_outcomes(&mut *tx, &mut endpoints, &recorded, current.as_ref())
             .await?;
         let attempts = tx
             .list_webhook_attempts(&endpoint.id, Some(&event.event.id), None, 1)
@@ -701,6 +743,32 @@ struct Recorded {
     outcome: Outcome,
 }
 
+/// Attempt rows written per transaction when a batch is recorded.
+const ATTEMPTS_PER_TRANSACTION: usize = 250;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The attempt log's rows for `attempts`.
+fn attempt_rows(attempts: &[Recorded], endpoints: &[WebhookEndpoint]) -> Vec<WebhookAttempt> {
+    attempts
+        .iter()
+        .map(|a| WebhookAttempt {
+            id: WebhookAttemptId::generate(),
+            endpoint_id: endpoints[a.endpoint].id.clone(),
+            event_id: a.event_id.clone(),
+            event_type: a.event_type.clone(),
+            attempt: a.attempt,
+            cause: a.cause.to_owned(),
+            attempted_at: a.at,
+            status_code: a.outcome.status.map(i64::from),
+            duration_ms: a.outcome.duration_ms,
+            response_body: a.outcome.response_body.clone(),
+            error: a.outcome.error.clone(),
+            succeeded: succeeded(&a.outcome),
+        })
+        .collect()
+}
+
 fn succeeded(o: &Outcome) -> bool {
     o.status.is_some_and(|s| (200..300).contains(&s))
 }
@@ -829,19 +897,14 @@ pub async fn run_dispatcher(core: Arc<Core>, owner: String, cancel: Cancellation
             );
             tasks.spawn(async move {
                 loop {
-                    let result = core.dispatch_webhooks_once(&tenant, &owner, &limits).await;
-                    let more = match result {
-                        Ok(r) => r.more,
-                        Err(e) => {
-                            tracing::warn!(tenant = %tenant, error = %e, "webhook dispatch failed");
-                            false
-                        }
-                    };
+                    if let Err(e) = core.dispatch_webhooks(&tenant, &owner, &limits).await {
+                        tracing::warn!(tenant = %tenant, error = %e, "webhook dispatch failed");
+                    }
                     let requested = again
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&tenant);
-                    if !more && !requested {
+                    if !requested {
                         break;
                     }
                 }

@@ -282,6 +282,32 @@ enum BenchCmd {
         #[arg(long)]
         no_triage: bool,
     },
+    /// Webhook delivery while inbound messages arrive: messages/s, deliveries/s and the delay
+    /// from a message to its event at an endpoint, with N endpoints on a local receiver.
+    Webhooks {
+        /// Endpoints per tenant, each subscribed to every event.
+        #[arg(long, default_value_t = 1)]
+        endpoints: usize,
+        /// Tenants the clients write to (each with its own endpoints).
+        #[arg(long, default_value_t = 1)]
+        tenants: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Messages per second offered, spread over the clients (default: as fast as accepted).
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Seconds of load before measuring.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Deliver nothing during the load, then measure how fast the backlog drains.
+        #[arg(long)]
+        backlog: bool,
+        /// The schema owner's URL when --database-url is PostgreSQL.
+        #[arg(long)]
+        migrate_url: Option<String>,
+    },
     /// Authenticated GET and POST throughput and latency.
     Api {
         #[arg(long, default_value_t = 64)]
@@ -502,6 +528,47 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     r.agents, p.rate_per_second, d.frames, d.expected, d.p50_ms, d.p99_ms, d.max_ms
                 ));
             }
+            out.emit(&text, serde_json::to_value(&r)?)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCmd::Webhooks {
+            endpoints,
+            tenants,
+            clients,
+            seconds,
+            rate,
+            warmup,
+            backlog,
+            migrate_url,
+        }) => {
+            let opts = bench::BenchOptions {
+                clients,
+                tenants: tenants.max(1),
+                duration: std::time::Duration::from_secs(seconds),
+                database_url: cli.global.database_url.clone(),
+                migrate_url,
+                agents: 0,
+                paced_rate: 0,
+                paced_duration: std::time::Duration::ZERO,
+                widget_clients: 0,
+                triage: bench::BenchTriage::Default,
+            };
+            let r = bench::webhooks::run(
+                &cfg,
+                opts,
+                endpoints.max(1),
+                rate,
+                std::time::Duration::from_secs(warmup),
+                backlog,
+            )
+            .await?;
+            let m = &r.messages;
+            let text = format!(
+                "backend {} · {} tenant(s) × {} endpoint(s) · {} clients · {} s\ninbound messages {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}\ndeliveries       {:>9.0}/s  {}/{} delivered  drain {:.2} s\nmessage → endpoint  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                r.backend, r.tenants, r.endpoints, r.clients, r.seconds, m.per_second, m.p50_ms, m.p99_ms, m.errors,
+                r.deliveries_per_second, r.deliveries, r.deliveries_expected, r.drain_seconds,
+                r.latency_p50_ms, r.latency_p99_ms, r.latency_max_ms
+            );
             out.emit(&text, serde_json::to_value(&r)?)?;
             return Ok(std::process::ExitCode::SUCCESS);
         }

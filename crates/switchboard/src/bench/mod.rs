@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod intent;
 mod realtime;
+pub mod webhooks;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -80,9 +81,22 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// Builds the n-th request of a phase.
-type RequestMaker = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+pub(crate) type RequestMaker =
+    Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
 
 async fn phase(clients: usize, duration: Duration, make: RequestMaker, expect: u16) -> PhaseReport {
+    paced_phase(clients, duration, None, make, expect).await
+}
+
+/// Like [`phase`], each client sending one request per `interval` when one is given (a steady
+/// offered load instead of as fast as the server answers).
+async fn paced_phase(
+    clients: usize,
+    duration: Duration,
+    interval: Option<Duration>,
+    make: RequestMaker,
+    expect: u16,
+) -> PhaseReport {
     let mut tasks = Vec::new();
     #[allow(clippy::disallowed_methods)] // measuring wall time is the point of a benchmark
     let started = std::time::Instant::now();
@@ -96,7 +110,16 @@ async fn phase(clients: usize, duration: Duration, make: RequestMaker, expect: u
             let mut lat = Vec::with_capacity(4096);
             let mut errors = 0u64;
             let mut n = 0u64;
+            // Paced clients start spread over one interval, so the load is steady from the start.
+            let mut next = tokio::time::Instant::now()
+                + interval.map_or(Duration::ZERO, |every| {
+                    every.mul_f64(c as f64 / clients.max(1) as f64)
+                });
             while started.elapsed() < duration {
+                if let Some(every) = interval {
+                    tokio::time::sleep_until(next).await;
+                    next += every;
+                }
                 #[allow(clippy::disallowed_methods)]
                 let t = std::time::Instant::now();
                 let ok = match make(&client, (c as u64) << 32 | n).send().await {

@@ -354,14 +354,14 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
-            // A webhook endpoint whose first delivery (its own creation event) fails: an attempt,
-            // a delivery waiting for its retry, and the dispatcher's cursor.
+            // A webhook endpoint whose one delivery (its own creation event) fails: an attempt, a
+            // delivery waiting for its retry (no worker runs it here), and the dispatcher's cursor.
             let endpoint = app
                 .call(
                     Method::POST,
                     "/v1/webhooks",
                     Some(&t.key),
-                    Some(json!({"url": hook.url})),
+                    Some(json!({"url": hook.url, "event_types": ["webhook_endpoint.created"]})),
                 )
                 .await
                 .expect(201)

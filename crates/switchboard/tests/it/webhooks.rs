@@ -922,9 +922,7 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing() {
         let tenant: switchboard_types::TenantId = t.id.parse().unwrap();
         let limits = switchboard_core::webhook_dispatch::DeliveryLimits::new(64);
         // Dispatcher A dies after a few deliveries, before recording anything.
-        let pass = app
-            .core
-            .dispatch_webhooks_once(&tenant, "dispatcher-a", &limits);
+        let pass = app.core.dispatch_webhooks(&tenant, "dispatcher-a", &limits);
         tokio::select! {
             r = pass => panic!("the pass finished before it could be killed: {r:?}"),
             () = until("a few deliveries", || seen.lock().unwrap().len() >= 4) => {}
@@ -934,7 +932,7 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing() {
         // B cannot take over while A's lease runs …
         let r = app
             .core
-            .dispatch_webhooks_once(&tenant, "dispatcher-b", &limits)
+            .dispatch_webhooks(&tenant, "dispatcher-b", &limits)
             .await
             .unwrap();
         assert_eq!(r.deliveries, 0);
@@ -942,7 +940,7 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing() {
         app.clock.advance_ms(31_000);
         let r = app
             .core
-            .dispatch_webhooks_once(&tenant, "dispatcher-b", &limits)
+            .dispatch_webhooks(&tenant, "dispatcher-b", &limits)
             .await
             .unwrap();
         assert_eq!(r.failures, 0);
@@ -955,7 +953,7 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing() {
         // Nothing is left: a third pass sends nothing.
         let r = app
             .core
-            .dispatch_webhooks_once(&tenant, "dispatcher-b", &limits)
+            .dispatch_webhooks(&tenant, "dispatcher-b", &limits)
             .await
             .unwrap();
         assert_eq!(r.deliveries, 0);
