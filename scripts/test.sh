@@ -62,6 +62,27 @@ if [ -n "${SWITCHBOARD_TEST_POSTGRES:-}" ]; then
   echo "PostgreSQL suites on: ${SWITCHBOARD_TEST_POSTGRES}"
 fi
 
+# NATS with JetStream for the multi-node test: started if installed and down.
+nats_host=127.0.0.1 nats_port=4222
+nats_up() { (exec 3<>"/dev/tcp/$nats_host/$nats_port") 2>/dev/null; }
+if [ -z "${SWITCHBOARD_TEST_NATS:-}" ]; then
+  if ! nats_up && command -v start-stop-daemon >/dev/null && [ -x /usr/sbin/nats-server ]; then
+    echo "starting nats-server"
+    mkdir -p /var/lib/nats-server 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+      -a "$nats_host" -p "$nats_port" -js -sd /var/lib/nats-server -l /var/log/nats-server.log || true
+    for _ in $(seq 1 30); do nats_up && break; sleep 0.2; done
+  fi
+  if nats_up; then
+    export SWITCHBOARD_TEST_NATS="nats://$nats_host:$nats_port"
+  elif [ "${SWITCHBOARD_REQUIRE_POSTGRES:-0}" = 1 ]; then
+    echo "NATS is required but not reachable at $nats_host:$nats_port" >&2
+    exit 1
+  else
+    echo "note: NATS not reachable; the multi-node test is skipped" >&2
+  fi
+fi
+
 # The webhook tests verify our signatures with the Standard Webhooks reference library.
 if ! python3 -c "import standardwebhooks" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0

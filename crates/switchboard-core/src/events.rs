@@ -84,4 +84,70 @@ impl crate::Core {
             .await?;
         Ok(tx.outbox_head().await?)
     }
+
+    /// A system context for background work on `tenant` by `component` (`None` when the tenant
+    /// is gone).
+    pub async fn system_ctx(
+        &self,
+        tenant: &switchboard_types::TenantId,
+        component: &str,
+    ) -> crate::CoreResult<Option<switchboard_store::TenantCtx>> {
+        let t = {
+            let mut tx = self
+                .store()
+                .control(switchboard_store::Access::Read)
+                .await?;
+            tx.get_tenant(tenant).await?
+        };
+        let Some(t) = t.filter(|t| t.status != switchboard_types::TenantStatus::Deleted) else {
+            return Ok(None);
+        };
+        #[allow(clippy::disallowed_methods)] // background work acting for the tenant it serves
+        let ctx = switchboard_store::TenantCtx::assume(
+            t.id.clone(),
+            switchboard_types::Actor::system(component),
+            t.region.clone(),
+        );
+        Ok(Some(ctx))
+    }
+
+    /// Takes or renews `owner`'s lease on `consumer`'s cursor in the tenant's events (created at
+    /// the newest event the first time: a new consumer starts with what happens next) and
+    /// returns where it stands; `None` while another owner's lease runs.
+    pub async fn claim_event_cursor(
+        &self,
+        ctx: &switchboard_store::TenantCtx,
+        consumer: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> crate::CoreResult<Option<i64>> {
+        let now = self.clock().now_ms();
+        let mut tx = self
+            .store()
+            .tenant(ctx, switchboard_store::Access::Write)
+            .await?;
+        let head = tx.outbox_head().await?;
+        let seq = tx
+            .claim_event_cursor(consumer, owner, now, now + lease_ms, head)
+            .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Moves `consumer`'s cursor to `seq` if `owner` still holds it.
+    pub async fn advance_event_cursor(
+        &self,
+        ctx: &switchboard_store::TenantCtx,
+        consumer: &str,
+        owner: &str,
+        seq: i64,
+    ) -> crate::CoreResult<bool> {
+        let mut tx = self
+            .store()
+            .tenant(ctx, switchboard_store::Access::Write)
+            .await?;
+        let moved = tx.advance_event_cursor(consumer, owner, seq).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
 }

@@ -424,20 +424,7 @@ impl Core {
     /// A system context for background work on `tenant`'s webhooks (`None` when the tenant is
     /// gone).
     pub(crate) async fn webhook_ctx(&self, tenant: &TenantId) -> CoreResult<Option<TenantCtx>> {
-        let t = {
-            let mut tx = self.store().control(Access::Read).await?;
-            tx.get_tenant(tenant).await?
-        };
-        let Some(t) = t.filter(|t| t.status != switchboard_types::TenantStatus::Deleted) else {
-            return Ok(None);
-        };
-        #[allow(clippy::disallowed_methods)] // the dispatcher acting for the tenant it serves
-        let ctx = TenantCtx::assume(
-            t.id.clone(),
-            switchboard_types::Actor::system("webhooks"),
-            t.region.clone(),
-        );
-        Ok(Some(ctx))
+        self.system_ctx(tenant, "webhooks").await
     }
 }
 

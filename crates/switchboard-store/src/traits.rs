@@ -47,6 +47,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// announced here: readers still poll now and then.
     fn outbox_commits(&self) -> tokio::sync::broadcast::Receiver<TenantId>;
 
+    /// Announces on [`Store::outbox_commits`] a commit another process made for `tenant` (heard
+    /// of through NATS), so this process's readers wake for it as for their own.
+    fn announce_commit(&self, tenant: TenantId);
+
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 

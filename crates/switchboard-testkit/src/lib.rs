@@ -45,6 +45,13 @@ pub fn postgres_owner_url() -> Option<String> {
         })
 }
 
+/// The NATS server (with JetStream) for multi-node tests, when configured.
+pub fn nats_url() -> Option<String> {
+    std::env::var("SWITCHBOARD_TEST_NATS")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 /// Every backend this run covers: SQLite always, PostgreSQL when configured.
 pub fn dbs() -> Vec<Db> {
     let mut v = vec![Db::Sqlite];
@@ -469,8 +476,20 @@ impl TestApp {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<WsClient, (u16, Value)> {
+        ws_connect(&self.base, path_and_query, token, headers).await
+    }
+}
+
+/// Opens a WebSocket on the server at `base` (`http://host:port`), as [`TestApp::ws`] does.
+pub async fn ws_connect(
+    base: &str,
+    path_and_query: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<WsClient, (u16, Value)> {
+    {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("{}{path_and_query}", self.base.replacen("http", "ws", 1));
+        let url = format!("{}{path_and_query}", base.replacen("http", "ws", 1));
         let mut req = url
             .into_client_request()
             .unwrap_or_else(|e| panic!("ws request: {e}"));

@@ -54,6 +54,7 @@ pub struct Config {
     pub attachments: AttachmentsConfig,
     pub triage: TriageConfig,
     pub webhooks: WebhooksConfig,
+    pub events: EventsConfig,
     pub blob: BlobConfig,
     pub widget: WidgetConfig,
     pub telemetry: TelemetryConfig,
@@ -93,6 +94,22 @@ pub struct WebhooksConfig {
     pub batch_size: i64,
     pub poll_ms: u64,
     pub lease_ms: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    pub nats: NatsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    pub max_age_hours: u64,
+    pub poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -367,6 +384,21 @@ impl Config {
                 "triage.settings_ttl_ms must not be negative and triage.max_models at least 1"
                     .into(),
             );
+        }
+        let n = &self.events.nats;
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if !token(&n.stream) {
+            e.push("events.nats.stream must be letters, digits, _ or -".into());
+        }
+        if n.subject_prefix.is_empty() || !n.subject_prefix.split('.').all(token) {
+            e.push("events.nats.subject_prefix must be dot-separated tokens".into());
+        }
+        if n.poll_ms < 10 || n.max_age_hours == 0 {
+            e.push("events.nats.poll_ms must be at least 10 and max_age_hours at least 1".into());
         }
         let w = &self.webhooks;
         for range in &w.allow_private {

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod model_cli;
+pub mod nats;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -229,6 +230,7 @@ pub async fn start(
         .webhooks
         .dispatch
         .then(|| spawn_dispatcher(&core, &shutdown));
+    let nats = start_nats(cfg, &core, &shutdown).await?;
     let stop = shutdown.clone();
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace_secs);
     let store = core.store().clone();
@@ -250,6 +252,9 @@ pub async fn start(
         if let Some(d) = dispatcher {
             d.await?;
         }
+        if let Some(n) = nats {
+            n.await?;
+        }
         hub_task.await?;
         store.close().await;
         tracing::info!("stopped");
@@ -262,6 +267,29 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+/// Starts the NATS JetStream bridge when `events.nats.url` is set.
+pub async fn start_nats(
+    cfg: &Config,
+    core: &Arc<Core>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let n = &cfg.events.nats;
+    if n.url.is_empty() {
+        return Ok(None);
+    }
+    let opts = nats::NatsOptions {
+        url: n.url.clone(),
+        stream: n.stream.clone(),
+        subject_prefix: n.subject_prefix.clone(),
+        poll_ms: n.poll_ms,
+        lease_ms: cfg.webhooks.lease_ms,
+        max_age: std::time::Duration::from_secs(n.max_age_hours * 3600),
+    };
+    Ok(Some(
+        nats::start(core.clone(), opts, shutdown.clone()).await?,
+    ))
 }
 
 /// Starts the webhook dispatcher under a name unique to this process (its cursor leases).

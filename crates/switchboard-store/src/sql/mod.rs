@@ -150,6 +150,11 @@ impl Store for SqlStore {
         self.commits.subscribe()
     }
 
+    fn announce_commit(&self, tenant: TenantId) {
+        // No receiver (nothing follows the outbox yet) is not an error.
+        let _ = self.commits.send(tenant);
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())

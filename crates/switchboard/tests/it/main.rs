@@ -15,6 +15,7 @@ mod conversation_tools;
 mod conversations;
 mod events;
 mod isolation;
+mod multinode;
 mod realtime;
 mod reports;
 mod search;
