@@ -59,6 +59,9 @@ pub enum JobKind {
         tenant_id: TenantId,
         message_id: switchboard_types::MessageId,
     },
+    /// Deliver an operational event to the platform endpoint.
+    #[serde(rename = "platform.notify")]
+    PlatformNotify { envelope: serde_json::Value },
     /// Try a failed webhook delivery again (attempt `attempt` of the schedule).
     #[serde(rename = "webhook.retry")]
     WebhookRetry {
@@ -215,6 +218,7 @@ impl Core {
                     self.retry_webhook(&tenant_id, &endpoint_id, &event_id, attempt)
                         .await
                 }
+                Ok(JobKind::PlatformNotify { envelope }) => self.notify_platform(&envelope).await,
                 Err(e) => Err(CoreError::Internal(format!("unknown job: {e}"))),
             }
         };
@@ -262,6 +266,19 @@ impl Core {
                     (job.attempts < job.max_attempts).then(|| now + backoff_ms(job.attempts));
                 tx.fail_job(&job.id, worker, &e.to_string(), retry_at, self.now())
                     .await?;
+                // Out of attempts: the operator hears of it (not of its own notifications).
+                if retry_at.is_none() && job.kind != "platform.notify" {
+                    if let Some(notice) = self.platform_event(
+                        "job.failed",
+                        None,
+                        &switchboard_types::Actor::system("jobs"),
+                        serde_json::json!({"job_id": job.id, "kind": job.kind,
+                                           "attempts": job.attempts, "error": e.to_string()}),
+                        self.now(),
+                    ) {
+                        tx.enqueue_job(&notice, self.now()).await?;
+                    }
+                }
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %e, retry = retry_at.is_some(), "job failed");
             }
         }

@@ -29,6 +29,7 @@ pub mod members;
 pub mod notifications;
 pub mod participants;
 pub mod password;
+pub mod platform_events;
 pub mod ratelimit;
 pub mod reports;
 pub mod scheduled;
@@ -83,6 +84,8 @@ pub struct CoreConfig {
     pub pii_hash_key: [u8; 32],
     pub triage: triage::TriageOptions,
     pub webhooks: webhooks::WebhookOptions,
+    /// Where operational events go (none: not sent).
+    pub platform_endpoint: Option<platform_events::PlatformEndpoint>,
 }
 
 impl Default for CoreConfig {
@@ -108,6 +111,7 @@ impl Default for CoreConfig {
             pii_hash_key: [0; 32],
             triage: triage::TriageOptions::default(),
             webhooks: webhooks::WebhookOptions::default(),
+            platform_endpoint: None,
         }
     }
 }

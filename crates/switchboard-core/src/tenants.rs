@@ -388,6 +388,15 @@ impl Core {
             TenantStatus::Suspended => "tenant.suspended",
             TenantStatus::Deleted => "tenant.deleted",
         };
+        if let Some(notice) = self.platform_event(
+            action,
+            Some(id),
+            &actor,
+            json!({"tenant_id": id, "slug": tenant.slug, "from": tenant.status.as_str(), "to": target.as_str()}),
+            now,
+        ) {
+            tx.enqueue_job(&notice, now).await?;
+        }
         if target == TenantStatus::Deleted {
             let job = JobKind::TenantPurge {
                 tenant_id: id.clone(),

@@ -362,6 +362,17 @@ impl Core {
                     now,
                 )
                 .await?;
+                let actor = switchboard_types::Actor::system("webhooks");
+                if let Some(notice) = self.platform_event(
+                    "endpoint.disabled",
+                    Some(&tenant),
+                    &actor,
+                    json!({"tenant_id": tenant, "endpoint_id": endpoint.id, "url": endpoint.url,
+                           "reason": endpoint.disabled_reason}),
+                    now,
+                ) {
+                    tx.enqueue_job(&notice, now).await?;
+                }
                 tracing::warn!(tenant = %tenant, endpoint = %endpoint.id, gone, "webhook endpoint disabled");
             }
             let (status, next) = match step {

@@ -94,6 +94,8 @@ pub struct WebhooksConfig {
     pub batch_size: i64,
     pub poll_ms: u64,
     pub lease_ms: i64,
+    pub platform_url: String,
+    pub platform_secret: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -415,6 +417,19 @@ impl Config {
         if !(1..=10_000).contains(&w.batch_size) {
             e.push("webhooks.batch_size must be between 1 and 10000".into());
         }
+        if !w.platform_url.is_empty() {
+            let url_ok = url::Url::parse(&w.platform_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !url_ok {
+                e.push("webhooks.platform_url must be an http(s) URL".into());
+            }
+            if switchboard_webhooks::Secret::parse(w.platform_secret.expose()).is_err() {
+                e.push(
+                    "webhooks.platform_secret must be a whsec_ secret when platform_url is set"
+                        .into(),
+                );
+            }
+        }
         if w.poll_ms < 10 || w.lease_ms < 1000 {
             e.push(
                 "webhooks.poll_ms must be at least 10 and webhooks.lease_ms at least 1000".into(),
@@ -549,6 +564,18 @@ impl Config {
                 poll_ms: self.webhooks.poll_ms,
                 lease_ms: self.webhooks.lease_ms,
             },
+            platform_endpoint: url::Url::parse(&self.webhooks.platform_url)
+                .ok()
+                .zip(
+                    switchboard_webhooks::Secret::parse(self.webhooks.platform_secret.expose())
+                        .ok(),
+                )
+                .map(
+                    |(url, secret)| switchboard_core::platform_events::PlatformEndpoint {
+                        url,
+                        secret,
+                    },
+                ),
             widget_limits: switchboard_core::widget::WidgetLimits {
                 sessions_per_ip: Rate {
                     per_second: self.widget.sessions_per_ip_per_minute / 60.0,

@@ -960,3 +960,74 @@ async fn a_dispatcher_killed_mid_batch_loses_nothing() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants() {
+    for db in dbs() {
+        let platform = HttpReceiver::start(200, "").await;
+        let secret = Secret::generate().expose();
+        let app = TestApp::spawn_with(db, |c| {
+            c.webhooks.allow_private = vec!["127.0.0.1/32".into()];
+            c.webhooks.poll_ms = 50;
+            c.webhooks.platform_url = platform.url.clone();
+            c.webhooks.platform_secret = switchboard::config::Secret::new(secret.clone());
+        })
+        .await;
+        let t = app.tenant().await;
+        let gone = HttpReceiver::start(410, "").await;
+        let endpoint = create(
+            &app,
+            &t,
+            json!({"url": gone.url, "event_types": ["message.created"]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ib = inbox(&app, &t).await;
+        send(&app, &t, &ib, "op", "hello").await;
+        until("endpoint.disabled at the platform", || {
+            !of_type(&platform.taken(), "endpoint.disabled").is_empty()
+        })
+        .await;
+        let taken = platform.taken();
+        let d = of_type(&taken, "endpoint.disabled")[0];
+        assert!(rust_verifies(&secret, d), "the platform delivery is signed");
+        assert!(python_verifies(&secret, d));
+        let body: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(body["tenant_id"], t.id.as_str());
+        assert_eq!(body["data"]["endpoint_id"], endpoint.as_str());
+        assert_eq!(body["data"]["reason"], "gone");
+
+        app.call(
+            Method::POST,
+            &format!("/v1/tenants/{}/suspend", t.id),
+            Some(&app.platform_token),
+            None,
+        )
+        .await
+        .expect(200);
+        until("tenant.suspended at the platform", || {
+            !of_type(&platform.taken(), "tenant.suspended").is_empty()
+        })
+        .await;
+        let taken = platform.taken();
+        let s: Value =
+            serde_json::from_slice(&of_type(&taken, "tenant.suspended")[0].body).unwrap();
+        assert_eq!(s["data"]["slug"], t.slug.as_str());
+        assert_eq!(s["data"]["to"], "suspended");
+        assert_eq!(s["actor"]["type"], "user");
+        // Operational events are the operator's: a tenant cannot subscribe to them.
+        let other = app.tenant().await;
+        create(
+            &app,
+            &other,
+            json!({"url": "https://hooks.example.com/", "event_types": ["job.failed"]}),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+        app.stop().await;
+    }
+}
