@@ -700,6 +700,9 @@ impl Core {
     }
 }
 
+/// How long shutdown waits for running dispatch batches.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Deliveries one recovery schedules at most.
 const MAX_RECOVER: i64 = 10_000;
 
@@ -926,7 +929,16 @@ pub async fn run_dispatcher(core: Arc<Core>, owner: String, cancel: Cancellation
             });
         }
     }
-    tasks.shutdown().await;
+    // Let running batches finish and record (a batch cut short is sent again by the next owner
+    // once its lease runs out), within a bound.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("webhook batches still running at shutdown were cut short");
+        tasks.shutdown().await;
+    }
 }
 
 async fn list_tenants(core: &Core) -> CoreResult<HashSet<TenantId>> {
