@@ -60,8 +60,12 @@ impl Core {
     /// The job: one signed POST to the platform endpoint; anything but 2xx fails the job, which
     /// the queue retries.
     pub(crate) async fn notify_platform(&self, envelope: &serde_json::Value) -> CoreResult<()> {
+        // Only processes configured with the endpoint enqueue these; one that is not (during a
+        // configuration roll-out) leaves the job to be retried by one that is.
         let Some(endpoint) = &self.config().platform_endpoint else {
-            return Ok(());
+            return Err(CoreError::Internal(
+                "no platform endpoint is configured in this process".into(),
+            ));
         };
         let id = envelope["id"].as_str().unwrap_or_default().to_owned();
         let body = serde_json::to_vec(envelope).map_err(|e| CoreError::Internal(e.to_string()))?;

@@ -17,6 +17,9 @@ async fn app_with(db: switchboard_testkit::Db, dispatch: bool) -> TestApp {
         c.webhooks.timeout_ms = 2000;
         c.webhooks.poll_ms = 50;
         c.webhooks.dispatch = dispatch;
+        // No background worker: these tests move their clocks, and on a shared PostgreSQL a
+        // worker would run other tests' jobs early by them.
+        c.jobs.concurrency = 0;
     })
     .await
 }
@@ -971,8 +974,24 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
             c.webhooks.poll_ms = 50;
             c.webhooks.platform_url = platform.url.clone();
             c.webhooks.platform_secret = switchboard::config::Secret::new(secret.clone());
+            // The test runs the notification jobs itself (on a shared PostgreSQL another test's
+            // worker, without this endpoint, may take one first: it fails and is retried).
+            c.jobs.concurrency = 0;
         })
         .await;
+        let wait_for_platform = |kind: &'static str| {
+            let (app, platform) = (&app, platform.clone());
+            async move {
+                for _ in 0..300 {
+                    app.drain_jobs().await;
+                    if !of_type(&platform.taken(), kind).is_empty() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("{kind} never reached the platform endpoint");
+            }
+        };
         let t = app.tenant().await;
         let gone = HttpReceiver::start(410, "").await;
         let endpoint = create(
@@ -988,10 +1007,7 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
             .to_owned();
         let ib = inbox(&app, &t).await;
         send(&app, &t, &ib, "op", "hello").await;
-        until("endpoint.disabled at the platform", || {
-            !of_type(&platform.taken(), "endpoint.disabled").is_empty()
-        })
-        .await;
+        wait_for_platform("endpoint.disabled").await;
         let taken = platform.taken();
         let d = of_type(&taken, "endpoint.disabled")[0];
         assert!(rust_verifies(&secret, d), "the platform delivery is signed");
@@ -1009,10 +1025,7 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
         )
         .await
         .expect(200);
-        until("tenant.suspended at the platform", || {
-            !of_type(&platform.taken(), "tenant.suspended").is_empty()
-        })
-        .await;
+        wait_for_platform("tenant.suspended").await;
         let taken = platform.taken();
         let s: Value =
             serde_json::from_slice(&of_type(&taken, "tenant.suspended")[0].body).unwrap();
