@@ -1,6 +1,7 @@
 //! Switchboard's HTTP API: routers per area under `/v1`, RFC 9457 errors, authentication,
 //! rate limits, idempotency and the OpenAPI 3.1 document generated from the handlers.
 
+pub mod catalog;
 pub mod error;
 pub mod extract;
 pub mod metrics;

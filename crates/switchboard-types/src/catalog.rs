@@ -11,83 +11,113 @@ pub struct EventType {
 }
 
 macro_rules! catalog {
-    ($($name:literal => $doc:literal,)*) => {
+    ($($name:literal => $ty:ident, $doc:literal,)*) => {
         /// The catalog, sorted by name.
         pub const EVENT_TYPES: &[EventType] = &[
             $(EventType { name: $name, version: 1, description: $doc },)*
         ];
+
+        /// Whether `data` is a valid payload of `name` (the payload's Rust type, unknown fields
+        /// refused); the reason when it is not.
+        pub fn check_payload(name: &str, data: &serde_json::Value) -> Result<(), String> {
+            match name {
+                $($name => serde_json::from_value::<crate::event_data::$ty>(data.clone())
+                    .map(|_| ())
+                    .map_err(|e| format!("{name}: {e}")),)*
+                _ => Err(format!("`{name}` is not in the event catalog")),
+            }
+        }
+
+        /// The JSON Schema of `name`'s payload (an OpenAPI 3.1 schema object) and the schemas it
+        /// refers to.
+        #[cfg(feature = "openapi")]
+        pub fn payload_schema(
+            name: &str,
+        ) -> Option<(
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+            Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+        )> {
+            match name {
+                $($name => {
+                    let mut refs = Vec::new();
+                    <crate::event_data::$ty as utoipa::ToSchema>::schemas(&mut refs);
+                    Some((<crate::event_data::$ty as utoipa::PartialSchema>::schema(), refs))
+                })*
+                _ => None,
+            }
+        }
     };
 }
 
 catalog! {
-    "agent.availability_changed" => "An agent went online, busy or offline.",
-    "api_key.created" => "An API key was created.",
-    "api_key.revoked" => "An API key was revoked.",
-    "attachment.uploaded" => "A file was uploaded for a message.",
-    "attribute_definition.created" => "A custom attribute was defined.",
-    "attribute_definition.deleted" => "A custom attribute definition was deleted.",
-    "business_calendar.created" => "A business-hours calendar was created.",
-    "business_calendar.deleted" => "A business-hours calendar was deleted.",
-    "business_calendar.updated" => "A business-hours calendar was changed.",
-    "canned_response.created" => "A canned response was created.",
-    "canned_response.deleted" => "A canned response was deleted.",
-    "company.created" => "A company was created.",
-    "company.deleted" => "A company was deleted.",
-    "company.updated" => "A company was changed.",
-    "contact.created" => "A contact was created.",
-    "contact.deleted" => "A contact was deleted.",
-    "contact.merged" => "Two contacts were merged into one.",
-    "contact.updated" => "A contact was changed.",
-    "conversation.assigned" => "A conversation was assigned to an agent or team, or unassigned.",
-    "conversation.attributes_changed" => "A conversation's custom attributes changed.",
-    "conversation.created" => "A conversation started.",
-    "conversation.handed_off" => "A bot handed a conversation to people.",
-    "conversation.labels_changed" => "Labels were added to or removed from a conversation.",
-    "conversation.merged" => "Two conversations were merged.",
-    "conversation.participant_added" => "An agent was added as a participant.",
-    "conversation.participant_removed" => "A participant was removed.",
-    "conversation.status_changed" => "A conversation was opened, resolved, snoozed or closed.",
-    "conversation.updated" => "A conversation's priority or other fields changed.",
-    "csat.answered" => "A customer answered a satisfaction survey.",
-    "csat.requested" => "A satisfaction survey was sent.",
-    "endpoint.disabled" => "A webhook endpoint was disabled after failing for five days or answering 410 Gone.",
-    "inbox.created" => "An inbox was created.",
-    "inbox.member_added" => "An agent was added to an inbox.",
-    "inbox.member_removed" => "An agent was removed from an inbox.",
-    "inbox.updated" => "An inbox's settings changed.",
-    "intent_model.deleted" => "An uploaded intent model was deleted.",
-    "intent_model.replaced" => "An uploaded intent model was replaced by a new upload of the same name.",
-    "intent_model.uploaded" => "An intent model was uploaded.",
-    "label.created" => "A label was created.",
-    "label.deleted" => "A label was deleted.",
-    "macro.created" => "A macro was created.",
-    "macro.deleted" => "A macro was deleted.",
-    "member.added" => "A person joined the tenant.",
-    "member.removed" => "A person left the tenant.",
-    "member.role_changed" => "A member's role changed.",
-    "message.created" => "A message or private note was added to a conversation.",
-    "message.delivery_updated" => "An outgoing message was sent, delivered or failed on its channel.",
-    "message.schedule_cancelled" => "A scheduled message was cancelled.",
-    "message.schedule_failed" => "A scheduled message could not be sent at its time.",
-    "message.schedule_sent" => "A scheduled message was sent at its time.",
-    "message.scheduled" => "A message was scheduled for later.",
-    "notification.created" => "A person was notified (a mention, an SLA warning, …).",
-    "sla.applied" => "An SLA policy was applied to a conversation.",
-    "sla.breached" => "A conversation missed an SLA target.",
-    "sla.warning" => "A conversation is close to missing an SLA target.",
-    "sla_policy.created" => "An SLA policy was created.",
-    "sla_policy.deleted" => "An SLA policy was deleted.",
-    "team.created" => "A team was created.",
-    "team.deleted" => "A team was deleted.",
-    "team.member_added" => "An agent joined a team.",
-    "team.member_removed" => "An agent left a team.",
-    "team.updated" => "A team was changed.",
-    "tenant.provisioned" => "The tenant was provisioned.",
-    "triage.settings_updated" => "The tenant's triage settings changed.",
-    "webhook_endpoint.created" => "A webhook endpoint was created.",
-    "webhook_endpoint.deleted" => "A webhook endpoint was deleted.",
-    "webhook_endpoint.secret_rotated" => "A webhook endpoint's signing secret was rotated.",
-    "webhook_endpoint.updated" => "A webhook endpoint was changed.",
+    "agent.availability_changed" => AgentAvailabilityChanged, "An agent went online, busy or offline.",
+    "api_key.created" => ApiKeyCreated, "An API key was created.",
+    "api_key.revoked" => ApiKeyRevoked, "An API key was revoked.",
+    "attachment.uploaded" => AttachmentUploaded, "A file was uploaded for a message.",
+    "attribute_definition.created" => AttributeDefinitionCreated, "A custom attribute was defined.",
+    "attribute_definition.deleted" => AttributeDefinitionDeleted, "A custom attribute definition was deleted.",
+    "business_calendar.created" => BusinessCalendarChanged, "A business-hours calendar was created.",
+    "business_calendar.deleted" => BusinessCalendarDeleted, "A business-hours calendar was deleted.",
+    "business_calendar.updated" => BusinessCalendarChanged, "A business-hours calendar was changed.",
+    "canned_response.created" => CannedResponseCreated, "A canned response was created.",
+    "canned_response.deleted" => CannedResponseDeleted, "A canned response was deleted.",
+    "company.created" => CompanyCreated, "A company was created.",
+    "company.deleted" => CompanyDeleted, "A company was deleted.",
+    "company.updated" => CompanyUpdated, "A company was changed.",
+    "contact.created" => ContactChanged, "A contact was created.",
+    "contact.deleted" => ContactDeleted, "A contact was deleted.",
+    "contact.merged" => ContactMerged, "Two contacts were merged into one.",
+    "contact.updated" => ContactChanged, "A contact was changed.",
+    "conversation.assigned" => ConversationAssigned, "A conversation was assigned to an agent or team, or unassigned.",
+    "conversation.attributes_changed" => ConversationAttributesChanged, "A conversation's custom attributes changed.",
+    "conversation.created" => ConversationCreated, "A conversation started.",
+    "conversation.handed_off" => ConversationHandedOff, "A bot handed a conversation to people.",
+    "conversation.labels_changed" => ConversationLabelsChanged, "Labels were added to or removed from a conversation.",
+    "conversation.merged" => ConversationMerged, "Two conversations were merged.",
+    "conversation.participant_added" => ConversationParticipant, "An agent was added as a participant.",
+    "conversation.participant_removed" => ConversationParticipant, "A participant was removed.",
+    "conversation.status_changed" => ConversationStatusChanged, "A conversation was opened, resolved, snoozed or closed.",
+    "conversation.updated" => ConversationUpdated, "A conversation's priority or other fields changed.",
+    "csat.answered" => CsatAnswered, "A customer answered a satisfaction survey.",
+    "csat.requested" => CsatRequested, "A satisfaction survey was sent.",
+    "endpoint.disabled" => EndpointDisabled, "A webhook endpoint was disabled after failing for five days or answering 410 Gone.",
+    "inbox.created" => InboxCreated, "An inbox was created.",
+    "inbox.member_added" => InboxMember, "An agent was added to an inbox.",
+    "inbox.member_removed" => InboxMember, "An agent was removed from an inbox.",
+    "inbox.updated" => InboxUpdated, "An inbox's settings changed.",
+    "intent_model.deleted" => IntentModelDeleted, "An uploaded intent model was deleted.",
+    "intent_model.replaced" => IntentModelUploaded, "An uploaded intent model was replaced by a new upload of the same name.",
+    "intent_model.uploaded" => IntentModelUploaded, "An intent model was uploaded.",
+    "label.created" => LabelCreated, "A label was created.",
+    "label.deleted" => LabelDeleted, "A label was deleted.",
+    "macro.created" => MacroCreated, "A macro was created.",
+    "macro.deleted" => MacroDeleted, "A macro was deleted.",
+    "member.added" => MemberAdded, "A person joined the tenant.",
+    "member.removed" => MemberRemoved, "A person left the tenant.",
+    "member.role_changed" => MemberRoleChanged, "A member's role changed.",
+    "message.created" => MessageCreated, "A message or private note was added to a conversation.",
+    "message.delivery_updated" => MessageDeliveryUpdated, "An outgoing message was sent, delivered or failed on its channel.",
+    "message.schedule_cancelled" => ScheduledMessageChanged, "A scheduled message was cancelled.",
+    "message.schedule_failed" => ScheduledMessageChanged, "A scheduled message could not be sent at its time.",
+    "message.schedule_sent" => ScheduledMessageChanged, "A scheduled message was sent at its time.",
+    "message.scheduled" => ScheduledMessageChanged, "A message was scheduled for later.",
+    "notification.created" => NotificationCreated, "A person was notified (a mention, an SLA warning, …).",
+    "sla.applied" => SlaApplied, "An SLA policy was applied to a conversation.",
+    "sla.breached" => SlaAlert, "A conversation missed an SLA target.",
+    "sla.warning" => SlaAlert, "A conversation is close to missing an SLA target.",
+    "sla_policy.created" => SlaPolicyCreated, "An SLA policy was created.",
+    "sla_policy.deleted" => SlaPolicyDeleted, "An SLA policy was deleted.",
+    "team.created" => TeamChanged, "A team was created.",
+    "team.deleted" => TeamDeleted, "A team was deleted.",
+    "team.member_added" => TeamMember, "An agent joined a team.",
+    "team.member_removed" => TeamMember, "An agent left a team.",
+    "team.updated" => TeamChanged, "A team was changed.",
+    "tenant.provisioned" => TenantProvisioned, "The tenant was provisioned.",
+    "triage.settings_updated" => TriageSettingsUpdated, "The tenant's triage settings changed.",
+    "webhook_endpoint.created" => WebhookEndpointChanged, "A webhook endpoint was created.",
+    "webhook_endpoint.deleted" => WebhookEndpointDeleted, "A webhook endpoint was deleted.",
+    "webhook_endpoint.secret_rotated" => WebhookSecretRotated, "A webhook endpoint's signing secret was rotated.",
+    "webhook_endpoint.updated" => WebhookEndpointChanged, "A webhook endpoint was changed.",
 }
 
 /// The catalog entry of `name`.
@@ -125,6 +155,22 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn payloads_are_held_to_their_types() {
+        let ok = serde_json::json!({"team_id": "team_1", "user_id": "usr_1"});
+        assert!(check_payload("team.member_added", &ok).is_ok());
+        let extra = serde_json::json!({"team_id": "team_1", "user_id": "usr_1", "secret": "x"});
+        assert!(check_payload("team.member_added", &extra).is_err());
+        let retyped = serde_json::json!({"team_id": 7, "user_id": "usr_1"});
+        assert!(check_payload("team.member_added", &retyped).is_err());
+        let missing = serde_json::json!({"team_id": "team_1"});
+        assert!(check_payload("team.member_added", &missing).is_err());
+        assert!(check_payload("no.such_type", &ok).is_err());
+        // Optional fields may be absent.
+        let c = serde_json::json!({"contact_id": "con_1", "name": null, "email": null, "phone": null, "external_id": null});
+        assert!(check_payload("contact.created", &c).is_ok());
     }
 
     #[test]

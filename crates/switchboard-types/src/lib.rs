@@ -28,6 +28,7 @@ pub mod catalog;
 pub mod conversation;
 pub mod error_code;
 pub mod event;
+pub mod event_data;
 pub mod id;
 pub mod role;
 pub mod tenant;

@@ -85,6 +85,12 @@ enum Command {
     Audit(AuditCmd),
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the event catalog: JSON Schemas and examples (`docs/event-catalog.json`), or
+    /// with --markdown `docs/events.md`.
+    EventCatalog {
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -397,6 +403,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Openapi => {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{}", switchboard_api::openapi_json())?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::EventCatalog { markdown } => {
+            let catalog = switchboard_api::catalog::event_catalog();
+            let mut stdout = std::io::stdout().lock();
+            if markdown {
+                write!(stdout, "{}", switchboard_api::catalog::markdown(&catalog))?;
+            } else {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&catalog)?)?;
+            }
             return Ok(std::process::ExitCode::SUCCESS);
         }
         Command::Model(cmd) => {
@@ -728,7 +744,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             });
         }
-        Command::Openapi | Command::Migrate | Command::Bench(_) | Command::Model(_) => {}
+        Command::Openapi
+        | Command::EventCatalog { .. }
+        | Command::Migrate
+        | Command::Bench(_)
+        | Command::Model(_) => {}
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -40,6 +40,12 @@ pub struct EventTypeOut {
     pub name: String,
     pub version: u32,
     pub description: String,
+    /// JSON Schema (2020-12) of the whole event, generated from the payload's Rust type.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+    /// An event of this type with placeholder values.
+    #[schema(value_type = Object)]
+    pub example: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -306,16 +312,18 @@ fn invalid(field: &str, message: &str) -> ApiError {
     ApiError::from(switchboard_core::CoreError::field(field, message))
 }
 
-/// The event catalog.
+/// The event catalog: every type with its version, meaning, JSON Schema and an example.
 #[utoipa::path(get, path = "/v1/event-types", tag = "events", security(("bearer" = [])), responses((status = 200, body = EventTypeList)))]
 async fn list_event_types(Tenant(_access): Tenant) -> ApiResult<Json<EventTypeList>> {
     Ok(Json(EventTypeList {
-        data: switchboard_types::catalog::EVENT_TYPES
-            .iter()
+        data: crate::catalog::event_catalog()
+            .into_iter()
             .map(|t| EventTypeOut {
-                name: t.name.to_owned(),
+                name: t.name,
                 version: t.version,
-                description: t.description.to_owned(),
+                description: t.description,
+                schema: t.schema,
+                example: t.example,
             })
             .collect(),
     }))

@@ -805,11 +805,23 @@ async fn agents_and_viewers_cannot_manage_webhooks() {
             .call(Method::GET, "/v1/event-types", Some(&key), None)
             .await
             .expect(200);
-        assert!(types.body["data"]
+        let created = types.body["data"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["name"] == "message.created"));
+            .find(|t| t["name"] == "message.created")
+            .unwrap()
+            .clone();
+        assert_eq!(created["version"], 1);
+        assert_eq!(
+            created["schema"]["properties"]["type"]["const"],
+            "message.created"
+        );
+        assert!(created["schema"]["properties"]["data"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("message_id")));
+        assert_eq!(created["example"]["type"], "message.created");
         app.stop().await;
     }
 }
