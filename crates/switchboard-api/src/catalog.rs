@@ -179,7 +179,9 @@ fn object_compatible(old: &Value, new: &Value, at: &str) -> Result<(), String> {
     for (name, schema) in &old_props {
         match new_props.get(name) {
             None => return Err(format!("{at}.{name} was removed or renamed")),
-            Some(s) if s != schema => return Err(format!("{at}.{name} changed its type")),
+            Some(s) if shape(s) != shape(schema) => {
+                return Err(format!("{at}.{name} changed its type"))
+            }
             Some(_) => {}
         }
     }
@@ -194,6 +196,22 @@ fn object_compatible(old: &Value, new: &Value, at: &str) -> Result<(), String> {
         return Err(format!("{at} changed its type"));
     }
     Ok(())
+}
+
+/// A schema without its prose (descriptions, titles, examples), which may change freely.
+fn shape(schema: &Value) -> Value {
+    match schema {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "description" | "title" | "example" | "examples")
+                })
+                .map(|(k, v)| (k.clone(), shape(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        other => other.clone(),
+    }
 }
 
 /// `docs/events.md`: the envelope, the catalog's table and how to read events, for people.
@@ -274,6 +292,11 @@ mod tests {
         assert!(compatible(&old, &added_required).is_err());
         let removed = schema(json!({"b": {"type": "string"}}), json!([]));
         assert!(compatible(&old, &removed).unwrap_err().contains("removed"));
+        let described = schema(
+            json!({"a": {"type": "string", "description": "now documented"}}),
+            json!(["a"]),
+        );
+        assert!(compatible(&old, &described).is_ok());
         let retyped = schema(json!({"a": {"type": "integer"}}), json!(["a"]));
         assert!(compatible(&old, &retyped).unwrap_err().contains("type"));
     }

@@ -159,12 +159,35 @@ impl Core {
             let prepared: Vec<Prepared> = events.iter().map(|e| prepare(tenant, e)).collect();
             let lanes = lanes(&events, &prepared, &targets);
             let sending = self.send_lanes(lanes, &prepared, &targets, limits);
-            let (sent, recorded) = match recording.take() {
-                Some(previous) => {
-                    let (sent, recorded) = tokio::join!(sending, previous);
-                    (sent?, recorded?)
+            let previous = recording.take();
+            let work = async {
+                match previous {
+                    Some(previous) => {
+                        let (sent, recorded) = tokio::join!(sending, previous);
+                        Ok::<_, CoreError>((sent?, recorded?))
+                    }
+                    None => Ok((sending.await?, true)),
                 }
-                None => (sending.await?, true),
+            };
+            // A slow batch (a rate-limited or slow receiver) keeps its lease while it runs.
+            let lease_ms = self.config().webhooks.lease_ms;
+            let heartbeat = async {
+                let every = std::time::Duration::from_millis(
+                    u64::try_from(lease_ms / 3).unwrap_or(1000).max(100),
+                );
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = self
+                        .claim_event_cursor(&ctx, DISPATCH_CONSUMER, owner, lease_ms)
+                        .await
+                    {
+                        tracing::warn!(tenant = %tenant, error = %e, "renewing the webhook cursor lease failed");
+                    }
+                }
+            };
+            let (sent, recorded) = tokio::select! {
+                done = work => done?,
+                () = heartbeat => return Ok(report),
             };
             if !recorded {
                 return Ok(report);
@@ -229,14 +252,26 @@ impl Core {
         &self,
         ctx: &TenantCtx,
         owner: &str,
-        mut endpoints: Vec<WebhookEndpoint>,
+        endpoints: Vec<WebhookEndpoint>,
         attempts: Vec<Recorded>,
         last_seq: i64,
     ) -> CoreResult<bool> {
         let rows = attempt_rows(&attempts, &endpoints);
         for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION) {
             let mut tx = self.store().tenant(ctx, Access::Write).await?;
-            tx.insert_webhook_attempts(chunk).await?;
+            // An endpoint deleted while the batch was out takes its attempts with it.
+            let live: HashSet<WebhookEndpointId> = tx
+                .list_webhook_endpoints()
+                .await?
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            let kept: Vec<WebhookAttempt> = chunk
+                .iter()
+                .filter(|a| live.contains(&a.endpoint_id))
+                .cloned()
+                .collect();
+            tx.insert_webhook_attempts(&kept).await?;
             tx.commit().await?;
         }
         let mut tx = self.store().tenant(ctx, Access::Write).await?;
@@ -247,7 +282,25 @@ impl Core {
             tracing::warn!(tenant = %ctx.tenant(), "lost the webhook cursor lease mid-batch");
             return Ok(false);
         }
-        self.apply_outcomes(&mut *tx, &mut endpoints, &attempts, None)
+        // Health is applied to the endpoints as they are now (locked until commit), never to the
+        // copies read before the batch went out: a rotation, an edit or a switch-off made
+        // meanwhile stays.
+        let mut fresh = Vec::with_capacity(endpoints.len());
+        let mut index = HashMap::new();
+        for e in &endpoints {
+            if let Some(now) = tx.get_webhook_endpoint(&e.id).await? {
+                index.insert(e.id.clone(), fresh.len());
+                fresh.push(now);
+            }
+        }
+        let attempts: Vec<Recorded> = attempts
+            .into_iter()
+            .filter_map(|mut a| {
+                a.endpoint = *index.get(&endpoints[a.endpoint].id)?;
+                Some(a)
+            })
+            .collect();
+        self.apply_outcomes(&mut *tx, &mut fresh, &attempts, None)
             .await?;
         tx.commit().await?;
         Ok(true)
@@ -356,7 +409,7 @@ impl Core {
                 events::emit(
                     tx,
                     "endpoint.disabled",
-                    json!({"endpoint_id": endpoint.id, "url": endpoint.url,
+                    json!({"endpoint_id": endpoint.id, "url": crate::webhooks::url_origin(&endpoint.url),
                            "reason": endpoint.disabled_reason,
                            "failing_since": endpoint.failing_since.map(crate::clock::rfc3339)}),
                     now,
@@ -367,7 +420,8 @@ impl Core {
                     "endpoint.disabled",
                     Some(&tenant),
                     &actor,
-                    json!({"tenant_id": tenant, "endpoint_id": endpoint.id, "url": endpoint.url,
+                    json!({"tenant_id": tenant, "endpoint_id": endpoint.id,
+                           "url": crate::webhooks::url_origin(&endpoint.url),
                            "reason": endpoint.disabled_reason}),
                     now,
                 ) {

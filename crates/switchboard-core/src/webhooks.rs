@@ -250,13 +250,14 @@ impl Core {
             ));
         }
         tx.insert_webhook_endpoint(&endpoint).await?;
-        tx.set_webhook_endpoint_count(existing.len() as i64 + 1)
-            .await?;
-        // The dispatcher starts after the events already committed: a new endpoint receives
-        // what happens from now on (and this endpoint's own creation).
-        let head = tx.outbox_head().await?;
-        tx.claim_event_cursor(DISPATCH_CONSUMER, "", now, 0, head)
-            .await?;
+        tx.adjust_webhook_endpoint_count(1).await?;
+        if existing.is_empty() {
+            // The tenant's first endpoint (again): dispatch starts after the events already
+            // committed, so it receives what happens from now on (and its own creation), never
+            // a backlog left from endpoints deleted long ago.
+            let head = tx.outbox_head().await?;
+            tx.reset_event_cursor(DISPATCH_CONSUMER, head).await?;
+        }
         changes::record(
             &mut *tx,
             meta,
@@ -366,8 +367,7 @@ impl Core {
         if !tx.delete_webhook_endpoint(id).await? {
             return Err(CoreError::NotFound);
         }
-        let left = tx.list_webhook_endpoints().await?.len();
-        tx.set_webhook_endpoint_count(left as i64).await?;
+        tx.adjust_webhook_endpoint_count(-1).await?;
         changes::record(
             &mut *tx,
             meta,
@@ -428,11 +428,19 @@ impl Core {
     }
 }
 
-/// An endpoint as events describe it (never its secret or header values).
+/// The scheme, host and port of an endpoint URL: what events show of it, since receivers often
+/// keep a token in the path or query and events reach roles that cannot manage webhooks.
+pub(crate) fn url_origin(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+/// An endpoint as events describe it (never its secret, header values or URL path).
 pub(crate) fn endpoint_event(e: &WebhookEndpoint) -> serde_json::Value {
     json!({
         "endpoint_id": e.id,
-        "url": e.url,
+        "url": url_origin(&e.url),
         "description": e.description,
         "event_types": e.event_types,
         "enabled": e.enabled,
@@ -447,7 +455,9 @@ fn check_ip(
     ip: IpAddr,
 ) -> Result<(), String> {
     policy.check(ip).map_err(|reason| {
-        format!("{host} resolves to {reason} ({ip}), which webhooks may not call")
+        // The address itself stays in the server log: tenants may not map internal names.
+        tracing::info!(%host, %ip, "webhook URL refused: it resolves to a blocked address");
+        format!("{host} resolves to {reason}, which webhooks may not call")
     })
 }
 

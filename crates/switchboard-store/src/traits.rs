@@ -99,9 +99,12 @@ pub trait WebhookTx: Send {
     /// Deletes the endpoint with its deliveries and attempts.
     async fn delete_webhook_endpoint(&mut self, id: &WebhookEndpointId)
         -> Result<bool, StoreError>;
-    /// Records on the tenant's control-plane row how many endpoints it has: the directory the
-    /// dispatcher reads to know which tenants to follow.
-    async fn set_webhook_endpoint_count(&mut self, count: i64) -> Result<(), StoreError>;
+    /// Adds `delta` to the count of endpoints on the tenant's control-plane row: the directory
+    /// the dispatcher reads to know which tenants to follow (an increment, so concurrent
+    /// changes add up).
+    async fn adjust_webhook_endpoint_count(&mut self, delta: i64) -> Result<(), StoreError>;
+    /// Puts `consumer`'s cursor at `seq` (creating it), leaving any lease as it is.
+    async fn reset_event_cursor(&mut self, consumer: &str, seq: i64) -> Result<(), StoreError>;
 
     /// Takes (or renews) `owner`'s lease on `consumer`'s cursor until `lease_until` and returns
     /// the cursor, creating it at `start_seq` if it does not exist; `None` while another owner's

@@ -131,7 +131,7 @@ CsatRequested { conversation_id: String, inbox_id: String, contact_id: String, s
 data!(/// `csat.answered`
 CsatAnswered { conversation_id: String, inbox_id: String, survey_id: String, rating: i64, comment: Option<String> });
 data!(/// `endpoint.disabled`
-EndpointDisabled { endpoint_id: String, url: String, /** `gone` or `failing` */ reason: Option<String>, failing_since: Option<String> });
+EndpointDisabled { endpoint_id: String, /** scheme, host and port only */ url: String, /** `gone` or `failing` */ reason: Option<String>, failing_since: Option<String> });
 data!(/// `inbox.created`
 InboxCreated { inbox_id: String, name: String, channel: String });
 data!(/// `inbox.member_added`, `inbox.member_removed`
@@ -215,7 +215,7 @@ TeamMember { team_id: String, user_id: String });
 data!(/// `tenant.provisioned`
 TenantProvisioned { tenant_id: String, slug: String });
 data!(/// `webhook_endpoint.created`, `webhook_endpoint.updated`
-WebhookEndpointChanged { endpoint_id: String, url: String, description: String, event_types: Vec<String>, enabled: bool, /** never their values */ header_names: Vec<String>, rate_limit_per_s: Option<i64> });
+WebhookEndpointChanged { endpoint_id: String, /** scheme, host and port only */ url: String, description: String, event_types: Vec<String>, enabled: bool, /** never their values */ header_names: Vec<String>, rate_limit_per_s: Option<i64> });
 data!(/// `webhook_endpoint.deleted`
 WebhookEndpointDeleted { endpoint_id: String });
 data!(/// `webhook_endpoint.secret_rotated`

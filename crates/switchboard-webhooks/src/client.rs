@@ -72,7 +72,7 @@ pub fn default_lookup() -> Arc<dyn Lookup> {
 
 /// A delivery was refused before connecting because the host resolves to a blocked address.
 #[derive(Debug, thiserror::Error)]
-#[error("{host} resolves to {reason} ({ip}), which webhooks may not call")]
+#[error("{host} resolves to {reason}, which webhooks may not call")]
 pub struct BlockedAddress {
     pub host: String,
     pub ip: IpAddr,
@@ -270,7 +270,7 @@ impl Deliverer {
                 None => break,
             }
         }
-        (String::from_utf8_lossy(&kept).into_owned(), error)
+        (storable(String::from_utf8_lossy(&kept).into_owned()), error)
     }
 }
 
@@ -305,8 +305,21 @@ fn headers(out: &Outgoing<'_>) -> Result<http::HeaderMap, String> {
     Ok(map)
 }
 
+/// Text a database column can hold: NUL (refused by PostgreSQL) becomes U+FFFD.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// A reqwest error as one line for the attempt log, naming a blocked address when that was it.
 fn describe(e: &reqwest::Error) -> String {
+    storable(describe_raw(e))
+}
+
+fn describe_raw(e: &reqwest::Error) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(blocked) = err.downcast_ref::<BlockedAddress>() {

@@ -192,12 +192,25 @@ impl WebhookTx for SqlTenantTx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_webhook_endpoint_count(&mut self, count: i64) -> Result<(), StoreError> {
-        query("UPDATE tenants SET webhook_endpoints = $2 WHERE id = $1")
+    async fn adjust_webhook_endpoint_count(&mut self, delta: i64) -> Result<(), StoreError> {
+        query("UPDATE tenants SET webhook_endpoints = webhook_endpoints + $2 WHERE id = $1")
             .bind(self.tenant().to_owned())
-            .bind(count)
+            .bind(delta)
             .execute(&mut self.tx)
             .await?;
+        Ok(())
+    }
+
+    async fn reset_event_cursor(&mut self, consumer: &str, seq: i64) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO event_cursors (tenant_id, consumer, seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, consumer) DO UPDATE SET seq = excluded.seq",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(consumer)
+        .bind(seq)
+        .execute(&mut self.tx)
+        .await?;
         Ok(())
     }
 

@@ -1056,3 +1056,52 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_response_with_a_nul_byte_is_logged_and_does_not_stall_dispatch() {
+    for db in dbs() {
+        let app = app_with(db, true).await;
+        let t = app.tenant().await;
+        let receiver = HttpReceiver::start(200, "ok\u{0}then").await;
+        let endpoint = create(
+            &app,
+            &t,
+            json!({"url": receiver.url, "event_types": ["message.created"]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ib = inbox(&app, &t).await;
+        send(&app, &t, &ib, "nul", "first").await;
+        until("the first delivery", || receiver.taken().len() == 1).await;
+        send(&app, &t, &ib, "nul", "second").await;
+        until("the second delivery", || receiver.taken().len() == 2).await;
+        // Recorded (PostgreSQL refuses NUL in text: it is stored as U+FFFD), and not re-sent.
+        let mut waited = 0;
+        loop {
+            let log = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/webhooks/{endpoint}/attempts"),
+                    Some(&t.key),
+                    None,
+                )
+                .await
+                .expect(200);
+            let rows = log.body["data"].as_array().unwrap().clone();
+            if rows.len() == 2 {
+                assert_eq!(rows[0]["response_body"], "ok\u{FFFD}then");
+                break;
+            }
+            waited += 1;
+            assert!(waited < 300, "attempts never recorded: {}", log.text);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(receiver.taken().len(), 2, "a batch was sent again");
+        app.stop().await;
+    }
+}
