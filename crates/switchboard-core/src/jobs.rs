@@ -76,8 +76,12 @@ impl JobKind {
     /// The stored job for this work, due now.
     pub fn into_new_job(self, now: i64) -> NewJob {
         let value = serde_json::to_value(&self).unwrap_or_default();
+        let queue = match self {
+            Self::PlatformNotify { .. } => PLATFORM_QUEUE,
+            _ => DEFAULT_QUEUE,
+        };
         NewJob {
-            queue: DEFAULT_QUEUE.to_owned(),
+            queue: queue.to_owned(),
             kind: value
                 .get("kind")
                 .and_then(|k| k.as_str())
@@ -95,8 +99,12 @@ impl JobKind {
     }
 }
 
-/// The queue every job kind uses for now.
+/// The queue every job kind uses but the platform's notifications.
 pub const DEFAULT_QUEUE: &str = "default";
+
+/// Operational events for the platform operator: only processes configured with the platform
+/// endpoint work this queue, so one without it never takes (and delays) a notification.
+pub const PLATFORM_QUEUE: &str = "platform";
 
 /// Delay before retry `attempt` (1-based): 1 s, 2 s, 4 s … capped at one hour.
 pub fn backoff_ms(attempt: i64) -> i64 {

@@ -60,8 +60,8 @@ impl Core {
     /// The job: one signed POST to the platform endpoint; anything but 2xx fails the job, which
     /// the queue retries.
     pub(crate) async fn notify_platform(&self, envelope: &serde_json::Value) -> CoreResult<()> {
-        // Only processes configured with the endpoint enqueue these; one that is not (during a
-        // configuration roll-out) leaves the job to be retried by one that is.
+        // Only processes configured with the endpoint work the platform queue; one that is not
+        // (a configuration roll-out) fails the job, to be retried by one that is.
         let Some(endpoint) = &self.config().platform_endpoint else {
             return Err(CoreError::Internal(
                 "no platform endpoint is configured in this process".into(),

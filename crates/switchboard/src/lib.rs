@@ -224,6 +224,18 @@ pub async fn start(
         };
         tokio::spawn(run_worker(core.clone(), wcfg, shutdown.clone()))
     });
+    // Operational events for the operator have their own queue, worked only where the
+    // platform endpoint is configured.
+    let platform_worker =
+        (cfg.jobs.concurrency > 0 && !cfg.webhooks.platform_url.is_empty()).then(|| {
+            let wcfg = WorkerConfig {
+                queue: switchboard_core::jobs::PLATFORM_QUEUE.to_owned(),
+                concurrency: 1,
+                lease_ms: cfg.jobs.lease_secs * 1000,
+                ..Default::default()
+            };
+            tokio::spawn(run_worker(core.clone(), wcfg, shutdown.clone()))
+        });
     let sweeper = (cfg.jobs.concurrency > 0)
         .then(|| tokio::spawn(run_sweeper(core.clone(), SWEEP_EVERY, shutdown.clone())));
     let dispatcher = cfg
@@ -248,6 +260,9 @@ pub async fn start(
         }
         if let Some(s) = sweeper {
             s.await?;
+        }
+        if let Some(p) = platform_worker {
+            p.await?;
         }
         if let Some(d) = dispatcher {
             d.await?;

@@ -986,8 +986,7 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
             c.webhooks.poll_ms = 50;
             c.webhooks.platform_url = platform.url.clone();
             c.webhooks.platform_secret = switchboard::config::Secret::new(secret.clone());
-            // The test runs the notification jobs itself (on a shared PostgreSQL another test's
-            // worker, without this endpoint, may take one first: it fails and is retried).
+            // The test runs the notification jobs itself.
             c.jobs.concurrency = 0;
         })
         .await;
@@ -995,7 +994,16 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
             let (app, platform) = (&app, platform.clone());
             async move {
                 for _ in 0..300 {
-                    app.drain_jobs().await;
+                    while app
+                        .core
+                        .run_one_job(
+                            switchboard_core::jobs::PLATFORM_QUEUE,
+                            "test-platform",
+                            60_000,
+                        )
+                        .await
+                        .unwrap()
+                    {}
                     if !of_type(&platform.taken(), kind).is_empty() {
                         return;
                     }
