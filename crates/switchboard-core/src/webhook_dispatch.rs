@@ -306,6 +306,8 @@ impl Core {
         Ok(true)
     }
 
+    /// The enabled endpoints ready to receive (one whose stored URL no longer parses is skipped
+    /// with a warning).
     fn targets(
         &self,
         tenant: &TenantId,
@@ -315,23 +317,38 @@ impl Core {
     ) -> CoreResult<Vec<Target>> {
         let mut out = Vec::new();
         for endpoint in endpoints.into_iter().filter(|e| e.enabled) {
-            let Ok(url) = url::Url::parse(&endpoint.url) else {
-                tracing::warn!(endpoint = %endpoint.id, "stored webhook URL does not parse");
-                continue;
-            };
-            out.push(Target {
-                secrets: self.webhook_secrets(tenant, &endpoint, now)?,
-                url,
-                headers: endpoint
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                bucket: limits.bucket(&endpoint),
-                endpoint,
-            });
+            let bucket = limits.bucket(&endpoint);
+            match self.target(tenant, endpoint, now, bucket) {
+                Ok(t) => out.push(t),
+                Err(CoreError::Internal(why)) => tracing::warn!(%why, "webhook endpoint skipped"),
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
+    }
+
+    /// One endpoint ready to receive: its secrets opened and its URL parsed.
+    fn target(
+        &self,
+        tenant: &TenantId,
+        endpoint: WebhookEndpoint,
+        now: i64,
+        bucket: Option<Arc<Mutex<Bucket>>>,
+    ) -> CoreResult<Target> {
+        let url = url::Url::parse(&endpoint.url).map_err(|_| {
+            CoreError::Internal(format!("the stored URL of {} does not parse", endpoint.id))
+        })?;
+        Ok(Target {
+            secrets: self.webhook_secrets(tenant, &endpoint, now)?,
+            url,
+            headers: endpoint
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            bucket,
+            endpoint,
+        })
     }
 
     /// Sends every lane; lanes run at once, each in order, within the in-flight bound.
@@ -529,26 +546,10 @@ impl Core {
         delivery: Option<WebhookDelivery>,
     ) -> CoreResult<WebhookAttempt> {
         let now = self.now();
-        let limits = DeliveryLimits::new(1);
-        let mut targets = self.targets(ctx.tenant(), vec![endpoint.clone()], now, &limits)?;
-        if targets.is_empty() {
-            // Disabled or unparseable: a replay still goes out to the endpoint's URL.
-            let url = url::Url::parse(&endpoint.url)
-                .map_err(|_| CoreError::Internal("stored webhook URL does not parse".into()))?;
-            targets.push(Target {
-                secrets: self.webhook_secrets(ctx.tenant(), &endpoint, now)?,
-                url,
-                headers: endpoint
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                bucket: None,
-                endpoint: endpoint.clone(),
-            });
-        }
+        // A replay goes out even to a disabled endpoint, unpaced.
+        let target = self.target(ctx.tenant(), endpoint.clone(), now, None)?;
         let prepared = prepare(ctx.tenant(), event);
-        let outcome = send(self.webhook_client(), &targets[0], &prepared, now).await;
+        let outcome = send(self.webhook_client(), &target, &prepared, now).await;
         let mut tx = self.store().tenant(ctx, Access::Write).await?;
         // Re-read under the write lock: a concurrent attempt may have settled it meanwhile.
         let current = tx

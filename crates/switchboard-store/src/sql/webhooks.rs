@@ -83,6 +83,22 @@ fn attempt(row: &Row) -> Result<WebhookAttempt, StoreError> {
     })
 }
 
+/// Binds an endpoint's id and fields in `ENDPOINT_COLS` order, up to `disabled_reason`.
+fn bind_endpoint<'q>(q: super::exec::Query<'q>, e: &WebhookEndpoint) -> super::exec::Query<'q> {
+    q.bind(e.id.as_str())
+        .bind(e.url.as_str())
+        .bind(e.description.as_str())
+        .bind(json_text(&e.event_types))
+        .bind(i64::from(e.enabled))
+        .bind(json_text(&e.headers))
+        .bind(e.rate_limit_per_s)
+        .bind(e.secret.as_str())
+        .bind(e.previous_secret.clone())
+        .bind(e.previous_secret_expires_at)
+        .bind(e.failing_since)
+        .bind(e.disabled_reason.clone())
+}
+
 fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
@@ -94,20 +110,7 @@ impl WebhookTx for SqlTenantTx {
             "INSERT INTO webhook_endpoints (tenant_id, {ENDPOINT_COLS}) VALUES ($1, $2, $3, $4, \
              $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
-        query(&sql)
-            .bind(self.tenant().to_owned())
-            .bind(e.id.as_str())
-            .bind(e.url.as_str())
-            .bind(e.description.as_str())
-            .bind(json_text(&e.event_types))
-            .bind(i64::from(e.enabled))
-            .bind(json_text(&e.headers))
-            .bind(e.rate_limit_per_s)
-            .bind(e.secret.as_str())
-            .bind(e.previous_secret.clone())
-            .bind(e.previous_secret_expires_at)
-            .bind(e.failing_since)
-            .bind(e.disabled_reason.clone())
+        bind_endpoint(query(&sql).bind(self.tenant().to_owned()), e)
             .bind(e.created_at)
             .bind(e.updated_at)
             .execute(&mut self.tx)
@@ -147,28 +150,16 @@ impl WebhookTx for SqlTenantTx {
     }
 
     async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> Result<bool, StoreError> {
-        let done = query(
+        let update = query(
             "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
              enabled = $6, headers = $7, rate_limit_per_s = $8, secret = $9, \
              previous_secret = $10, previous_secret_expires_at = $11, failing_since = $12, \
              disabled_reason = $13, updated_at = $14 WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(self.tenant().to_owned())
-        .bind(e.id.as_str())
-        .bind(e.url.as_str())
-        .bind(e.description.as_str())
-        .bind(json_text(&e.event_types))
-        .bind(i64::from(e.enabled))
-        .bind(json_text(&e.headers))
-        .bind(e.rate_limit_per_s)
-        .bind(e.secret.as_str())
-        .bind(e.previous_secret.clone())
-        .bind(e.previous_secret_expires_at)
-        .bind(e.failing_since)
-        .bind(e.disabled_reason.clone())
-        .bind(e.updated_at)
-        .execute(&mut self.tx)
-        .await?;
+        );
+        let done = bind_endpoint(update.bind(self.tenant().to_owned()), e)
+            .bind(e.updated_at)
+            .execute(&mut self.tx)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -56,6 +56,14 @@ async fn create(app: &TestApp, t: &TestTenant, body: Value) -> Reply {
         .await
 }
 
+/// Creates an endpoint and returns its id.
+async fn endpoint_id(app: &TestApp, t: &TestTenant, body: Value) -> String {
+    create(app, t, body).await.expect(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Waits (up to ten seconds) until `check` holds.
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
     let started = std::time::Instant::now();
@@ -479,17 +487,12 @@ async fn an_endpoint_that_answers_gone_is_disabled_at_once_with_an_event() {
         let t = app.tenant().await;
         let gone = HttpReceiver::start(410, "").await;
         let watcher = HttpReceiver::start(200, "").await;
-        let e = create(
+        let e = endpoint_id(
             &app,
             &t,
             json!({"url": gone.url, "event_types": ["message.created"]}),
         )
-        .await
-        .expect(201)
-        .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        .await;
         create(
             &app,
             &t,
@@ -682,13 +685,7 @@ async fn a_tenant_never_sees_or_receives_another_tenants_webhooks() {
             HttpReceiver::start(200, "").await,
             HttpReceiver::start(200, "").await,
         );
-        let ea = create(&app, &a, json!({"url": ra.url}))
-            .await
-            .expect(201)
-            .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let ea = endpoint_id(&app, &a, json!({"url": ra.url})).await;
         create(&app, &b, json!({"url": rb.url})).await.expect(201);
         let ib = inbox(&app, &a).await;
         send(&app, &a, &ib, "ann", "for tenant a only").await;
@@ -841,17 +838,12 @@ async fn a_hanging_receiver_does_not_hold_up_another_endpoint() {
             }
         });
         let fast = HttpReceiver::start(200, "").await;
-        let slow = create(
+        let slow = endpoint_id(
             &app,
             &t,
             json!({"url": hang_url, "event_types": ["message.created"]}),
         )
-        .await
-        .expect(201)
-        .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        .await;
         create(
             &app,
             &t,
@@ -1014,17 +1006,12 @@ async fn the_platform_operator_hears_of_disabled_endpoints_and_suspended_tenants
         };
         let t = app.tenant().await;
         let gone = HttpReceiver::start(410, "").await;
-        let endpoint = create(
+        let endpoint = endpoint_id(
             &app,
             &t,
             json!({"url": gone.url, "event_types": ["message.created"]}),
         )
-        .await
-        .expect(201)
-        .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        .await;
         let ib = inbox(&app, &t).await;
         send(&app, &t, &ib, "op", "hello").await;
         wait_for_platform("endpoint.disabled").await;
@@ -1071,17 +1058,12 @@ async fn a_response_with_a_nul_byte_is_logged_and_does_not_stall_dispatch() {
         let app = app_with(db, true).await;
         let t = app.tenant().await;
         let receiver = HttpReceiver::start(200, "ok\u{0}then").await;
-        let endpoint = create(
+        let endpoint = endpoint_id(
             &app,
             &t,
             json!({"url": receiver.url, "event_types": ["message.created"]}),
         )
-        .await
-        .expect(201)
-        .body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        .await;
         let ib = inbox(&app, &t).await;
         send(&app, &t, &ib, "nul", "first").await;
         until("the first delivery", || receiver.taken().len() == 1).await;
