@@ -121,6 +121,12 @@ async fn method_not_allowed() -> impl IntoResponse {
 
 /// The whole HTTP application with its middleware.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The API plus `pages` (the web console): both behind the request context (ids, client
+/// address) and the widget's CORS layer; `pages` authenticate themselves.
+pub fn app_with(state: AppState, pages: Router<AppState>) -> Router {
     let (api, doc) = api_routes().split_for_parts();
     let doc_json: Arc<str> = doc.to_pretty_json().unwrap_or_default().into();
     let openapi_handler = move |_: Request| {
@@ -154,6 +160,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_handler))
         .route("/docs", get(routes::system::docs))
         .merge(api)
+        .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(routes::widget::cors))

@@ -84,6 +84,108 @@ impl IdentityMode {
     }
 }
 
+/// How a widget looks and greets visitors (its inbox's administrators choose).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetAppearance {
+    /// The heading of the chat window (the inbox's name when empty).
+    #[serde(default)]
+    pub title: String,
+    /// The first thing a visitor reads, before anyone writes.
+    #[serde(default)]
+    pub greeting: String,
+    /// The brand colour, `#rrggbb`; text on it is black or white, whichever contrasts more.
+    #[serde(default = "default_colour")]
+    pub colour: String,
+    /// An http(s) image shown beside the team's replies.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// Ask anonymous visitors for their name and email before their first message.
+    #[serde(default)]
+    pub prechat: bool,
+}
+
+fn default_colour() -> String {
+    "#1f5fbf".to_owned()
+}
+
+impl Default for WidgetAppearance {
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            greeting: String::new(),
+            colour: default_colour(),
+            avatar_url: None,
+            prechat: false,
+        }
+    }
+}
+
+impl WidgetAppearance {
+    /// What an inbox stores (the defaults when it stores nothing readable).
+    pub fn of(inbox: &Inbox) -> Self {
+        inbox
+            .config
+            .get("appearance")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Every field within bounds: a colour the widget can use, text of sane length, an avatar
+    /// URL that is plain http(s) without credentials.
+    pub fn check(&self) -> CoreResult<()> {
+        let mut errors = Vec::new();
+        let hex = self.colour.strip_prefix('#').unwrap_or_default();
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            errors.push(crate::FieldError::new(
+                "appearance.colour",
+                "a colour as #rrggbb",
+            ));
+        }
+        if self.title.chars().count() > 80 || self.title.contains(char::is_control) {
+            errors.push(crate::FieldError::new(
+                "appearance.title",
+                "at most 80 characters, no control characters",
+            ));
+        }
+        if self.greeting.chars().count() > 500 || self.greeting.contains('\0') {
+            errors.push(crate::FieldError::new(
+                "appearance.greeting",
+                "at most 500 characters",
+            ));
+        }
+        if let Some(u) = &self.avatar_url {
+            let ok = u.len() <= 2000
+                && url::Url::parse(u).is_ok_and(|p| {
+                    matches!(p.scheme(), "http" | "https")
+                        && p.username().is_empty()
+                        && p.password().is_none()
+                        && p.host().is_some()
+                });
+            if !ok {
+                errors.push(crate::FieldError::new(
+                    "appearance.avatar_url",
+                    "an http(s) URL of at most 2000 characters, without credentials",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CoreError::Validation(errors))
+        }
+    }
+}
+
+/// What the widget script needs before a visitor writes: no secrets.
+#[derive(Debug, Clone)]
+pub struct WidgetPublicConfig {
+    pub inbox_name: String,
+    pub identity: IdentityMode,
+    pub appearance: WidgetAppearance,
+}
+
 /// A widget inbox's settings as its administrators see them.
 #[derive(Debug, Clone)]
 pub struct WidgetSettings {
@@ -93,6 +195,7 @@ pub struct WidgetSettings {
     pub identity: IdentityMode,
     /// The key the tenant's backend signs identifiers with.
     pub hmac_secret: String,
+    pub appearance: WidgetAppearance,
 }
 
 /// What a visitor sends to start a session.
@@ -241,6 +344,7 @@ impl Core {
             public_id: public_id(Channel::Widget, tenant, &token),
             identity: IdentityMode::of(&inbox),
             hmac_secret: self.widget_secret(tenant, &inbox),
+            appearance: WidgetAppearance::of(&inbox),
             inbox,
         })
     }
@@ -252,11 +356,15 @@ impl Core {
         access: &TenantAccess,
         id: &InboxId,
         identity: Option<IdentityMode>,
+        appearance: Option<WidgetAppearance>,
         rotate_secret: bool,
         meta: &RequestMeta,
     ) -> CoreResult<WidgetSettings> {
         if !access.role.can_manage_settings() {
             return Err(CoreError::Forbidden);
+        }
+        if let Some(a) = &appearance {
+            a.check()?;
         }
         let now = self.now();
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
@@ -269,6 +377,9 @@ impl Core {
         if let Some(mode) = identity {
             inbox.config.insert("identity".into(), json!(mode));
         }
+        if let Some(a) = &appearance {
+            inbox.config.insert("appearance".into(), json!(a));
+        }
         if rotate_secret {
             inbox.secret_version += 1;
         }
@@ -280,12 +391,24 @@ impl Core {
             "inbox.updated",
             "inbox",
             inbox.id.to_string(),
-            json!({"inbox_id": inbox.id, "identity": IdentityMode::of(&inbox), "secret_rotated": rotate_secret}),
+            json!({"inbox_id": inbox.id, "identity": IdentityMode::of(&inbox), "secret_rotated": rotate_secret,
+                   "appearance_changed": appearance.is_some()}),
             now,
         )
         .await?;
         tx.commit().await?;
         self.settings_of(access.ctx.tenant(), inbox)
+    }
+
+    /// What the widget script shows before a visitor writes (public: no secret, nothing about
+    /// anyone). Unknown, malformed and deleted ids answer `NotFound` alike.
+    pub async fn widget_public_config(&self, public_id: &str) -> CoreResult<WidgetPublicConfig> {
+        let (_, _, inbox) = self.open_widget(public_id, Actor::system("widget")).await?;
+        Ok(WidgetPublicConfig {
+            inbox_name: inbox.name.clone(),
+            identity: IdentityMode::of(&inbox),
+            appearance: WidgetAppearance::of(&inbox),
+        })
     }
 
     async fn open_widget(

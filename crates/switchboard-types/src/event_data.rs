@@ -146,6 +146,9 @@ InboxUpdated {
     identity: Option<String>,
     #[serde(default)]
     secret_rotated: Option<bool>,
+    /// Widget inboxes: the widget's look or greeting changed.
+    #[serde(default)]
+    appearance_changed: Option<bool>,
     #[serde(default)]
     channel: Option<String>,
     /// SMS and email inboxes: their settings (never secrets).

@@ -215,7 +215,9 @@ pub async fn start(
         metrics: Arc::default(),
         hub,
     };
-    let app = switchboard_api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let pages = switchboard_console::router(&state);
+    let app =
+        switchboard_api::app_with(state, pages).into_make_service_with_connect_info::<SocketAddr>();
     let worker = (cfg.jobs.concurrency > 0).then(|| {
         let wcfg = WorkerConfig {
             concurrency: cfg.jobs.concurrency,

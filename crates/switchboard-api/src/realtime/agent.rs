@@ -151,7 +151,8 @@ pub async fn realtime(
 }
 
 /// A console session cookie is sent by the browser from any page, so a socket opened with one
-/// must come from our own origin (cross-site WebSocket hijacking); bearer credentials cannot be
+/// must come from our own origin (cross-site WebSocket hijacking): the configured public origin,
+/// or the very host the request is addressed to; bearer credentials cannot be
 /// sent by another site and need no such check.
 fn check_origin(state: &AppState, principal: &Principal, headers: &HeaderMap) -> ApiResult<()> {
     let cookie_session = matches!(principal, Principal::User(u)
@@ -160,8 +161,18 @@ fn check_origin(state: &AppState, principal: &Principal, headers: &HeaderMap) ->
         return Ok(());
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same_host = |o: &str| {
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"));
+        matches!((rest, host), (Some(r), Some(h)) if r.eq_ignore_ascii_case(h))
+    };
     match (origin, state.cfg.public_origin.as_deref()) {
         (Some(o), Some(ours)) if o.eq_ignore_ascii_case(ours) => Ok(()),
+        // The page came from the host the browser connects to (how the console is reached
+        // when `server.public_url` names another address, e.g. localhost vs 127.0.0.1).
+        (Some(o), _) if same_host(o) => Ok(()),
         _ => Err(ApiError::new(
             ErrorCode::Forbidden,
             "A console session may open the real-time socket only from the console's origin.",

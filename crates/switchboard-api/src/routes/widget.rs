@@ -12,7 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use switchboard_core::widget::{IdentityMode, SessionRequest, WidgetCaller, WidgetSettings};
+use switchboard_core::widget::{
+    IdentityMode, SessionRequest, WidgetAppearance, WidgetCaller, WidgetSettings,
+};
 use switchboard_core::FieldError;
 use switchboard_store::model::{Conversation, Message};
 use switchboard_types::{
@@ -33,6 +35,7 @@ pub fn settings_router() -> OpenApiRouter<AppState> {
 /// The public routes (browsers on the tenant's site call them; see [`cors`]).
 pub fn public_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(widget_config))
         .routes(routes!(start_session))
         .routes(routes!(list_conversations, start_conversation))
         .routes(routes!(list_messages, send_message))
@@ -93,6 +96,52 @@ pub struct WidgetSettingsOut {
     #[schema(value_type = String, example = "optional")]
     pub identity: IdentityMode,
     pub hmac_secret: String,
+    pub appearance: AppearanceOut,
+}
+
+/// How the widget looks and greets visitors.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppearanceOut {
+    /// The chat window's heading (the inbox's name when empty). At most 80 characters.
+    #[serde(default)]
+    pub title: String,
+    /// Shown before anyone writes. At most 500 characters.
+    #[serde(default)]
+    pub greeting: String,
+    /// `#rrggbb`; the widget picks black or white text for contrast.
+    #[schema(example = "#1f5fbf")]
+    pub colour: String,
+    /// An http(s) image beside the team's replies.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// Ask anonymous visitors for their name and email before their first message.
+    #[serde(default)]
+    pub prechat: bool,
+}
+
+impl From<WidgetAppearance> for AppearanceOut {
+    fn from(a: WidgetAppearance) -> Self {
+        Self {
+            title: a.title,
+            greeting: a.greeting,
+            colour: a.colour,
+            avatar_url: a.avatar_url,
+            prechat: a.prechat,
+        }
+    }
+}
+
+impl From<AppearanceOut> for WidgetAppearance {
+    fn from(a: AppearanceOut) -> Self {
+        Self {
+            title: a.title,
+            greeting: a.greeting,
+            colour: a.colour,
+            avatar_url: a.avatar_url,
+            prechat: a.prechat,
+        }
+    }
 }
 
 impl From<WidgetSettings> for WidgetSettingsOut {
@@ -102,8 +151,20 @@ impl From<WidgetSettings> for WidgetSettingsOut {
             public_id: s.public_id,
             identity: s.identity,
             hmac_secret: s.hmac_secret,
+            appearance: s.appearance.into(),
         }
     }
+}
+
+/// What the widget script needs before a visitor writes (no secrets).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WidgetConfigOut {
+    /// The inbox's name (the heading when the appearance sets no title).
+    pub name: String,
+    /// `optional` or `required` (then the page must call `setUser` before the visitor writes).
+    #[schema(value_type = String, example = "optional")]
+    pub identity: IdentityMode,
+    pub appearance: AppearanceOut,
 }
 
 /// Changes to a widget inbox (owner, admin).
@@ -115,6 +176,8 @@ pub struct WidgetPatch {
     /// Issue a new `hmac_secret`; the old one stops verifying at once (open sessions stay).
     #[serde(default)]
     pub rotate_secret: bool,
+    /// Replaces the widget's look and greeting.
+    pub appearance: Option<AppearanceOut>,
 }
 
 impl Validate for WidgetPatch {}
@@ -134,7 +197,7 @@ async fn get_widget(
     Ok(Json(s.into()))
 }
 
-/// Require or relax identity verification; rotate the secret.
+/// Require or relax identity verification; rotate the secret; set the widget's look.
 #[utoipa::path(patch, path = "/v1/inboxes/{inbox_id}/widget", tag = "widget", security(("bearer" = [])), params(("inbox_id" = String, Path)), request_body = WidgetPatch,
     responses((status = 200, body = WidgetSettingsOut), (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 async fn update_widget(
@@ -150,6 +213,7 @@ async fn update_widget(
             &access,
             &path_id::<InboxId>(&id)?,
             b.identity,
+            b.appearance.map(Into::into),
             b.rotate_secret,
             &meta,
         )
@@ -202,6 +266,21 @@ pub(crate) async fn caller(
 ) -> ApiResult<WidgetCaller> {
     let token = caller_token(headers)?;
     Ok(state.core.widget_caller(public_id, token).await?)
+}
+
+/// The widget's look, greeting and identity mode, for the script a page embeds.
+#[utoipa::path(get, path = "/widget/v1/{public_id}/config", tag = "widget", params(("public_id" = String, Path)),
+    responses((status = 200, body = WidgetConfigOut), (status = 404, body = crate::error::Problem)))]
+async fn widget_config(
+    State(state): State<AppState>,
+    Path(public_id): Path<String>,
+) -> ApiResult<Json<WidgetConfigOut>> {
+    let c = state.core.widget_public_config(&public_id).await?;
+    Ok(Json(WidgetConfigOut {
+        name: c.inbox_name,
+        identity: c.identity,
+        appearance: c.appearance.into(),
+    }))
 }
 
 /// Start a visitor session.

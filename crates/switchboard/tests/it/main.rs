@@ -10,6 +10,7 @@ mod auth;
 mod calendars;
 mod channels;
 mod cli;
+mod console;
 mod contacts;
 mod conversation_tools;
 mod conversations;

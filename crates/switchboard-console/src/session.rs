@@ -1,0 +1,213 @@
+//! Signing in and out, and choosing a tenant.
+
+use crate::auth::{cookie, set_cookie, Agent, CSRF_COOKIE, LOGIN_COOKIE};
+use crate::error::{ConsoleError, ConsoleResult};
+use crate::view::page;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use switchboard_api::extract::Meta;
+use switchboard_api::middleware::SESSION_COOKIE;
+use switchboard_api::AppState;
+use switchboard_core::error::CoreError;
+use switchboard_core::secrets::{constant_time_eq, random_token};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    login_csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    /// Ask for the authenticator code (the account has TOTP on).
+    totp: bool,
+    next: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Where to go after signing in: only a console path of ours (no open redirect).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with("/app/")
+                && !n.starts_with("//")
+                && n.len() <= 512
+                && !n.contains(['\\', '\r', '\n']) =>
+        {
+            n
+        }
+        _ => "/app",
+    }
+}
+
+/// `GET /app/login`.
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<NextQuery>,
+) -> ConsoleResult<Response> {
+    let token = cookie(&headers, LOGIN_COOKIE).unwrap_or_else(random_token);
+    let html = LoginPage {
+        login_csrf: &token,
+        email: "",
+        error: None,
+        totp: false,
+        next: safe_next(q.next.as_deref()),
+    }
+    .render()?;
+    let mut res = page(html);
+    set(&mut res, &set_cookie(&state, LOGIN_COOKIE, &token, 3600));
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    totp: String,
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /app/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> ConsoleResult<Response> {
+    let expected = cookie(&headers, LOGIN_COOKIE).ok_or(ConsoleError::Csrf)?;
+    if !constant_time_eq(&expected, &form.csrf) {
+        return Err(ConsoleError::Csrf);
+    }
+    let again = |status: StatusCode, error: &str, totp: bool| -> ConsoleResult<Response> {
+        let html = LoginPage {
+            login_csrf: &expected,
+            email: &form.email,
+            error: Some(error),
+            totp,
+            next: safe_next(Some(&form.next)),
+        }
+        .render()?;
+        let mut res = page(html);
+        *res.status_mut() = status;
+        Ok(res)
+    };
+    if form.email.is_empty() || form.email.len() > 254 || form.password.len() > 1024 {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your email and password.",
+            false,
+        );
+    }
+    let totp = Some(form.totp.trim()).filter(|t| !t.is_empty());
+    let user = match state
+        .core
+        .authenticate_password(&form.email, &form.password, totp, &meta)
+        .await
+    {
+        Ok(user) => user,
+        Err(CoreError::MfaRequired) => {
+            let msg = if totp.is_some() {
+                "That code did not match. Enter the current code from your authenticator app."
+            } else {
+                "Enter the six-digit code from your authenticator app."
+            };
+            return again(StatusCode::UNAUTHORIZED, msg, true);
+        }
+        Err(CoreError::Unauthenticated) => {
+            return again(
+                StatusCode::UNAUTHORIZED,
+                "Wrong email or password.",
+                totp.is_some(),
+            )
+        }
+        Err(CoreError::Locked { .. } | CoreError::RateLimited { .. }) => {
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts. Wait a few minutes and try again.",
+                false,
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let session = state.core.start_console_session(&user, &meta).await?;
+    let max_age = (session.expires_at - state.core.clock().now_ms()) / 1000;
+    let mut res = Redirect::to(safe_next(Some(&form.next))).into_response();
+    set(
+        &mut res,
+        &set_cookie(&state, SESSION_COOKIE, &session.token, max_age),
+    );
+    set(
+        &mut res,
+        &set_cookie(&state, CSRF_COOKIE, &session.csrf_token, max_age),
+    );
+    set(&mut res, &set_cookie(&state, LOGIN_COOKIE, "", 0));
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /app/logout`: ends the session everywhere it is used and clears the cookies.
+pub async fn logout(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    agent: Agent,
+    Form(form): Form<CsrfForm>,
+) -> ConsoleResult<Response> {
+    agent.check_csrf(&form.csrf)?;
+    state.core.sign_out(&agent.principal, &meta).await?;
+    let mut res = Redirect::to("/app/login").into_response();
+    set(&mut res, &set_cookie(&state, SESSION_COOKIE, "", 0));
+    set(&mut res, &set_cookie(&state, CSRF_COOKIE, "", 0));
+    Ok(res)
+}
+
+/// `GET /app`: the first tenant's inbox, or the sign-in page.
+pub async fn home(State(state): State<AppState>, agent: Agent) -> ConsoleResult<Response> {
+    let tenants = state.core.tenants_of(&agent.user.user_id).await?;
+    match tenants.first() {
+        Some((t, _)) => Ok(Redirect::to(&format!("/app/t/{}/inbox", t.slug)).into_response()),
+        None => Err(ConsoleError::BadRequest(
+            "You are not a member of any tenant yet. Ask an administrator to invite you.".into(),
+        )),
+    }
+}
+
+fn set(res: &mut Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_console_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/app/t/acme/inbox")), "/app/t/acme/inbox");
+        for hostile in [
+            "https://evil.test/app/",
+            "//evil.test/app/",
+            "/app\\..",
+            "/apps",
+            "/app/\r\nSet-Cookie: x",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/app", "{hostile:?}");
+        }
+        assert_eq!(safe_next(None), "/app");
+    }
+}

@@ -1,0 +1,665 @@
+//! The web console over HTTP (no browser): sign-in with its CSRF and TOTP steps, the inbox and
+//! conversation pages, forms that change conversations, roles, bad input and another tenant's
+//! ids. The browser-driven journey is in `browser.rs`.
+
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::collections::BTreeMap;
+use switchboard_testkit::{dbs, TestApp, TestTenant};
+
+/// A browser without JavaScript: keeps cookies, follows nothing by itself.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the first `name="…" value="…"` input.
+    pub fn input(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let at = self
+            .body
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no input {name} in {}", self.body));
+        let rest = &self.body[at + needle.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let pair = v.split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            if val.is_empty() || v.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.app.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.page(res).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.page(res).await
+    }
+
+    async fn page(&mut self, res: reqwest::Response) -> Page {
+        let status = res.status();
+        let headers = res.headers().clone();
+        self.keep_cookies(&headers);
+        Page {
+            status,
+            headers,
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    /// Signs in through the form; returns the page the browser lands on.
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/app/login").await;
+        assert_eq!(form.status, 200);
+        let csrf = form.input("csrf");
+        let done = self
+            .post(
+                "/app/login",
+                &[
+                    ("email", email),
+                    ("password", password),
+                    ("csrf", &csrf),
+                    ("next", ""),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let home = self.get("/app").await;
+        assert_eq!(home.status, 303);
+        self.get(home.location()).await
+    }
+
+    pub fn csrf(&self) -> String {
+        self.cookies["sb_csrf"].clone()
+    }
+}
+
+/// A new person with `role` in the tenant.
+pub async fn member(app: &TestApp, t: &TestTenant, role: &str) -> (String, String) {
+    let email = format!("{}@{}.test", switchboard_testkit::unique(role), t.slug);
+    let password = "a long enough password".to_owned();
+    app.call(
+        Method::POST,
+        "/v1/users",
+        Some(&t.key),
+        Some(json!({"email": email, "role": role, "password": password, "display_name": format!("The {role}")})),
+    )
+    .await
+    .expect(201);
+    (email, password)
+}
+
+/// An API inbox with a conversation in it; the conversation's id.
+pub async fn conversation(app: &TestApp, t: &TestTenant, text: &str) -> String {
+    let inbox = app
+        .call(
+            Method::POST,
+            "/v1/inboxes",
+            Some(&t.key),
+            Some(json!({"name": switchboard_testkit::unique("Support"), "channel": "api"})),
+        )
+        .await
+        .expect(201);
+    let inbox = inbox.body["id"].as_str().unwrap();
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/v1/inboxes/{inbox}/messages"),
+            Some(&t.key),
+            Some(json!({"contact": {"name": "Grace Hopper", "email": "grace@example.test"}, "content": text})),
+        )
+        .await
+        .expect(201);
+    r.body["conversation"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn messages(app: &TestApp, t: &TestTenant, conv: &str) -> Vec<serde_json::Value> {
+    app.call(
+        Method::GET,
+        &format!("/v1/conversations/{conv}/messages"),
+        Some(&t.key),
+        None,
+    )
+    .await
+    .expect(200)
+    .body["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn sign_in_shows_the_inbox_with_strict_security_headers() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let conv = conversation(&app, &t, "My parcel never arrived").await;
+        let mut b = Browser::new(&app);
+
+        let first = b.get("/app").await;
+        assert_eq!(first.status, 303);
+        assert_eq!(first.location(), "/app/login");
+        let login = b.get("/app/login").await;
+        let csp = login.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(login.headers["x-frame-options"], "DENY");
+
+        // A wrong password is refused on the form, with no session.
+        let csrf = login.input("csrf");
+        let wrong = b
+            .post(
+                "/app/login",
+                &[
+                    ("email", &t.owner_email),
+                    ("password", "nope"),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status, 401);
+        assert!(wrong.body.contains("Wrong email or password"));
+        assert!(!b.cookies.contains_key("sb_session"));
+
+        let inbox = b.sign_in(&t.owner_email, &t.owner_password).await;
+        assert_eq!(inbox.status, 200, "{}", inbox.body);
+        assert!(inbox.body.contains("Grace Hopper"), "{}", inbox.body);
+        assert!(inbox.body.contains(&conv));
+        assert_eq!(inbox.headers["cache-control"], "no-store");
+        let session = &b.cookies["sb_session"];
+        assert!(session.starts_with("sb_cs_") || !session.is_empty());
+
+        let page = b
+            .get(&format!("/app/t/{}/conversations/{conv}", t.slug))
+            .await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("My parcel never arrived"));
+        assert!(page.body.contains("id=\"composer\""));
+        // The triage of the inbound message is shown with it.
+        assert!(page.body.contains("class=\"triage\""), "{}", page.body);
+
+        // Signing out ends the session: its cookie no longer opens the console.
+        let csrf = b.csrf();
+        let stale = b.cookies.clone();
+        let out = b.post("/app/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(out.status, 303);
+        b.cookies = stale;
+        let after = b.get(&format!("/app/t/{}/inbox", t.slug)).await;
+        assert_eq!(after.status, 303);
+        assert_eq!(after.location(), "/app/login");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn forms_need_the_sessions_csrf_token_and_change_nothing_without_it() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let conv = conversation(&app, &t, "Where is my refund?").await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&t.owner_email, &t.owner_password).await;
+        let path = format!("/app/t/{}/conversations/{conv}/messages", t.slug);
+
+        for bad in ["", "forged", &"x".repeat(300)] {
+            let r = b.post(&path, &[("csrf", bad), ("content", "hello")]).await;
+            assert_eq!(r.status, 403, "{bad:?}");
+        }
+        // The login form's CSRF is bound to its cookie too.
+        let mut other = Browser::new(&app);
+        let r = other
+            .post(
+                "/app/login",
+                &[
+                    ("email", &t.owner_email),
+                    ("password", &t.owner_password),
+                    ("csrf", "guess"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        assert_eq!(messages(&app, &t, &conv).await.len(), 1);
+
+        // With the token: a reply, a private note, a canned response by short code.
+        app.call(
+            Method::POST,
+            "/v1/canned-responses",
+            Some(&t.key),
+            Some(json!({"short_code": "refund", "content": "Refunds take 5 days."})),
+        )
+        .await
+        .expect(201);
+        let csrf = b.csrf();
+        let r = b
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("content", "On it!"),
+                    ("back", "view=all&status=open"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        assert!(r
+            .location()
+            .starts_with(&format!("/app/t/{}/conversations/{conv}?view=all", t.slug)));
+        b.post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("content", "customer is VIP"),
+                ("private", "on"),
+            ],
+        )
+        .await;
+        b.post(&path, &[("csrf", &csrf), ("content", "/refund")])
+            .await;
+        let all = messages(&app, &t, &conv).await;
+        let texts: Vec<(&str, bool)> = all
+            .iter()
+            .map(|m| {
+                (
+                    m["content"].as_str().unwrap(),
+                    m["private"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("Where is my refund?", false),
+                ("On it!", false),
+                ("customer is VIP", true),
+                ("Refunds take 5 days.", false)
+            ]
+        );
+
+        // Resolve, assign to me, priority, labels: all through the one change form.
+        let change = format!("/app/t/{}/conversations/{conv}", t.slug);
+        app.call(
+            Method::POST,
+            "/v1/labels",
+            Some(&t.key),
+            Some(json!({"name": "billing", "colour": "#aa3300"})),
+        )
+        .await
+        .expect(201);
+        for form in [
+            vec![("status", "resolved")],
+            vec![("assignee", "me")],
+            vec![("priority", "high")],
+            vec![("add_label", "billing")],
+        ] {
+            let mut f = vec![("csrf", csrf.as_str())];
+            f.extend(form);
+            let r = b.post(&change, &f).await;
+            assert_eq!(r.status, 303, "{f:?}: {}", r.body);
+        }
+        let c = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(c.body["status"], "resolved");
+        assert_eq!(c.body["priority"], "high");
+        assert!(c.body["assignee_id"].is_string());
+        let page = b.get(&format!("{change}?status=any")).await;
+        assert!(page.body.contains("billing"));
+        // Unknown values are refused and change nothing.
+        for form in [
+            vec![("status", "exploded")],
+            vec![("priority", "extreme")],
+            vec![("assignee", "usr_nobody' OR 1=1")],
+            vec![("status", "snoozed"), ("snooze_hours", "99999")],
+        ] {
+            let mut f = vec![("csrf", csrf.as_str())];
+            f.extend(form);
+            let r = b.post(&change, &f).await;
+            assert!(r.status.is_client_error(), "{f:?}: {}", r.status);
+        }
+        let again = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(again.body["status"], "resolved");
+        assert_eq!(again.body["priority"], "high");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_cannot_reply_and_filters_reject_bad_input() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let conv = conversation(&app, &t, "Hello there").await;
+        let (email, password) = member(&app, &t, "viewer").await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&email, &password).await;
+        let page = b
+            .get(&format!("/app/t/{}/conversations/{conv}", t.slug))
+            .await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("id=\"read-only\""));
+        assert!(!page.body.contains("id=\"composer\""));
+        assert!(!page.body.contains("id=\"resolve\""));
+        let csrf = b.csrf();
+        let r = b
+            .post(
+                &format!("/app/t/{}/conversations/{conv}/messages", t.slug),
+                &[("csrf", &csrf), ("content", "I should not")],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        let r = b
+            .post(
+                &format!("/app/t/{}/conversations/{conv}", t.slug),
+                &[("csrf", &csrf), ("status", "resolved")],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        assert_eq!(messages(&app, &t, &conv).await.len(), 1);
+
+        let inbox = format!("/app/t/{}/inbox", t.slug);
+        for q in [
+            "?status=bogus",
+            "?view=everyone",
+            "?inbox=../../etc/passwd",
+            "?priority=%27%20OR%201=1",
+            "?sentiment=furious",
+        ] {
+            let r = b.get(&format!("{inbox}{q}")).await;
+            assert_eq!(r.status, 400, "{q}");
+        }
+        let long = format!("{inbox}?q={}", "a".repeat(201));
+        assert_eq!(b.get(&long).await.status, 400);
+        // Search and triage filters work together with the rest.
+        let found = b
+            .get(&format!("{inbox}?q=Hello&status=any&fragment=list"))
+            .await;
+        assert_eq!(found.status, 200);
+        assert!(found.body.contains(&conv));
+        let none = b
+            .get(&format!("{inbox}?q=zebra&status=any&fragment=list"))
+            .await;
+        assert!(!none.body.contains(&conv));
+        // Markup in data is escaped, never interpreted.
+        let x = conversation(&app, &t, "<script>alert(1)</script>").await;
+        let page = b.get(&format!("/app/t/{}/conversations/{x}", t.slug)).await;
+        assert!(!page.body.contains("<script>alert(1)"));
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{}",
+            page.body
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_pages_and_ids_are_not_found() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let a = app.tenant().await;
+        let other = app.tenant().await;
+        let theirs = conversation(&app, &other, "private to the other tenant").await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&a.owner_email, &a.owner_password).await;
+        let csrf = b.csrf();
+
+        // Their tenant by slug: not found, exactly as one that does not exist.
+        assert_eq!(
+            b.get(&format!("/app/t/{}/inbox", other.slug)).await.status,
+            404
+        );
+        assert_eq!(b.get("/app/t/no-such-tenant/inbox").await.status, 404);
+        // Their conversation under our tenant: not found, and nothing changes.
+        let page = b
+            .get(&format!("/app/t/{}/conversations/{theirs}", a.slug))
+            .await;
+        assert_eq!(page.status, 404);
+        assert!(!page.body.contains("private to the other tenant"));
+        let r = b
+            .post(
+                &format!("/app/t/{}/conversations/{theirs}/messages", a.slug),
+                &[("csrf", &csrf), ("content", "sneaky")],
+            )
+            .await;
+        assert_eq!(r.status, 404);
+        let r = b
+            .post(
+                &format!("/app/t/{}/conversations/{theirs}", a.slug),
+                &[("csrf", &csrf), ("status", "resolved")],
+            )
+            .await;
+        assert_eq!(r.status, 404);
+        assert_eq!(messages(&app, &other, &theirs).await.len(), 1);
+        let c = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{theirs}"),
+                Some(&other.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(c.body["status"], "open");
+        // Malformed ids are not found either.
+        for id in ["..%2F..%2Fetc", "cnv_%27", "x"] {
+            let r = b
+                .get(&format!("/app/t/{}/conversations/{id}", a.slug))
+                .await;
+            assert_eq!(r.status, 404, "{id}");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_console_socket_accepts_its_own_origin_only() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&t.owner_email, &t.owner_password).await;
+        let cookie = b.cookie_header();
+        let host = app.base.trim_start_matches("http://").to_owned();
+        let url = format!(
+            "{}/v1/realtime?tenant={}",
+            app.base.replace("http", "ws"),
+            t.slug
+        );
+        let try_origin = |origin: String| {
+            let url = url.clone();
+            let cookie = cookie.clone();
+            async move {
+                use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+                let mut req = url.into_client_request().unwrap();
+                req.headers_mut().insert("cookie", cookie.parse().unwrap());
+                req.headers_mut().insert("origin", origin.parse().unwrap());
+                match tokio_tungstenite::connect_async(req).await {
+                    Ok(_) => 101,
+                    Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        };
+        assert_eq!(try_origin(format!("http://{host}")).await, 101);
+        assert_eq!(try_origin("https://evil.test".into()).await, 403);
+        assert_eq!(try_origin(format!("http://{host}.evil.test")).await, 403);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_widget_script_and_its_public_settings() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let js = app.request(Method::GET, "/widget.js").send().await.unwrap();
+        assert_eq!(js.status(), 200);
+        assert!(js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
+        let etag = js.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(js.text().await.unwrap().contains("$switchboard"));
+        let again = app
+            .request(Method::GET, "/widget.js")
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304);
+
+        let inbox = app
+            .call(
+                Method::POST,
+                "/v1/inboxes",
+                Some(&t.key),
+                Some(json!({"name": "Website", "channel": "widget"})),
+            )
+            .await
+            .expect(201);
+        let id = inbox.body["id"].as_str().unwrap();
+        let settings = app
+            .call(
+                Method::GET,
+                &format!("/v1/inboxes/{id}/widget"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let public = settings.body["public_id"].as_str().unwrap();
+        assert_eq!(settings.body["appearance"]["colour"], "#1f5fbf");
+        let appearance = json!({"title": "Acme help", "greeting": "Hi! How can we help?", "colour": "#0a7d33", "avatar_url": "https://cdn.example.test/a.png", "prechat": true});
+        app.call(
+            Method::PATCH,
+            &format!("/v1/inboxes/{id}/widget"),
+            Some(&t.key),
+            Some(json!({"appearance": appearance})),
+        )
+        .await
+        .expect(200);
+        let config = app
+            .call(
+                Method::GET,
+                &format!("/widget/v1/{public}/config"),
+                None,
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(config.body["appearance"], appearance);
+        assert_eq!(config.body["name"], "Website");
+        assert!(config.body.get("hmac_secret").is_none());
+        // Hostile appearance values are refused and change nothing.
+        for bad in [
+            json!({"colour": "red"}),
+            json!({"colour": "#12345g"}),
+            json!({"colour": "#123456", "avatar_url": "javascript:alert(1)"}),
+            json!({"colour": "#123456", "avatar_url": "https://user:pw@example.test/a.png"}),
+            json!({"colour": "#123456", "title": "x".repeat(81)}),
+            json!({"colour": "#123456", "greeting": "x".repeat(501)}),
+            json!({"colour": "#123456", "bogus": true}),
+        ] {
+            let r = app
+                .call(
+                    Method::PATCH,
+                    &format!("/v1/inboxes/{id}/widget"),
+                    Some(&t.key),
+                    Some(json!({"appearance": bad})),
+                )
+                .await;
+            assert_eq!(r.status, 422, "{bad}: {}", r.body);
+        }
+        let config = app
+            .call(
+                Method::GET,
+                &format!("/widget/v1/{public}/config"),
+                None,
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(config.body["appearance"], appearance);
+        // Unknown public ids are not found.
+        app.call(Method::GET, "/widget/v1/wgt_nothing/config", None, None)
+            .await
+            .expect(404);
+        app.stop().await;
+    }
+}
