@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod inbox;
 mod session;
+mod settings;
 mod view;
 
 use axum::extract::Request;
@@ -65,6 +66,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/app/t/{tenant}/conversations/{id}/messages",
             post(inbox::reply),
+        )
+        .route("/app/t/{tenant}/settings", get(settings::index))
+        .route(
+            "/app/t/{tenant}/settings/{section}",
+            get(settings::section).post(settings::change),
+        )
+        .route(
+            "/app/t/{tenant}/settings/{section}/{id}",
+            get(settings::item).post(settings::change_item),
         )
         .layer(axum::middleware::from_fn(secure_headers))
         .layer(axum::middleware::from_fn_with_state(

@@ -178,6 +178,10 @@ pub async fn logout(
 pub async fn home(State(state): State<AppState>, agent: Agent) -> ConsoleResult<Response> {
     let tenants = state.core.tenants_of(&agent.user.user_id).await?;
     match tenants.first() {
+        // Auditors read the audit log, not conversations.
+        Some((t, role)) if !role.can_read_contacts() => {
+            Ok(Redirect::to(&format!("/app/t/{}/settings/audit", t.slug)).into_response())
+        }
         Some((t, _)) => Ok(Redirect::to(&format!("/app/t/{}/inbox", t.slug)).into_response()),
         None => Err(ConsoleError::BadRequest(
             "You are not a member of any tenant yet. Ask an administrator to invite you.".into(),

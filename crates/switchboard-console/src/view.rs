@@ -20,6 +20,8 @@ pub struct Shell {
     pub csrf: String,
     /// Agents, admins and owners may reply and change conversations.
     pub can_work: bool,
+    /// Owners and admins see the settings; auditors the audit log there.
+    pub settings: bool,
 }
 
 impl Shell {
@@ -48,6 +50,7 @@ impl Shell {
             role: access.role.as_str(),
             csrf: agent.csrf.clone(),
             can_work: access.role.can_work_conversations(),
+            settings: access.role.can_manage_settings() || access.role.can_read_audit(),
         })
     }
 }

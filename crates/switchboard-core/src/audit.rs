@@ -199,6 +199,39 @@ pub async fn verify(w: &mut (dyn AuditWriter + '_)) -> Result<VerifyReport, Stor
     })
 }
 
+impl crate::Core {
+    /// A page of the tenant's audit log, newest first (owner, admin, auditor).
+    pub async fn audit_log(
+        &self,
+        access: &crate::identity::TenantAccess,
+        filter: &switchboard_store::model::AuditFilter,
+    ) -> crate::CoreResult<Vec<AuditRecord>> {
+        if !access.role.can_read_audit() {
+            return Err(crate::CoreError::Forbidden);
+        }
+        let mut tx = self
+            .store()
+            .tenant(&access.ctx, switchboard_store::Access::Read)
+            .await?;
+        Ok(tx.list_audit(filter).await?)
+    }
+
+    /// Recomputes the tenant's audit chain (owner, admin, auditor).
+    pub async fn verify_audit(
+        &self,
+        access: &crate::identity::TenantAccess,
+    ) -> crate::CoreResult<VerifyReport> {
+        if !access.role.can_read_audit() {
+            return Err(crate::CoreError::Forbidden);
+        }
+        let mut tx = self
+            .store()
+            .tenant(&access.ctx, switchboard_store::Access::Read)
+            .await?;
+        Ok(verify(&mut *tx).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,8 +163,7 @@ async fn list_events(
         before_seq: q.before.as_deref().and_then(|b| b.parse().ok()),
         limit: size + 1,
     };
-    let mut tx = state.core.store().tenant(&access.ctx, Access::Read).await?;
-    let mut rows = tx.list_audit(&filter).await?;
+    let mut rows = state.core.audit_log(&access, &filter).await?;
     let more = rows.len() > usize::try_from(size).unwrap_or(50);
     rows.truncate(usize::try_from(size).unwrap_or(50));
     let next_cursor = if more {
@@ -217,8 +216,7 @@ async fn verify_chain(
     Tenant(access): Tenant,
 ) -> ApiResult<Json<VerifyOut>> {
     require_auditor(&access)?;
-    let mut tx = state.core.store().tenant(&access.ctx, Access::Read).await?;
-    let report = switchboard_core::audit::verify(&mut *tx).await?;
+    let report = state.core.verify_audit(&access).await?;
     Ok(Json(report.into()))
 }
 

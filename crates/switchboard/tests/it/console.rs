@@ -663,3 +663,326 @@ async fn the_widget_script_and_its_public_settings() {
         app.stop().await;
     }
 }
+
+/// The value inside `<code class="secret" id="secret">…</code>` (a secret shown once).
+fn revealed(page: &Page) -> String {
+    let start = page
+        .body
+        .find("id=\"secret\">")
+        .unwrap_or_else(|| panic!("no secret shown: {}", page.body))
+        + "id=\"secret\">".len();
+    let rest = &page.body[start..];
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn settings_follow_roles_and_work_end_to_end() {
+    for db in dbs() {
+        let app = TestApp::spawn_with(db, |c| {
+            c.webhooks.allow_private = vec!["127.0.0.1/32".into()];
+            c.webhooks.poll_ms = 50;
+            c.jobs.concurrency = 0;
+        })
+        .await;
+        let t = app.tenant().await;
+        let mut owner = Browser::new(&app);
+        let inbox = owner.sign_in(&t.owner_email, &t.owner_password).await;
+        assert!(inbox.body.contains("id=\"nav-settings\""));
+        let base = format!("/app/t/{}/settings", t.slug);
+        for s in [
+            "inboxes", "members", "teams", "labels", "canned", "sla", "api-keys", "webhooks",
+            "audit",
+        ] {
+            let p = owner.get(&format!("{base}/{s}")).await;
+            assert_eq!(p.status, 200, "{s}: {}", p.body);
+        }
+        assert_eq!(owner.get(&format!("{base}/../../etc")).await.status, 404);
+        assert_eq!(owner.get(&format!("{base}/nonsense")).await.status, 404);
+        let csrf = owner.csrf();
+
+        // People: a new agent gets a password shown once, and can sign in with it.
+        let p = owner
+            .post(
+                &format!("{base}/members"),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "add"),
+                    ("email", "newbie@example.test"),
+                    ("role", "agent"),
+                    ("display_name", "New Bie"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert_eq!(p.headers["cache-control"], "no-store");
+        let password = revealed(&p);
+        let mut newbie = Browser::new(&app);
+        let landed = newbie.sign_in("newbie@example.test", &password).await;
+        assert_eq!(landed.status, 200);
+        // An agent sees no settings and is refused them.
+        assert!(!landed.body.contains("id=\"nav-settings\""));
+        assert_eq!(newbie.get(&format!("{base}/members")).await.status, 403);
+        let ncsrf = newbie.csrf();
+        let r = newbie
+            .post(
+                &format!("{base}/labels"),
+                &[
+                    ("csrf", &ncsrf),
+                    ("op", "create"),
+                    ("name", "sneaky"),
+                    ("colour", "#000000"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+
+        // API keys: shown once, working, then revoked.
+        let p = owner
+            .post(
+                &format!("{base}/api-keys"),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create"),
+                    ("name", "CRM sync"),
+                    ("scope", "agent"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        let key = revealed(&p);
+        assert!(key.starts_with("sb_live_"), "{key}");
+        app.call(Method::GET, "/v1/contacts", Some(&key), None)
+            .await
+            .expect(200);
+        let keys = app
+            .call(Method::GET, "/v1/api-keys", Some(&t.key), None)
+            .await
+            .expect(200);
+        let id = keys.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "CRM sync")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = owner
+            .post(
+                &format!("{base}/api-keys"),
+                &[("csrf", &csrf), ("op", "revoke"), ("key", &id)],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        app.call(Method::GET, "/v1/contacts", Some(&key), None)
+            .await
+            .expect(401);
+
+        // A widget inbox: created, then its install snippet, secret and look.
+        let r = owner
+            .post(
+                &format!("{base}/inboxes"),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create"),
+                    ("name", "Website"),
+                    ("channel", "widget"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        let page = owner.get(r.location()).await;
+        assert!(page.body.contains("widget.js"), "{}", page.body);
+        assert!(
+            page.body.contains("data-widget=&#34;wgt_")
+                || page.body.contains("data-widget=&quot;wgt_"),
+            "{}",
+            page.body
+        );
+        let bad = owner
+            .post(
+                r.location(),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "appearance"),
+                    ("colour", "javascript:alert(1)"),
+                    ("title", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let ok = owner
+            .post(
+                r.location(),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "appearance"),
+                    ("colour", "#123456"),
+                    ("title", "Help"),
+                    ("greeting", "Hi"),
+                    ("prechat", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(ok.status, 303);
+        let inbox_id = r.location().rsplit('/').next().unwrap().to_owned();
+        let s = app
+            .call(
+                Method::GET,
+                &format!("/v1/inboxes/{inbox_id}/widget"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(s.body["appearance"]["colour"], "#123456");
+        assert_eq!(s.body["appearance"]["prechat"], true);
+
+        // Webhooks: an endpoint, its secret shown once, a delivery in the attempt log, a replay.
+        let hostile = owner
+            .post(
+                &format!("{base}/webhooks"),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create"),
+                    ("url", "ftp://example.test/x"),
+                ],
+            )
+            .await;
+        assert_eq!(hostile.status, 422);
+        let receiver = switchboard_testkit::HttpReceiver::start(200, "ok").await;
+        let p = owner
+            .post(
+                &format!("{base}/webhooks"),
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create"),
+                    ("url", &receiver.url),
+                    ("event_types", "conversation.created"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(revealed(&p).starts_with("whsec_"));
+        let endpoints = app
+            .call(Method::GET, "/v1/webhooks", Some(&t.key), None)
+            .await
+            .expect(200);
+        let endpoint = endpoints.body["data"][0]["id"].as_str().unwrap().to_owned();
+        conversation(&app, &t, "hello hooks").await;
+        let detail = format!("{base}/webhooks/{endpoint}");
+        let mut tries = 0;
+        let event = loop {
+            let page = owner.get(&detail).await;
+            if let Some(at) = page.body.find("name=\"event\" value=\"") {
+                let rest = &page.body[at + 20..];
+                break rest[..rest.find('"').unwrap()].to_owned();
+            }
+            tries += 1;
+            assert!(tries < 200, "no attempt in the log: {}", page.body);
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        };
+        let before = receiver.taken().len();
+        let replayed = owner
+            .post(
+                &detail,
+                &[("csrf", &csrf), ("op", "replay"), ("event", &event)],
+            )
+            .await;
+        assert_eq!(replayed.status, 200, "{}", replayed.body);
+        assert!(
+            replayed.body.contains("Replayed: delivered"),
+            "{}",
+            replayed.body
+        );
+        assert_eq!(receiver.taken().len(), before + 1);
+
+        // The audit log shows what was done here, and its chain verifies.
+        let audit = owner.get(&format!("{base}/audit")).await;
+        assert!(
+            audit.body.contains("api_key.revoked") || audit.body.contains("api_key.created"),
+            "{}",
+            audit.body
+        );
+        let v = owner
+            .post(
+                &format!("{base}/audit"),
+                &[("csrf", &csrf), ("op", "verify")],
+            )
+            .await;
+        assert_eq!(v.status, 200);
+        assert!(v.body.contains("The chain is intact"), "{}", v.body);
+
+        // Another tenant's ids are not found from here, and nothing of theirs changes.
+        let other = app.tenant().await;
+        let label = app
+            .call(
+                Method::POST,
+                "/v1/labels",
+                Some(&other.key),
+                Some(json!({"name": "theirs", "colour": "#111111"})),
+            )
+            .await
+            .expect(201);
+        let their_label = label.body["id"].as_str().unwrap();
+        let r = owner
+            .post(
+                &format!("{base}/labels"),
+                &[("csrf", &csrf), ("op", "delete"), ("label", their_label)],
+            )
+            .await;
+        assert_eq!(r.status, 404);
+        let theirs = app
+            .call(Method::GET, "/v1/labels", Some(&other.key), None)
+            .await
+            .expect(200);
+        assert_eq!(theirs.body["data"].as_array().unwrap().len(), 1);
+        let their_inbox = app
+            .call(
+                Method::POST,
+                "/v1/inboxes",
+                Some(&other.key),
+                Some(json!({"name": "Theirs", "channel": "widget"})),
+            )
+            .await
+            .expect(201);
+        let their_inbox = their_inbox.body["id"].as_str().unwrap();
+        let r = owner.get(&format!("{base}/inboxes/{their_inbox}")).await;
+        assert_eq!(r.status, 404);
+        assert!(!r.body.contains("widget.js"));
+        assert_eq!(
+            owner
+                .get(&format!("/app/t/{}/settings/members", other.slug))
+                .await
+                .status,
+            404
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_auditor_sees_only_the_audit_log() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let (email, password) = member(&app, &t, "auditor").await;
+        let mut b = Browser::new(&app);
+        let landed = b.sign_in(&email, &password).await;
+        assert_eq!(landed.status, 200, "{}", landed.body);
+        assert!(landed.body.contains("id=\"audit\""));
+        let base = format!("/app/t/{}/settings", t.slug);
+        assert_eq!(b.get(&format!("/app/t/{}/inbox", t.slug)).await.status, 403);
+        let index = b.get(&base).await;
+        assert_eq!(index.status, 303);
+        assert_eq!(index.location(), format!("{base}/audit"));
+        let audit = b.get(&format!("{base}/audit")).await;
+        assert_eq!(audit.status, 200);
+        assert!(audit.body.contains("member.added"));
+        assert!(!audit.body.contains("/settings/members\""));
+        for s in ["members", "api-keys", "webhooks", "labels"] {
+            assert_eq!(b.get(&format!("{base}/{s}")).await.status, 403, "{s}");
+        }
+        app.stop().await;
+    }
+}

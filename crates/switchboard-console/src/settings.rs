@@ -1,0 +1,927 @@
+//! Settings for owners and admins (and the audit log for auditors): inboxes with the widget's
+//! install snippet, people and roles, teams, labels, canned responses, SLA policies, API keys,
+//! webhook endpoints with their attempt log and replay, and the audit log with its chain check.
+//! Every page calls the same core use cases as the API, so permissions and validation are one.
+
+use crate::auth::Agent;
+use crate::error::{ConsoleError, ConsoleResult};
+use crate::view::{page, when, Shell};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use switchboard_api::extract::Meta;
+use switchboard_api::AppState;
+use switchboard_core::apikeys::NewApiKey;
+use switchboard_core::audit::RequestMeta;
+use switchboard_core::error::CoreError;
+use switchboard_core::identity::TenantAccess;
+use switchboard_core::members::NewMember;
+use switchboard_core::sla::NewSlaPolicy;
+use switchboard_core::webhooks::EndpointChanges;
+use switchboard_core::widget::{IdentityMode, WidgetAppearance};
+use switchboard_store::model::{AuditFilter, PageRequest, WebhookDeliveryStatus};
+use switchboard_types::{Channel, TenantRole};
+
+/// The sections, in the order of the settings menu: `(path, title, who sees it)`.
+const SECTIONS: &[(&str, &str)] = &[
+    ("inboxes", "Inboxes"),
+    ("members", "People"),
+    ("teams", "Teams"),
+    ("labels", "Labels"),
+    ("canned", "Canned responses"),
+    ("sla", "SLA policies"),
+    ("api-keys", "API keys"),
+    ("webhooks", "Webhooks"),
+    ("audit", "Audit log"),
+];
+
+/// One page of settings: the menu, a notice, a secret shown once, and the section's content.
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    shell: Shell,
+    /// `(path, title, current)` of the sections this person may open.
+    menu: Vec<(&'static str, &'static str, bool)>,
+    title: String,
+    /// A secret shown once: `(what it is, the secret)`.
+    revealed: Option<(String, String)>,
+    notice: Option<String>,
+    body: Body,
+}
+
+struct InboxRow {
+    id: String,
+    name: String,
+    channel: &'static str,
+}
+
+struct InboxDetail {
+    name: String,
+    snippet: String,
+    required: bool,
+    secret: String,
+    title: String,
+    greeting: String,
+    colour: String,
+    avatar_url: String,
+    prechat: bool,
+}
+
+struct MemberRow {
+    id: String,
+    name: String,
+    email: String,
+    role: &'static str,
+    availability: &'static str,
+    is_me: bool,
+}
+
+struct TeamRow {
+    id: String,
+    name: String,
+    description: String,
+    members: Vec<(String, String)>,
+}
+
+struct KeyRow {
+    id: String,
+    name: String,
+    prefix: String,
+    scopes: String,
+    created: String,
+    last_used: String,
+    state: String,
+}
+
+struct EndpointRow {
+    id: String,
+    url: String,
+    description: String,
+    enabled: bool,
+    events: String,
+}
+
+struct AttemptRow {
+    when: String,
+    event_id: String,
+    event_type: String,
+    attempt: i64,
+    cause: String,
+    status: String,
+    duration_ms: i64,
+    error: String,
+    ok: bool,
+}
+
+struct DeliveryRow {
+    event_id: String,
+    event_type: String,
+    attempts: i64,
+    last: String,
+}
+
+struct EndpointDetail {
+    row: EndpointRow,
+    stats: String,
+    attempts: Vec<AttemptRow>,
+    dead: Vec<DeliveryRow>,
+    pending: Vec<DeliveryRow>,
+}
+
+struct SlaRow {
+    id: String,
+    name: String,
+    first: String,
+    next: String,
+    resolution: String,
+}
+
+struct AuditRow {
+    seq: i64,
+    when: String,
+    actor: String,
+    action: String,
+    target: String,
+    outcome: String,
+}
+
+enum Body {
+    Inboxes(Vec<InboxRow>),
+    Inbox(Box<InboxDetail>),
+    Members {
+        rows: Vec<MemberRow>,
+        roles: Vec<&'static str>,
+    },
+    Teams {
+        rows: Vec<TeamRow>,
+        people: Vec<(String, String)>,
+    },
+    Labels(Vec<(String, String, String)>),
+    Canned(Vec<(String, String, String)>),
+    Sla {
+        rows: Vec<SlaRow>,
+        calendars: Vec<(String, String)>,
+    },
+    Keys(Vec<KeyRow>),
+    Webhooks(Vec<EndpointRow>),
+    Webhook(Box<EndpointDetail>),
+    Audit {
+        rows: Vec<AuditRow>,
+        verify: Option<(bool, String)>,
+        older: Option<i64>,
+    },
+}
+
+fn may_open(role: TenantRole, section: &str) -> bool {
+    match section {
+        "audit" => role.can_read_audit(),
+        "api-keys" => role.can_manage_api_keys(),
+        "members" => role.can_manage_members(),
+        _ => role.can_manage_settings(),
+    }
+}
+
+fn not_found() -> ConsoleError {
+    ConsoleError::Core(CoreError::NotFound)
+}
+
+async fn access(state: &AppState, agent: &Agent, tenant: &str) -> ConsoleResult<TenantAccess> {
+    if tenant.is_empty() || tenant.len() > 64 {
+        return Err(not_found());
+    }
+    Ok(state
+        .core
+        .tenant_access(&agent.principal, Some(tenant))
+        .await?)
+}
+
+fn ms_text(ms: Option<i64>) -> String {
+    match ms {
+        None => "—".into(),
+        Some(ms) if ms % 3_600_000 == 0 => format!("{} h", ms / 3_600_000),
+        Some(ms) => format!("{} min", ms / 60_000),
+    }
+}
+
+fn all_pages() -> PageRequest {
+    PageRequest {
+        after: None,
+        limit: 1000,
+    }
+}
+
+/// What a page shows besides its section: a secret shown once, a notice, the audit log's page
+/// and chain verdict.
+#[derive(Debug, Default)]
+struct Extra {
+    revealed: Option<(String, String)>,
+    notice: Option<String>,
+    before_seq: Option<i64>,
+    verdict: Option<(bool, String)>,
+}
+
+fn audit_rows(records: Vec<switchboard_store::model::AuditRecord>) -> Vec<AuditRow> {
+    records
+        .into_iter()
+        .map(|r| AuditRow {
+            seq: r.seq,
+            when: when(r.occurred_at),
+            actor: format!("{} {}", r.actor.kind.as_str(), r.actor.id),
+            action: r.action,
+            target: format!("{} {}", r.target_type, r.target_id.unwrap_or_default()),
+            outcome: r.outcome,
+        })
+        .collect()
+}
+
+/// Renders `section` (or an inbox's or endpoint's own page when `item` names one).
+#[allow(clippy::too_many_lines)]
+async fn render(
+    state: &AppState,
+    agent: &Agent,
+    access: &TenantAccess,
+    section: &str,
+    item: Option<&str>,
+    extra: Extra,
+) -> ConsoleResult<Response> {
+    let core = &state.core;
+    if !SECTIONS.iter().any(|(p, _)| *p == section) {
+        return Err(not_found());
+    }
+    if !may_open(access.role, section) {
+        return Err(ConsoleError::Core(CoreError::Forbidden));
+    }
+    let mut title = SECTIONS
+        .iter()
+        .find(|(p, _)| *p == section)
+        .map(|(_, t)| (*t).to_owned())
+        .unwrap_or_default();
+    let body = match (section, item) {
+        ("inboxes", None) => Body::Inboxes(
+            core.list_inboxes(access)
+                .await?
+                .into_iter()
+                .map(|i| InboxRow {
+                    id: i.id.to_string(),
+                    name: i.name,
+                    channel: i.channel.as_str(),
+                })
+                .collect(),
+        ),
+        ("inboxes", Some(id)) => {
+            let id = id.parse().map_err(|_| not_found())?;
+            let s = core.widget_settings(access, &id).await?;
+            title = format!("Inbox {}", s.inbox.name);
+            let base = state.cfg.public_url.trim_end_matches('/');
+            Body::Inbox(Box::new(InboxDetail {
+                name: s.inbox.name.clone(),
+                snippet: format!(
+                    "<script src=\"{base}/widget.js\" data-widget=\"{}\" async></script>",
+                    s.public_id
+                ),
+                required: s.identity == IdentityMode::Required,
+                secret: s.hmac_secret,
+                title: s.appearance.title,
+                greeting: s.appearance.greeting,
+                colour: s.appearance.colour,
+                avatar_url: s.appearance.avatar_url.unwrap_or_default(),
+                prechat: s.appearance.prechat,
+            }))
+        }
+        ("members", _) => Body::Members {
+            rows: core
+                .list_members(access, &all_pages())
+                .await?
+                .into_iter()
+                .map(|m| MemberRow {
+                    is_me: m.user_id == agent.user.user_id,
+                    id: m.user_id.to_string(),
+                    name: m.display_name,
+                    email: m.email,
+                    role: m.role.as_str(),
+                    availability: m.availability.as_str(),
+                })
+                .collect(),
+            roles: TenantRole::ALL
+                .into_iter()
+                .filter(|r| access.role.can_grant(*r))
+                .map(TenantRole::as_str)
+                .collect(),
+        },
+        ("teams", _) => {
+            let people: Vec<(String, String)> = core
+                .list_members(access, &all_pages())
+                .await?
+                .into_iter()
+                .map(|m| {
+                    let name = if m.display_name.is_empty() {
+                        m.email
+                    } else {
+                        m.display_name
+                    };
+                    (m.user_id.to_string(), name)
+                })
+                .collect();
+            let names: HashMap<&str, &str> = people
+                .iter()
+                .map(|(i, n)| (i.as_str(), n.as_str()))
+                .collect();
+            let mut rows = Vec::new();
+            for t in core.list_teams(access).await? {
+                let (_, members) = core.get_team(access, &t.id).await?;
+                rows.push(TeamRow {
+                    id: t.id.to_string(),
+                    name: t.name,
+                    description: t.description,
+                    members: members
+                        .into_iter()
+                        .map(|m| {
+                            let id = m.user_id.to_string();
+                            let name = names
+                                .get(id.as_str())
+                                .map_or_else(|| m.email.clone(), |n| (*n).to_owned());
+                            (id, name)
+                        })
+                        .collect(),
+                });
+            }
+            Body::Teams { rows, people }
+        }
+        ("labels", _) => Body::Labels(
+            core.list_labels(access)
+                .await?
+                .into_iter()
+                .map(|l| (l.id.to_string(), l.name, l.colour))
+                .collect(),
+        ),
+        ("canned", _) => Body::Canned(
+            core.list_canned(access, None)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.to_string(), c.short_code, c.content))
+                .collect(),
+        ),
+        ("sla", _) => Body::Sla {
+            rows: core
+                .list_sla_policies(access)
+                .await?
+                .into_iter()
+                .map(|p| SlaRow {
+                    id: p.id.to_string(),
+                    name: p.name,
+                    first: ms_text(p.first_response_ms),
+                    next: ms_text(p.next_response_ms),
+                    resolution: ms_text(p.resolution_ms),
+                })
+                .collect(),
+            calendars: core
+                .list_calendars(access)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.to_string(), c.name))
+                .collect(),
+        },
+        ("api-keys", _) => Body::Keys(
+            core.list_api_keys(access, &all_pages())
+                .await?
+                .into_iter()
+                .map(|k| KeyRow {
+                    id: k.id.to_string(),
+                    name: k.name,
+                    prefix: k.prefix,
+                    scopes: k.scopes.join(", "),
+                    created: when(k.created_at),
+                    last_used: k.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                    state: match (k.revoked_at, k.expires_at) {
+                        (Some(at), _) => format!("revoked {}", when(at)),
+                        (None, Some(at)) if at <= core.clock().now_ms() => "expired".into(),
+                        (None, Some(at)) => format!("expires {}", when(at)),
+                        (None, None) => "active".into(),
+                    },
+                })
+                .collect(),
+        ),
+        ("webhooks", None) => Body::Webhooks(
+            core.list_webhook_endpoints(access)
+                .await?
+                .into_iter()
+                .map(endpoint_row)
+                .collect(),
+        ),
+        ("webhooks", Some(id)) => {
+            let id = id.parse().map_err(|_| not_found())?;
+            let e = core.get_webhook_endpoint(access, &id).await?;
+            title = format!("Webhook {}", e.url);
+            let stats = core.webhook_stats(access, &id, 24 * 3_600_000).await?;
+            let attempts = core
+                .webhook_attempts(access, &id, None, None, 50)
+                .await?
+                .into_iter()
+                .map(|a| AttemptRow {
+                    when: when(a.attempted_at),
+                    event_id: a.event_id.to_string(),
+                    event_type: a.event_type,
+                    attempt: a.attempt,
+                    cause: a.cause,
+                    status: a
+                        .status_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "—".into()),
+                    duration_ms: a.duration_ms,
+                    error: a.error.unwrap_or_default(),
+                    ok: a.succeeded,
+                })
+                .collect();
+            let id = &id;
+            let deliveries = |status| async move {
+                Ok::<_, ConsoleError>(
+                    core.webhook_deliveries(access, id, status, 50)
+                        .await?
+                        .into_iter()
+                        .map(|d| DeliveryRow {
+                            event_id: d.event_id.to_string(),
+                            event_type: d.event_type,
+                            attempts: d.attempts,
+                            last: match (d.last_status_code, d.last_error) {
+                                (Some(c), _) => format!("HTTP {c}"),
+                                (None, Some(e)) => e,
+                                (None, None) => String::new(),
+                            },
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let dead = deliveries(WebhookDeliveryStatus::Dead).await?;
+            let pending = deliveries(WebhookDeliveryStatus::Pending).await?;
+            Body::Webhook(Box::new(EndpointDetail {
+                row: endpoint_row(e),
+                stats: match stats.success_rate {
+                    Some(rate) => format!(
+                        "{} attempts in 24 h, {:.1}% succeeded; latency p50 {} ms, p99 {} ms",
+                        stats.attempts,
+                        rate * 100.0,
+                        stats.latency_p50_ms.unwrap_or(0),
+                        stats.latency_p99_ms.unwrap_or(0)
+                    ),
+                    None => "No attempts in the last 24 hours.".into(),
+                },
+                attempts,
+                dead,
+                pending,
+            }))
+        }
+        ("audit", _) => {
+            let mut rows = core
+                .audit_log(
+                    access,
+                    &AuditFilter {
+                        before_seq: extra.before_seq,
+                        limit: 51,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let older = (rows.len() > 50).then(|| rows[49].seq);
+            rows.truncate(50);
+            Body::Audit {
+                rows: audit_rows(rows),
+                verify: extra.verdict,
+                older,
+            }
+        }
+        _ => return Err(not_found()),
+    };
+    let shell = Shell::new(state, agent, access).await?;
+    let menu = SECTIONS
+        .iter()
+        .filter(|(p, _)| may_open(access.role, p))
+        .map(|(p, t)| (*p, *t, *p == section))
+        .collect();
+    Ok(page(
+        SettingsPage {
+            shell,
+            menu,
+            title,
+            revealed: extra.revealed,
+            notice: extra.notice,
+            body,
+        }
+        .render()?,
+    ))
+}
+
+fn endpoint_row(e: switchboard_store::model::WebhookEndpoint) -> EndpointRow {
+    EndpointRow {
+        id: e.id.to_string(),
+        url: e.url,
+        description: e.description,
+        enabled: e.enabled,
+        events: if e.event_types.is_empty() {
+            "every event".into()
+        } else {
+            e.event_types.join(", ")
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    before: Option<i64>,
+}
+
+/// `GET /app/t/{tenant}/settings`: the first section this person may open.
+pub async fn index(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path(tenant): Path<String>,
+) -> ConsoleResult<Response> {
+    let access = access(&state, &agent, &tenant).await?;
+    let first = SECTIONS
+        .iter()
+        .find(|(p, _)| may_open(access.role, p))
+        .ok_or(ConsoleError::Core(CoreError::Forbidden))?;
+    Ok(Redirect::to(&format!(
+        "/app/t/{}/settings/{}",
+        access.tenant.slug, first.0
+    ))
+    .into_response())
+}
+
+/// `GET /app/t/{tenant}/settings/{section}`.
+pub async fn section(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path((tenant, section)): Path<(String, String)>,
+    Query(q): Query<AuditQuery>,
+) -> ConsoleResult<Response> {
+    let access = access(&state, &agent, &tenant).await?;
+    let extra = Extra {
+        before_seq: q.before,
+        ..Default::default()
+    };
+    render(&state, &agent, &access, &section, None, extra).await
+}
+
+/// `GET /app/t/{tenant}/settings/{section}/{id}`: a widget inbox, a webhook endpoint.
+pub async fn item(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path((tenant, section, id)): Path<(String, String, String)>,
+) -> ConsoleResult<Response> {
+    let access = access(&state, &agent, &tenant).await?;
+    if section != "inboxes" && section != "webhooks" {
+        return Err(not_found());
+    }
+    render(
+        &state,
+        &agent,
+        &access,
+        &section,
+        Some(&id),
+        Extra::default(),
+    )
+    .await
+}
+
+/// Every settings form: the CSRF token, what to do, and its fields.
+#[derive(Debug, Deserialize)]
+pub struct SettingsForm {
+    csrf: String,
+    op: String,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+impl SettingsForm {
+    fn get(&self, k: &str) -> &str {
+        self.fields.get(k).map_or("", |v| v.trim())
+    }
+
+    fn opt(&self, k: &str) -> Option<String> {
+        Some(self.get(k).to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// Minutes in a field as milliseconds (empty: none).
+    fn minutes(&self, k: &str) -> ConsoleResult<Option<i64>> {
+        match self.get(k) {
+            "" => Ok(None),
+            v => v
+                .parse::<i64>()
+                .ok()
+                .filter(|m| (1..=525_600).contains(m))
+                .map(|m| Some(m * 60_000))
+                .ok_or_else(|| {
+                    ConsoleError::BadRequest(format!("{k}: whole minutes, 1 to 525600"))
+                }),
+        }
+    }
+}
+
+fn id_of<T: std::str::FromStr>(v: &str) -> ConsoleResult<T> {
+    v.parse().map_err(|_| not_found())
+}
+
+fn role_of(v: &str) -> ConsoleResult<TenantRole> {
+    TenantRole::parse(v).ok_or_else(|| ConsoleError::BadRequest("Unknown role.".into()))
+}
+
+fn back(access: &TenantAccess, section: &str, item: Option<&str>) -> Response {
+    let path = match item {
+        Some(id) => format!("/app/t/{}/settings/{section}/{id}", access.tenant.slug),
+        None => format!("/app/t/{}/settings/{section}", access.tenant.slug),
+    };
+    Redirect::to(&path).into_response()
+}
+
+/// `POST /app/t/{tenant}/settings/{section}`.
+pub async fn change(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    agent: Agent,
+    Path((tenant, section)): Path<(String, String)>,
+    Form(form): Form<SettingsForm>,
+) -> ConsoleResult<Response> {
+    agent.check_csrf(&form.csrf)?;
+    let access = access(&state, &agent, &tenant).await?;
+    apply(&state, &agent, &access, &meta, &section, None, &form).await
+}
+
+/// `POST /app/t/{tenant}/settings/{section}/{id}`.
+pub async fn change_item(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    agent: Agent,
+    Path((tenant, section, id)): Path<(String, String, String)>,
+    Form(form): Form<SettingsForm>,
+) -> ConsoleResult<Response> {
+    agent.check_csrf(&form.csrf)?;
+    let access = access(&state, &agent, &tenant).await?;
+    apply(&state, &agent, &access, &meta, &section, Some(&id), &form).await
+}
+
+#[allow(clippy::too_many_lines)]
+async fn apply(
+    state: &AppState,
+    agent: &Agent,
+    access: &TenantAccess,
+    meta: &RequestMeta,
+    section: &str,
+    item: Option<&str>,
+    f: &SettingsForm,
+) -> ConsoleResult<Response> {
+    let core = &state.core;
+    let shown_once = |what: String, secret: String| async move {
+        let extra = Extra {
+            revealed: Some((what, secret)),
+            ..Default::default()
+        };
+        render(state, agent, access, section, item, extra).await
+    };
+    match (section, item, f.op.as_str()) {
+        ("inboxes", None, "create") => {
+            let channel = match f.get("channel") {
+                "widget" => Channel::Widget,
+                "api" => Channel::Api,
+                _ => return Err(ConsoleError::BadRequest("Choose web widget or API.".into())),
+            };
+            let inbox = core
+                .create_inbox(access, f.get("name"), channel, meta)
+                .await?;
+            if channel == Channel::Widget {
+                return Ok(back(access, "inboxes", Some(inbox.id.as_str())));
+            }
+        }
+        ("inboxes", Some(id), op) => {
+            let id = id_of(id)?;
+            let (identity, appearance, rotate) = match op {
+                "identity" => (
+                    Some(if f.get("identity") == "required" {
+                        IdentityMode::Required
+                    } else {
+                        IdentityMode::Optional
+                    }),
+                    None,
+                    false,
+                ),
+                "appearance" => (
+                    None,
+                    Some(WidgetAppearance {
+                        title: f.get("title").to_owned(),
+                        greeting: f.get("greeting").to_owned(),
+                        colour: f.get("colour").to_owned(),
+                        avatar_url: f.opt("avatar_url"),
+                        prechat: f.get("prechat") == "on",
+                    }),
+                    false,
+                ),
+                "rotate" => (None, None, true),
+                _ => return Err(ConsoleError::BadRequest("Unknown change.".into())),
+            };
+            core.update_widget(access, &id, identity, appearance, rotate, meta)
+                .await?;
+        }
+        ("members", None, "add") => {
+            let (member, password) = core
+                .add_member(
+                    access,
+                    NewMember {
+                        email: f.get("email").to_owned(),
+                        display_name: f.opt("display_name"),
+                        password: None,
+                        role: role_of(f.get("role"))?,
+                    },
+                    meta,
+                )
+                .await?;
+            if let Some(p) = password {
+                return shown_once(format!("Password for {}", member.email), p).await;
+            }
+        }
+        ("members", None, "role") => {
+            core.change_member_role(
+                access,
+                &id_of(f.get("user"))?,
+                role_of(f.get("role"))?,
+                meta,
+            )
+            .await?;
+        }
+        ("members", None, "remove") => {
+            core.remove_member(access, &id_of(f.get("user"))?, meta)
+                .await?;
+        }
+        ("teams", None, "create") => {
+            core.create_team(access, f.get("name"), f.get("description"), meta)
+                .await?;
+        }
+        ("teams", None, "delete") => {
+            core.delete_team(access, &id_of(f.get("team"))?, meta)
+                .await?;
+        }
+        ("teams", None, "add_member") => {
+            core.add_team_member(access, &id_of(f.get("team"))?, &id_of(f.get("user"))?, meta)
+                .await?;
+        }
+        ("teams", None, "remove_member") => {
+            core.remove_team_member(access, &id_of(f.get("team"))?, &id_of(f.get("user"))?, meta)
+                .await?;
+        }
+        ("labels", None, "create") => {
+            core.create_label(access, f.get("name"), f.get("colour"), meta)
+                .await?;
+        }
+        ("labels", None, "delete") => {
+            core.delete_label(access, &id_of(f.get("label"))?, meta)
+                .await?;
+        }
+        ("canned", None, "create") => {
+            core.create_canned(access, f.get("short_code"), f.get("content"), meta)
+                .await?;
+        }
+        ("canned", None, "delete") => {
+            core.delete_canned(access, &id_of(f.get("canned"))?, meta)
+                .await?;
+        }
+        ("sla", None, "create") => {
+            core.create_sla_policy(
+                access,
+                NewSlaPolicy {
+                    name: f.get("name").to_owned(),
+                    first_response_ms: f.minutes("first_response_minutes")?,
+                    next_response_ms: f.minutes("next_response_minutes")?,
+                    resolution_ms: f.minutes("resolution_minutes")?,
+                    calendar_id: match f.get("calendar") {
+                        "" => None,
+                        c => Some(id_of(c)?),
+                    },
+                    warning_percent: None,
+                },
+                meta,
+            )
+            .await?;
+        }
+        ("sla", None, "delete") => {
+            core.delete_sla_policy(access, &id_of(f.get("policy"))?, meta)
+                .await?;
+        }
+        ("api-keys", None, "create") => {
+            let (key, secret) = core
+                .create_api_key(
+                    access,
+                    NewApiKey {
+                        name: f.get("name").to_owned(),
+                        scopes: vec![f.get("scope").to_owned()],
+                        expires_at: None,
+                    },
+                    meta,
+                )
+                .await?;
+            return shown_once(format!("API key {}", key.name), secret).await;
+        }
+        ("api-keys", None, "revoke") => {
+            core.revoke_api_key(access, &id_of(f.get("key"))?, meta)
+                .await?;
+        }
+        ("webhooks", None, "create") => {
+            let events: Vec<String> = f
+                .get("event_types")
+                .split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let (e, secret) = core
+                .create_webhook_endpoint(
+                    access,
+                    EndpointChanges {
+                        url: Some(f.get("url").to_owned()),
+                        description: Some(f.get("description").to_owned()),
+                        event_types: Some(events),
+                        enabled: Some(true),
+                        headers: None,
+                        rate_limit_per_s: None,
+                    },
+                    meta,
+                )
+                .await?;
+            let extra = Extra {
+                revealed: Some(("Signing secret".into(), secret.expose())),
+                ..Default::default()
+            };
+            return render(state, agent, access, "webhooks", Some(e.id.as_str()), extra).await;
+        }
+        ("webhooks", Some(id), op) => {
+            let id = id_of(id)?;
+            match op {
+                "enable" | "disable" => {
+                    core.update_webhook_endpoint(
+                        access,
+                        &id,
+                        EndpointChanges {
+                            enabled: Some(op == "enable"),
+                            ..Default::default()
+                        },
+                        meta,
+                    )
+                    .await?;
+                }
+                "rotate" => {
+                    let secret = core.rotate_webhook_secret(access, &id, meta).await?;
+                    return shown_once(
+                        "New signing secret (the old one keeps working for 24 hours)".into(),
+                        secret.expose(),
+                    )
+                    .await;
+                }
+                "replay" => {
+                    let a = core
+                        .replay_webhook(access, &id, &id_of(f.get("event"))?, meta)
+                        .await?;
+                    let outcome = if a.succeeded {
+                        format!("Replayed: delivered (HTTP {}).", a.status_code.unwrap_or(0))
+                    } else {
+                        format!(
+                            "Replayed: not delivered ({}).",
+                            a.error
+                                .or(a.status_code.map(|c| format!("HTTP {c}")))
+                                .unwrap_or_default()
+                        )
+                    };
+                    let extra = Extra {
+                        notice: Some(outcome),
+                        ..Default::default()
+                    };
+                    return render(state, agent, access, section, item, extra).await;
+                }
+                "delete" => {
+                    core.delete_webhook_endpoint(access, &id, meta).await?;
+                    return Ok(back(access, "webhooks", None));
+                }
+                _ => return Err(ConsoleError::BadRequest("Unknown change.".into())),
+            }
+        }
+        ("audit", None, "verify") => {
+            let report = core.verify_audit(access).await?;
+            let verdict = match &report.first_bad {
+                None => (
+                    true,
+                    format!("The chain is intact: {} entries verified.", report.entries),
+                ),
+                Some(bad) => (
+                    false,
+                    format!("The chain is broken at entry {}: {}.", bad.seq, bad.reason),
+                ),
+            };
+            let extra = Extra {
+                verdict: Some(verdict),
+                ..Default::default()
+            };
+            return render(state, agent, access, "audit", None, extra).await;
+        }
+        _ => return Err(ConsoleError::BadRequest("Unknown change.".into())),
+    }
+    Ok(back(access, section, item))
+}
