@@ -5,8 +5,10 @@
 
 mod assets;
 mod auth;
+mod charts;
 mod error;
 mod inbox;
+mod reports;
 mod session;
 mod settings;
 mod view;
@@ -67,6 +69,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/app/t/{tenant}/conversations/{id}/messages",
             post(inbox::reply),
         )
+        .route("/app/t/{tenant}/reports", get(reports::reports))
         .route("/app/t/{tenant}/settings", get(settings::index))
         .route(
             "/app/t/{tenant}/settings/{section}",

@@ -22,6 +22,8 @@ pub struct Shell {
     pub can_work: bool,
     /// Owners and admins see the settings; auditors the audit log there.
     pub settings: bool,
+    /// Everyone who reads conversations reads the reports.
+    pub reports: bool,
 }
 
 impl Shell {
@@ -51,6 +53,7 @@ impl Shell {
             csrf: agent.csrf.clone(),
             can_work: access.role.can_work_conversations(),
             settings: access.role.can_manage_settings() || access.role.can_read_audit(),
+            reports: access.role.can_read_contacts(),
         })
     }
 }

@@ -309,6 +309,76 @@ pub struct ReportQuery {
 pub struct Report {
     pub totals: Metrics,
     pub groups: Vec<(String, Metrics)>,
+    /// How the range's figures spread, for charts.
+    pub spread: Spread,
+}
+
+/// Upper bounds (exclusive) of the duration buckets charts use, with their names; the last
+/// bucket takes everything longer.
+pub const DURATION_BUCKETS: &[(i64, &str)] = &[
+    (60_000, "under 1 min"),
+    (5 * 60_000, "1–5 min"),
+    (15 * 60_000, "5–15 min"),
+    (3_600_000, "15–60 min"),
+    (4 * 3_600_000, "1–4 h"),
+    (24 * 3_600_000, "4–24 h"),
+    (i64::MAX, "over 1 day"),
+];
+
+/// The shape of a range: when conversations arrive and how long they wait.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Spread {
+    /// Conversations created, by weekday (Monday first) and hour, in the report's time zone.
+    pub created_by_weekday_hour: Vec<Vec<usize>>,
+    /// First responses per bucket of [`DURATION_BUCKETS`].
+    pub first_response: Vec<usize>,
+    /// Resolutions per bucket of [`DURATION_BUCKETS`].
+    pub resolution: Vec<usize>,
+    /// Satisfaction answers rated 1 to 5.
+    pub ratings: Vec<usize>,
+}
+
+fn bucket_of(ms: i64) -> usize {
+    DURATION_BUCKETS
+        .iter()
+        .position(|(bound, _)| ms < *bound)
+        .unwrap_or(DURATION_BUCKETS.len() - 1)
+}
+
+fn spread(facts: &[MetricEvent], tz: &jiff::tz::TimeZone) -> Spread {
+    let mut out = Spread {
+        created_by_weekday_hour: vec![vec![0; 24]; 7],
+        first_response: vec![0; DURATION_BUCKETS.len()],
+        resolution: vec![0; DURATION_BUCKETS.len()],
+        ratings: vec![0; 5],
+    };
+    for m in facts {
+        match m.kind.as_str() {
+            "created" => {
+                if let Ok(ts) = jiff::Timestamp::from_millisecond(m.at) {
+                    let dt = tz.to_datetime(ts);
+                    let day = usize::try_from(dt.weekday().to_monday_zero_offset()).unwrap_or(0);
+                    let hour = usize::try_from(dt.hour()).unwrap_or(0);
+                    if let Some(cell) = out
+                        .created_by_weekday_hour
+                        .get_mut(day)
+                        .and_then(|row| row.get_mut(hour))
+                    {
+                        *cell += 1;
+                    }
+                }
+            }
+            "first_response" => out.first_response[bucket_of(m.at - m.started_at)] += 1,
+            "resolution" => out.resolution[bucket_of(m.at - m.started_at)] += 1,
+            "csat" => {
+                if let Some(r) = m.value.filter(|r| (1..=5).contains(r)) {
+                    out.ratings[usize::try_from(r - 1).unwrap_or(0)] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The most facts one report reads (the store returns at most this many).
@@ -402,6 +472,7 @@ impl Core {
             }
         }
         Ok(Report {
+            spread: spread(&facts, &tz),
             totals,
             groups: groups
                 .into_iter()
@@ -536,6 +607,40 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_spread_buckets_durations_hours_and_ratings() {
+        let fact = |kind: &str, started_at: i64, at: i64, value: Option<i64>| MetricEvent {
+            id: switchboard_types::MetricEventId::generate(),
+            kind: kind.into(),
+            conversation_id: switchboard_types::ConversationId::generate(),
+            inbox_id: switchboard_types::InboxId::generate(),
+            agent_id: None,
+            team_id: None,
+            started_at,
+            at,
+            value,
+        };
+        // 2026-11-30 was a Monday; 14:30 UTC.
+        let monday = 1_796_049_000_000;
+        let s = spread(
+            &[
+                fact("created", monday, monday, None),
+                fact("first_response", 0, 30_000, None),
+                fact("first_response", 0, 2 * 3_600_000, None),
+                fact("resolution", 0, 3 * 86_400_000, None),
+                fact("csat", 0, 0, Some(5)),
+                fact("csat", 0, 0, Some(9)),
+            ],
+            &jiff::tz::TimeZone::UTC,
+        );
+        assert_eq!(s.created_by_weekday_hour[0][14], 1);
+        assert_eq!(s.created_by_weekday_hour.iter().flatten().sum::<usize>(), 1);
+        assert_eq!(s.first_response, vec![1, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(s.resolution, vec![0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(s.ratings, vec![0, 0, 0, 0, 1]);
+    }
+
     use super::*;
 
     fn fact(kind: &str, started: i64, at: i64, value: Option<i64>) -> MetricEvent {

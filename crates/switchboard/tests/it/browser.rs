@@ -323,6 +323,20 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
     );
     assert_eq!(report.body["totals"]["csat"]["average_score"], 5.0);
 
+    // The reports page draws the conversation just handled.
+    agent
+        .goto(&format!("{}/app/t/{}/reports", app.base, t.slug))
+        .await;
+    agent.find("svg.chart").await;
+    agent
+        .screenshot(&shots().join("console-reports-desktop.png"))
+        .await;
+    agent
+        .goto(&format!("{}/app/t/{}/inbox?status=any", app.base, t.slug))
+        .await;
+    agent.click(&agent.find("#rows .row a").await).await;
+    agent.find("#timeline").await;
+
     // The chat persists across page loads.
     customer.goto(&site).await;
     customer

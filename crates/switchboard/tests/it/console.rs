@@ -701,13 +701,14 @@ async fn settings_follow_roles_and_work_end_to_end() {
         let csrf = owner.csrf();
 
         // People: a new agent gets a password shown once, and can sign in with it.
+        let newbie_email = format!("{}@example.test", switchboard_testkit::unique("newbie"));
         let p = owner
             .post(
                 &format!("{base}/members"),
                 &[
                     ("csrf", &csrf),
                     ("op", "add"),
-                    ("email", "newbie@example.test"),
+                    ("email", &newbie_email),
                     ("role", "agent"),
                     ("display_name", "New Bie"),
                 ],
@@ -717,7 +718,7 @@ async fn settings_follow_roles_and_work_end_to_end() {
         assert_eq!(p.headers["cache-control"], "no-store");
         let password = revealed(&p);
         let mut newbie = Browser::new(&app);
-        let landed = newbie.sign_in("newbie@example.test", &password).await;
+        let landed = newbie.sign_in(&newbie_email, &password).await;
         assert_eq!(landed.status, 200);
         // An agent sees no settings and is refused them.
         assert!(!landed.body.contains("id=\"nav-settings\""));
@@ -983,6 +984,88 @@ async fn an_auditor_sees_only_the_audit_log() {
         for s in ["members", "api-keys", "webhooks", "labels"] {
             assert_eq!(b.get(&format!("{base}/{s}")).await.status, 403, "{s}");
         }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn reports_draw_charts_and_download_csv() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let conv = conversation(&app, &t, "I need help with my invoice").await;
+        app.call(
+            Method::POST,
+            &format!("/v1/conversations/{conv}/messages"),
+            Some(&t.key),
+            Some(json!({"content": "Here to help"})),
+        )
+        .await
+        .expect(201);
+        app.call(
+            Method::PATCH,
+            &format!("/v1/conversations/{conv}"),
+            Some(&t.key),
+            Some(json!({"status": "resolved"})),
+        )
+        .await
+        .expect(200);
+        let mut b = Browser::new(&app);
+        b.sign_in(&t.owner_email, &t.owner_password).await;
+        let path = format!("/app/t/{}/reports", t.slug);
+        let page = b.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(
+            page.body.matches("<svg class=\"chart").count(),
+            5,
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("New conversations by weekday and hour"));
+        // One conversation created and one resolved in the range.
+        assert!(
+            page.body
+                .contains("<span class=\"muted\">Conversations</span><strong>1</strong>"),
+            "{}",
+            page.body
+        );
+        let csv = b.get(&format!("{path}?days=7&format=csv")).await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let mut lines = csv.body.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("period,conversations_created"));
+        let total: usize = lines
+            .map(|l| l.split(',').nth(1).unwrap().parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(total, 1);
+        for bad in ["?days=3", "?inbox=nope", "?agent=%27", "?tz=Mars/Olympus"] {
+            let r = b.get(&format!("{path}{bad}")).await;
+            assert!(r.status.is_client_error(), "{bad}: {}", r.status);
+        }
+        // Another tenant's inbox as a filter shows nothing of theirs.
+        let other = app.tenant().await;
+        let theirs = conversation(&app, &other, "theirs").await;
+        let c = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{theirs}"),
+                Some(&other.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let their_inbox = c.body["inbox_id"].as_str().unwrap();
+        let filtered = b
+            .get(&format!("{path}?days=7&format=csv&inbox={their_inbox}"))
+            .await;
+        assert_eq!(filtered.status, 200);
+        assert_eq!(filtered.body.lines().count(), 1, "{}", filtered.body);
         app.stop().await;
     }
 }
