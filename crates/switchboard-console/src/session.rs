@@ -124,11 +124,12 @@ pub async fn login(
             return again(StatusCode::UNAUTHORIZED, msg, true);
         }
         Err(CoreError::Unauthenticated) => {
-            return again(
-                StatusCode::UNAUTHORIZED,
-                "Wrong email or password.",
-                totp.is_some(),
-            )
+            let msg = if totp.is_some() {
+                "Wrong email, password or code."
+            } else {
+                "Wrong email or password."
+            };
+            return again(StatusCode::UNAUTHORIZED, msg, totp.is_some());
         }
         Err(CoreError::Locked { .. } | CoreError::RateLimited { .. }) => {
             return again(

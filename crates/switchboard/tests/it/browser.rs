@@ -130,6 +130,20 @@ async fn sign_in(b: &Browser, base: &str, email: &str, password: &str) {
     .await;
 }
 
+/// Every visible form control on the page has a label (its own `<label>` or `aria-label`).
+async fn assert_labelled(b: &Browser, what: &str) {
+    let unlabelled = b
+        .run(
+            "return Array.from(document.querySelectorAll('input, select, textarea'))\
+               .filter(function (e) { return e.type !== 'hidden' && e.offsetParent !== null; })\
+               .filter(function (e) { return e.labels.length === 0 && !e.getAttribute('aria-label'); })\
+               .map(function (e) { return e.outerHTML; });",
+            json!([]),
+        )
+        .await;
+    assert_eq!(unlabelled, json!([]), "unlabelled controls on {what}");
+}
+
 /// Marks the page so a test can tell it was not reloaded since.
 async fn mark(b: &Browser) {
     b.run("window.__unreloaded = true;", json!([])).await;
@@ -228,7 +242,20 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
     agent
         .screenshot(&shots().join("console-inbox-desktop.png"))
         .await;
-    agent.click(&agent.find("#rows .row a").await).await;
+    assert_labelled(&agent, "the inbox").await;
+    // Keys: `/` searches, `j` selects the next conversation, Enter opens it.
+    let body = agent.find("body").await;
+    agent.type_into(&body, "/").await;
+    assert_eq!(
+        agent
+            .run("return document.activeElement.id;", json!([]))
+            .await,
+        "q"
+    );
+    agent.run("document.activeElement.blur();", json!([])).await;
+    agent.type_into(&body, "j").await;
+    let selected = agent.find("#rows .row.kb a").await;
+    agent.type_into(&selected, "\u{E007}").await;
     agent
         .wait_for(
             "the message in the conversation",
@@ -237,6 +264,15 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
         )
         .await;
     mark(&agent).await;
+    assert_labelled(&agent, "the conversation").await;
+    // `r` goes to the reply box.
+    agent.type_into(&agent.find("body").await, "r").await;
+    assert_eq!(
+        agent
+            .run("return document.activeElement.id;", json!([]))
+            .await,
+        "reply"
+    );
 
     // The agent replies; the customer sees it arrive.
     agent

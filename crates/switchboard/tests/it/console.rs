@@ -1069,3 +1069,81 @@ async fn reports_draw_charts_and_download_csv() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn sign_in_asks_for_the_authenticator_code_and_switches_tenants() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let second = app.tenant().await;
+        // The owner of `t` also works in `second`.
+        app.call(
+            Method::POST,
+            "/v1/users",
+            Some(&second.key),
+            Some(json!({"email": t.owner_email, "role": "agent"})),
+        )
+        .await
+        .expect(201);
+        let token = app.sign_in(&t.owner_email, &t.owner_password).await;
+        let e = app
+            .call(Method::POST, "/v1/me/totp", Some(&token), None)
+            .await
+            .expect(200);
+        let secret = e.body["secret"].as_str().unwrap().to_owned();
+        let code = switchboard_core::totp::code(&secret, app.clock_now()).unwrap();
+        app.call(
+            Method::POST,
+            "/v1/me/totp/confirm",
+            Some(&token),
+            Some(json!({"code": code})),
+        )
+        .await
+        .expect(204);
+        app.clock.advance_ms(30_000);
+
+        let mut b = Browser::new(&app);
+        let form = b.get("/app/login").await;
+        let csrf = form.input("csrf");
+        let creds = [
+            ("email", t.owner_email.as_str()),
+            ("password", t.owner_password.as_str()),
+            ("csrf", csrf.as_str()),
+        ];
+        let ask = b.post("/app/login", &creds).await;
+        assert_eq!(ask.status, 401);
+        assert!(ask.body.contains("id=\"totp\""), "{}", ask.body);
+        assert!(!b.cookies.contains_key("sb_session"));
+        let mut wrong = creds.to_vec();
+        wrong.push(("totp", "000000"));
+        let r = b.post("/app/login", &wrong).await;
+        assert_eq!(r.status, 401);
+        assert!(!b.cookies.contains_key("sb_session"));
+        let code = switchboard_core::totp::code(&secret, app.clock_now()).unwrap();
+        let mut right = creds.to_vec();
+        right.push(("totp", &code));
+        let done = b.post("/app/login", &right).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert!(b.cookies.contains_key("sb_session"));
+
+        // Both tenants are in the switcher; each is reachable, in its own role.
+        let inbox = b.get(&format!("/app/t/{}/inbox", t.slug)).await;
+        assert!(inbox
+            .body
+            .contains(&format!("/app/t/{}/inbox", second.slug)));
+        assert!(inbox.body.contains("id=\"nav-settings\""));
+        let there = b.get(&format!("/app/t/{}/inbox", second.slug)).await;
+        assert_eq!(there.status, 200);
+        assert!(
+            !there.body.contains("id=\"nav-settings\""),
+            "an agent there"
+        );
+        assert_eq!(
+            b.get(&format!("/app/t/{}/settings/members", second.slug))
+                .await
+                .status,
+            403
+        );
+        app.stop().await;
+    }
+}
