@@ -59,6 +59,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/app/", get(session::home))
         .route("/app/login", get(session::login_form).post(session::login))
         .route("/app/logout", post(session::logout))
+        .route(
+            "/app/invite/{token}",
+            get(session::invite_form).post(session::accept_invite),
+        )
         .route("/app/static/{name}", get(assets::console_asset))
         .route("/app/t/{tenant}/inbox", get(inbox::inbox))
         .route(

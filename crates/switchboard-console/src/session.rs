@@ -4,7 +4,7 @@ use crate::auth::{cookie, set_cookie, Agent, CSRF_COOKIE, LOGIN_COOKIE};
 use crate::error::{ConsoleError, ConsoleResult};
 use crate::view::page;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -188,6 +188,119 @@ pub async fn home(State(state): State<AppState>, agent: Agent) -> ConsoleResult<
             "You are not a member of any tenant yet. Ask an administrator to invite you.".into(),
         )),
     }
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage<'a> {
+    csrf: &'a str,
+    tenant: &'a str,
+    email: &'a str,
+    role: &'a str,
+    account_exists: bool,
+    error: Option<&'a str>,
+}
+
+/// An invitation link's token: the path carries it, so it is checked before anything else.
+fn invite_token(token: &str) -> ConsoleResult<&str> {
+    if token.is_empty() || token.len() > 300 {
+        return Err(ConsoleError::Core(CoreError::NotFound));
+    }
+    Ok(token)
+}
+
+/// `GET /app/invite/{token}`: who is invited where, and the form to join.
+pub async fn invite_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> ConsoleResult<Response> {
+    let view = state.core.invitation(invite_token(&token)?).await?;
+    let csrf = cookie(&headers, LOGIN_COOKIE).unwrap_or_else(random_token);
+    let mut res = page(
+        InvitePage {
+            csrf: &csrf,
+            tenant: &view.tenant_name,
+            email: &view.email,
+            role: view.role.as_str(),
+            account_exists: view.account_exists,
+            error: None,
+        }
+        .render()?,
+    );
+    set(&mut res, &set_cookie(&state, LOGIN_COOKIE, &csrf, 3600));
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    password: String,
+    #[serde(default)]
+    totp: String,
+}
+
+/// `POST /app/invite/{token}`: joins, signs in, and opens the console.
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<InviteForm>,
+) -> ConsoleResult<Response> {
+    let token = invite_token(&token)?;
+    let expected = cookie(&headers, LOGIN_COOKIE).ok_or(ConsoleError::Csrf)?;
+    if !constant_time_eq(&expected, &form.csrf) {
+        return Err(ConsoleError::Csrf);
+    }
+    let name = Some(form.name.trim().to_owned()).filter(|n| !n.is_empty());
+    let totp = Some(form.totp.trim()).filter(|t| !t.is_empty());
+    let user = match state
+        .core
+        .accept_invitation(token, name, &form.password, totp, &meta)
+        .await
+    {
+        Ok(user) => user,
+        Err(
+            e @ (CoreError::Validation(_) | CoreError::Unauthenticated | CoreError::MfaRequired),
+        ) => {
+            let view = state.core.invitation(token).await?;
+            let msg = match e {
+                CoreError::Validation(_) => "Choose a password of at least 12 characters.",
+                CoreError::MfaRequired => "Enter the code from your authenticator app.",
+                _ => "That password does not match your account.",
+            };
+            let mut res = page(
+                InvitePage {
+                    csrf: &expected,
+                    tenant: &view.tenant_name,
+                    email: &view.email,
+                    role: view.role.as_str(),
+                    account_exists: view.account_exists,
+                    error: Some(msg),
+                }
+                .render()?,
+            );
+            *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(res);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let session = state.core.start_console_session(&user, &meta).await?;
+    let max_age = (session.expires_at - state.core.clock().now_ms()) / 1000;
+    let mut res = Redirect::to("/app").into_response();
+    set(
+        &mut res,
+        &set_cookie(&state, SESSION_COOKIE, &session.token, max_age),
+    );
+    set(
+        &mut res,
+        &set_cookie(&state, CSRF_COOKIE, &session.csrf_token, max_age),
+    );
+    set(&mut res, &set_cookie(&state, LOGIN_COOKIE, "", 0));
+    Ok(res)
 }
 
 fn set(res: &mut Response, cookie: &str) {

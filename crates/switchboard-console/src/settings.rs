@@ -154,6 +154,8 @@ enum Body {
     Members {
         rows: Vec<MemberRow>,
         roles: Vec<&'static str>,
+        /// `(id, email, role, expires)` of invitations not accepted yet.
+        invitations: Vec<(String, String, &'static str, String)>,
     },
     Teams {
         rows: Vec<TeamRow>,
@@ -309,6 +311,19 @@ async fn render(
                 .into_iter()
                 .filter(|r| access.role.can_grant(*r))
                 .map(TenantRole::as_str)
+                .collect(),
+            invitations: core
+                .list_invitations(access)
+                .await?
+                .into_iter()
+                .map(|i| {
+                    (
+                        i.id.to_string(),
+                        i.email,
+                        i.role.as_str(),
+                        when(i.expires_at),
+                    )
+                })
                 .collect(),
         },
         ("teams", _) => {
@@ -739,6 +754,27 @@ async fn apply(
             if let Some(p) = password {
                 return shown_once(format!("Password for {}", member.email), p).await;
             }
+        }
+        ("members", None, "invite") => {
+            let (invitation, token) = core
+                .create_invitation(access, f.get("email"), role_of(f.get("role"))?, meta)
+                .await?;
+            let link = format!(
+                "{}/app/invite/{token}",
+                state.cfg.public_url.trim_end_matches('/')
+            );
+            return shown_once(
+                format!(
+                    "Invitation link for {} (works once, for 7 days)",
+                    invitation.email
+                ),
+                link,
+            )
+            .await;
+        }
+        ("members", None, "revoke_invitation") => {
+            core.revoke_invitation(access, &id_of(f.get("invitation"))?, meta)
+                .await?;
         }
         ("members", None, "role") => {
             core.change_member_role(

@@ -22,6 +22,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod invitations;
 pub mod jobs;
 pub mod labels;
 pub mod macros;

@@ -113,6 +113,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0022_webhooks.sql"),
     ),
+    (
+        23,
+        "invitations",
+        include_str!("../migrations/0023_invitations.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

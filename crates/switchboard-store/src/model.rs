@@ -712,6 +712,21 @@ pub struct Label {
     pub created_at: i64,
 }
 
+/// An invitation to join a tenant. The link's token is stored only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: switchboard_types::InvitationId,
+    /// Normalised (lower case).
+    pub email: String,
+    pub role: TenantRole,
+    pub token_hash: String,
+    /// The user who invited.
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+}
+
 /// A reply text agents insert with `/short_code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CannedResponse {

@@ -34,6 +34,7 @@ pub const TENANT_TABLES: &[&str] = &[
     "companies",
     "outbox_events",
     "api_keys",
+    "invitations",
     "memberships",
     "audit_events",
     "audit_heads",

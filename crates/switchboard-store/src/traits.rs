@@ -522,6 +522,24 @@ pub trait TenantTx: AuditWriter + WebhookTx + Send {
     ) -> Result<Vec<CannedResponse>, StoreError>;
     async fn delete_canned(&mut self, id: &CannedResponseId) -> Result<bool, StoreError>;
 
+    async fn insert_invitation(&mut self, invitation: &Invitation) -> Result<(), StoreError>;
+    /// Invitations not accepted yet, newest first.
+    async fn pending_invitations(&mut self) -> Result<Vec<Invitation>, StoreError>;
+    async fn invitation_by_token(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// Marks it accepted; false when it was accepted already (a link works once).
+    async fn accept_invitation(
+        &mut self,
+        id: &switchboard_types::InvitationId,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    async fn delete_invitation(
+        &mut self,
+        id: &switchboard_types::InvitationId,
+    ) -> Result<bool, StoreError>;
+
     /// Messages containing every term, newest first (FTS5 on SQLite, tsvector on PostgreSQL).
     async fn search_messages(&mut self, query: &SearchQuery) -> Result<Vec<Message>, StoreError>;
     /// Contacts whose name, email, phone or external id contain every term.

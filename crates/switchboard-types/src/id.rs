@@ -180,6 +180,8 @@ prefixed_id!(/// A saved list of actions.
     MacroId, "mac");
 prefixed_id!(/// A tenant's own intent model, uploaded for triage.
     IntentModelId, "imod");
+prefixed_id!(/// An invitation to join a tenant, accepted through a link.
+    InvitationId, "inv");
 
 #[cfg(test)]
 mod tests {

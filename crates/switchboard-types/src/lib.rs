@@ -45,9 +45,9 @@ pub use id::{
     WebhookEndpointId,
 };
 pub use id::{
-    AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, IntentModelId, LabelId,
-    MacroId, MessageId, MetricEventId, NotificationId, ScheduledMessageId, SlaPolicyId,
-    WidgetSessionId,
+    AttachmentId, CannedResponseId, ConversationId, CsatSurveyId, InboxId, IntentModelId,
+    InvitationId, LabelId, MacroId, MessageId, MetricEventId, NotificationId, ScheduledMessageId,
+    SlaPolicyId, WidgetSessionId,
 };
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};

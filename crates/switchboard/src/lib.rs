@@ -198,6 +198,13 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let mut api_cfg = cfg.api();
+    if cfg.server.public_url.is_empty() {
+        // Without a configured public URL, links and the console's origin use the address
+        // actually bound (the configured one may name port 0).
+        let url = format!("http://{addr}");
+        api_cfg.public_origin = Some(url.clone());
+        api_cfg.public_url = url;
+    }
     api_cfg.fingerprint_key = derive_key(
         &server_secret(cfg)?,
         "switchboard/idempotency-fingerprint/v1",

@@ -634,6 +634,22 @@ pub(super) fn label(row: &Row) -> Result<Label, StoreError> {
     })
 }
 
+pub(super) const INVITATION_COLS: &str =
+    "id, email, role, token_hash, invited_by, created_at, expires_at, accepted_at";
+
+pub(super) fn invitation(row: &Row) -> Result<Invitation, StoreError> {
+    Ok(Invitation {
+        id: switchboard_types::InvitationId::from_trusted(text(row, "id")?),
+        email: text(row, "email")?,
+        role: role(row)?,
+        token_hash: text(row, "token_hash")?,
+        invited_by: text(row, "invited_by")?,
+        created_at: int(row, "created_at")?,
+        expires_at: int(row, "expires_at")?,
+        accepted_at: opt_int(row, "accepted_at")?,
+    })
+}
+
 pub(super) const CANNED_COLS: &str = "id, short_code, content, created_at, updated_at";
 
 pub(super) fn canned(row: &Row) -> Result<CannedResponse, StoreError> {

@@ -2185,6 +2185,79 @@ impl TenantTx for SqlTenantTx {
             == 1)
     }
 
+    async fn insert_invitation(&mut self, i: &Invitation) -> Result<(), StoreError> {
+        query(
+            "INSERT INTO invitations (tenant_id, id, email, role, token_hash, invited_by, created_at, \
+             expires_at, accepted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(i.id.as_str())
+        .bind(i.email.as_str())
+        .bind(i.role.as_str())
+        .bind(i.token_hash.as_str())
+        .bind(i.invited_by.as_str())
+        .bind(i.created_at)
+        .bind(i.expires_at)
+        .bind(i.accepted_at)
+        .execute(&mut self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_invitations(&mut self) -> Result<Vec<Invitation>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM invitations WHERE tenant_id = $1 AND accepted_at IS NULL \
+             ORDER BY created_at DESC, id DESC",
+            rows::INVITATION_COLS
+        );
+        let rows = query(&sql)
+            .bind(self.tenant().to_owned())
+            .fetch_all(&mut self.tx)
+            .await?;
+        rows.iter().map(rows::invitation).collect()
+    }
+
+    async fn invitation_by_token(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM invitations WHERE tenant_id = $1 AND token_hash = $2{}",
+            rows::INVITATION_COLS,
+            self.lock_for_write()
+        );
+        let row = query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(token_hash)
+            .fetch_optional(&mut self.tx)
+            .await?;
+        row.as_ref().map(rows::invitation).transpose()
+    }
+
+    async fn accept_invitation(
+        &mut self,
+        id: &switchboard_types::InvitationId,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = query(
+            "UPDATE invitations SET accepted_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(id.as_str())
+        .bind(at)
+        .execute(&mut self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_invitation(
+        &mut self,
+        id: &switchboard_types::InvitationId,
+    ) -> Result<bool, StoreError> {
+        Ok(self.delete_where("invitations", "id", id.as_str()).await? == 1)
+    }
+
     async fn search_messages(&mut self, q: &SearchQuery) -> Result<Vec<Message>, StoreError> {
         let cols = qualified("m", rows::MESSAGE_COLS);
         let (from, w) = self.message_search_filters(q);

@@ -1147,3 +1147,195 @@ async fn sign_in_asks_for_the_authenticator_code_and_switches_tenants() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn invitations_by_link_work_once_and_only_for_their_tenant() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let mut owner = Browser::new(&app);
+        owner.sign_in(&t.owner_email, &t.owner_password).await;
+        let csrf = owner.csrf();
+        let members = format!("/app/t/{}/settings/members", t.slug);
+        let invite = |email: String, role: &'static str| {
+            let csrf = csrf.clone();
+            let members = members.clone();
+            (email, role, csrf, members)
+        };
+        let (email, role, c, m) = invite(
+            format!("{}@example.test", switchboard_testkit::unique("invited")),
+            "agent",
+        );
+        let p = owner
+            .post(
+                &m,
+                &[
+                    ("csrf", &c),
+                    ("op", "invite"),
+                    ("email", &email),
+                    ("role", role),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        let link = revealed(&p);
+        assert!(
+            link.starts_with(&format!("{}/app/invite/sb_inv_", app.base)),
+            "{link}"
+        );
+        let path = link.trim_start_matches(&app.base).to_owned();
+        let listed = owner.get(&m).await;
+        assert!(listed.body.contains(&email) && listed.body.contains("id=\"invitations\""));
+
+        // The invited person opens the link, is refused a short password, then joins.
+        let mut newcomer = Browser::new(&app);
+        let form = newcomer.get(&path).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(form.body.contains(&email) && form.body.contains("agent"));
+        let ncsrf = form.input("csrf");
+        let short = newcomer
+            .post(
+                &path,
+                &[("csrf", &ncsrf), ("name", "Nia"), ("password", "short")],
+            )
+            .await;
+        assert_eq!(short.status, 422);
+        let forged = newcomer
+            .post(
+                &path,
+                &[
+                    ("csrf", "forged"),
+                    ("name", "Nia"),
+                    ("password", "a long enough password"),
+                ],
+            )
+            .await;
+        assert_eq!(forged.status, 403);
+        let joined = newcomer
+            .post(
+                &path,
+                &[
+                    ("csrf", &ncsrf),
+                    ("name", "Nia"),
+                    ("password", "a long enough password"),
+                ],
+            )
+            .await;
+        assert_eq!(joined.status, 303, "{}", joined.body);
+        let home = newcomer.get("/app").await;
+        assert_eq!(home.location(), format!("/app/t/{}/inbox", t.slug));
+        // A link works once.
+        assert_eq!(Browser::new(&app).get(&path).await.status, 404);
+        let again = newcomer
+            .post(
+                &path,
+                &[
+                    ("csrf", &ncsrf),
+                    ("name", "Nia"),
+                    ("password", "a long enough password"),
+                ],
+            )
+            .await;
+        assert!(again.status.is_client_error(), "{}", again.status);
+        let users = app
+            .call(Method::GET, "/v1/users", Some(&t.key), None)
+            .await
+            .expect(200);
+        assert!(users.body.to_string().contains(&email));
+
+        // Someone with an account already joins with its password, not a new one.
+        let p = owner
+            .post(
+                &m,
+                &[
+                    ("csrf", &c),
+                    ("op", "invite"),
+                    ("email", &other.owner_email),
+                    ("role", "viewer"),
+                ],
+            )
+            .await;
+        let path2 = revealed(&p).trim_start_matches(&app.base).to_owned();
+        let mut existing = Browser::new(&app);
+        let form = existing.get(&path2).await;
+        assert!(form.body.contains("You already have an account"));
+        let ecsrf = form.input("csrf");
+        let wrong = existing
+            .post(
+                &path2,
+                &[("csrf", &ecsrf), ("password", "not my password at all")],
+            )
+            .await;
+        assert_eq!(wrong.status, 422);
+        let ok = existing
+            .post(
+                &path2,
+                &[("csrf", &ecsrf), ("password", &other.owner_password)],
+            )
+            .await;
+        assert_eq!(ok.status, 303);
+        app.sign_in(&other.owner_email, &other.owner_password).await;
+
+        // Withdrawn, tampered and expired links are not found.
+        let p = owner
+            .post(
+                &m,
+                &[
+                    ("csrf", &c),
+                    ("op", "invite"),
+                    ("email", "later@example.test"),
+                    ("role", "agent"),
+                ],
+            )
+            .await;
+        let path3 = revealed(&p).trim_start_matches(&app.base).to_owned();
+        let tampered = path3.replace(&t.id, &other.id);
+        assert_ne!(tampered, path3);
+        assert_eq!(Browser::new(&app).get(&tampered).await.status, 404);
+        for bad in [
+            "/app/invite/x",
+            "/app/invite/sb_inv_..%2F..%2Fetc",
+            "/app/invite/%27%20OR%201=1",
+        ] {
+            assert_eq!(Browser::new(&app).get(bad).await.status, 404, "{bad}");
+        }
+        app.clock.advance_ms(8 * 24 * 3600 * 1000);
+        assert_eq!(Browser::new(&app).get(&path3).await.status, 404);
+
+        // Agents cannot invite; admins cannot invite owners.
+        let (agent_email, agent_password) = member(&app, &t, "agent").await;
+        let mut agent = Browser::new(&app);
+        agent.sign_in(&agent_email, &agent_password).await;
+        let acsrf = agent.csrf();
+        let r = agent
+            .post(
+                &m,
+                &[
+                    ("csrf", &acsrf),
+                    ("op", "invite"),
+                    ("email", "x@example.test"),
+                    ("role", "agent"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        let (admin_email, admin_password) = member(&app, &t, "admin").await;
+        let mut admin = Browser::new(&app);
+        admin.sign_in(&admin_email, &admin_password).await;
+        let dcsrf = admin.csrf();
+        let r = admin
+            .post(
+                &m,
+                &[
+                    ("csrf", &dcsrf),
+                    ("op", "invite"),
+                    ("email", "boss@example.test"),
+                    ("role", "owner"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        app.stop().await;
+    }
+}
