@@ -77,6 +77,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::tenants::router())
         .merge(routes::partners::router())
         .merge(routes::users::router())
+        .merge(routes::invitations::router())
         .merge(routes::api_keys::router())
         .merge(routes::audit::router())
         .merge(routes::contacts::router())

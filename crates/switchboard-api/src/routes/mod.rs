@@ -11,6 +11,7 @@ pub mod channels;
 pub mod contacts;
 pub mod conversation_tools;
 pub mod conversations;
+pub mod invitations;
 pub mod labels;
 pub mod me;
 pub mod partners;

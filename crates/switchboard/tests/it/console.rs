@@ -1293,6 +1293,67 @@ async fn invitations_by_link_work_once_and_only_for_their_tenant() {
         let tampered = path3.replace(&t.id, &other.id);
         assert_ne!(tampered, path3);
         assert_eq!(Browser::new(&app).get(&tampered).await.status, 404);
+        // The API lists and withdraws them too, never across tenants.
+        let listed = app
+            .call(Method::GET, "/v1/invitations", Some(&t.key), None)
+            .await
+            .expect(200);
+        let later = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["email"] == "later@example.test")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let theirs = app
+            .call(Method::GET, "/v1/invitations", Some(&other.key), None)
+            .await
+            .expect(200);
+        assert!(!theirs.body.to_string().contains("later@example.test"));
+        app.call(
+            Method::DELETE,
+            &format!("/v1/invitations/{later}"),
+            Some(&other.key),
+            None,
+        )
+        .await
+        .expect(404);
+        assert_eq!(Browser::new(&app).get(&path3).await.status, 200);
+        let api = app
+            .call(
+                Method::POST,
+                "/v1/invitations",
+                Some(&t.key),
+                Some(json!({"email": "api@example.test", "role": "viewer"})),
+            )
+            .await
+            .expect(201);
+        let api_path = api.body["url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&app.base)
+            .to_owned();
+        assert_eq!(Browser::new(&app).get(&api_path).await.status, 200);
+        app.call(
+            Method::POST,
+            "/v1/invitations",
+            Some(&t.key),
+            Some(json!({"email": "not an email", "role": "viewer"})),
+        )
+        .await
+        .expect(422);
+        let api_id = api.body["invitation"]["id"].as_str().unwrap();
+        app.call(
+            Method::DELETE,
+            &format!("/v1/invitations/{api_id}"),
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(204);
+        assert_eq!(Browser::new(&app).get(&api_path).await.status, 404);
         for bad in [
             "/app/invite/x",
             "/app/invite/sb_inv_..%2F..%2Fetc",

@@ -534,6 +534,14 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             app.call(Method::POST, "/v1/contacts", Some(&t.key), Some(contact))
                 .await
                 .expect(201);
+            app.call(
+                Method::POST,
+                "/v1/invitations",
+                Some(&t.key),
+                Some(json!({"email": "invitee@x.test", "role": "agent"})),
+            )
+            .await
+            .expect(201);
         }
         let counts = |slug: String| {
             let core = app.core.clone();
