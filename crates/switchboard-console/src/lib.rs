@@ -8,6 +8,7 @@ mod auth;
 mod charts;
 mod error;
 mod inbox;
+mod platform;
 mod reports;
 mod session;
 mod settings;
@@ -72,6 +73,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/app/t/{tenant}/conversations/{id}/messages",
             post(inbox::reply),
+        )
+        .route(
+            "/app/platform",
+            get(platform::platform).post(platform::change),
         )
         .route("/app/t/{tenant}/reports", get(reports::reports))
         .route("/app/t/{tenant}/settings", get(settings::index))

@@ -178,7 +178,10 @@ pub async fn logout(
 /// `GET /app`: the first tenant's inbox, or the sign-in page.
 pub async fn home(State(state): State<AppState>, agent: Agent) -> ConsoleResult<Response> {
     let tenants = state.core.tenants_of(&agent.user.user_id).await?;
+    let manages_tenants =
+        agent.principal.is_platform_admin() || agent.principal.administered_partner().is_some();
     match tenants.first() {
+        None if manages_tenants => Ok(Redirect::to("/app/platform").into_response()),
         // Auditors read the audit log, not conversations.
         Some((t, role)) if !role.can_read_contacts() => {
             Ok(Redirect::to(&format!("/app/t/{}/settings/audit", t.slug)).into_response())

@@ -24,6 +24,8 @@ pub struct Shell {
     pub settings: bool,
     /// Everyone who reads conversations reads the reports.
     pub reports: bool,
+    /// Platform and partner administrators reach the platform pages.
+    pub platform: bool,
 }
 
 impl Shell {
@@ -54,6 +56,8 @@ impl Shell {
             can_work: access.role.can_work_conversations(),
             settings: access.role.can_manage_settings() || access.role.can_read_audit(),
             reports: access.role.can_read_contacts(),
+            platform: agent.principal.is_platform_admin()
+                || agent.principal.administered_partner().is_some(),
         })
     }
 }

@@ -1400,3 +1400,121 @@ async fn invitations_by_link_work_once_and_only_for_their_tenant() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn platform_admins_provision_and_suspend_tenants_in_the_console() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let (email, password) = app.create_platform_admin().await;
+        let mut admin = Browser::new(&app);
+        let landed = admin.sign_in(&email, &password).await;
+        assert_eq!(landed.status, 200, "{}", landed.body);
+        assert!(landed.body.contains("id=\"tenants\""), "{}", landed.body);
+        let csrf = admin.csrf();
+        let slug = switchboard_testkit::unique("made");
+        let owner = format!("owner@{slug}.test");
+        let r = admin
+            .post(
+                "/app/platform",
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create_tenant"),
+                    ("slug", &slug),
+                    ("name", "Made Here"),
+                    ("plan", "professional"),
+                    ("admin_email", &owner),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let secret = revealed(&r);
+        let key = secret.rsplit("API key ").next().unwrap().to_owned();
+        app.call(Method::GET, "/v1/users", Some(&key), None)
+            .await
+            .expect(200);
+        assert!(r.body.contains(&slug));
+        // Suspend: the tenant's key stops working; resume: it works again.
+        let id = secret
+            .strip_prefix("tenant ")
+            .and_then(|r| r.split(' ').next())
+            .unwrap()
+            .to_owned();
+        assert!(id.starts_with("ten_"), "{id}");
+        let r = admin
+            .post(
+                "/app/platform",
+                &[("csrf", &csrf), ("op", "suspend"), ("tenant", &id)],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        app.call(Method::GET, "/v1/users", Some(&key), None)
+            .await
+            .expect(403);
+        admin
+            .post(
+                "/app/platform",
+                &[("csrf", &csrf), ("op", "resume"), ("tenant", &id)],
+            )
+            .await;
+        app.call(Method::GET, "/v1/users", Some(&key), None)
+            .await
+            .expect(200);
+        // Partners.
+        let pslug = switchboard_testkit::unique("partner");
+        let r = admin
+            .post(
+                "/app/platform",
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create_partner"),
+                    ("slug", &pslug),
+                    ("name", "Reseller"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        assert!(admin.get("/app/platform").await.body.contains(&pslug));
+        // Hostile or unknown input changes nothing.
+        let bad = admin
+            .post(
+                "/app/platform",
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create_tenant"),
+                    ("slug", "../x"),
+                    ("name", "x"),
+                    ("plan", "starter"),
+                    ("admin_email", "a@b.test"),
+                ],
+            )
+            .await;
+        assert!(bad.status.is_client_error());
+        let bad = admin
+            .post(
+                "/app/platform",
+                &[("csrf", "forged"), ("op", "suspend"), ("tenant", &id)],
+            )
+            .await;
+        assert_eq!(bad.status, 403);
+        app.call(Method::GET, "/v1/users", Some(&key), None)
+            .await
+            .expect(200);
+        // A tenant's own owner is no platform admin.
+        let t = app.tenant().await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&t.owner_email, &t.owner_password).await;
+        assert_eq!(b.get("/app/platform").await.status, 403);
+        let c = b.csrf();
+        let r = b
+            .post(
+                "/app/platform",
+                &[("csrf", &c), ("op", "suspend"), ("tenant", &id)],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        app.call(Method::GET, "/v1/users", Some(&key), None)
+            .await
+            .expect(200);
+        app.stop().await;
+    }
+}
