@@ -56,6 +56,7 @@
     });
     pane.setAttribute("data-status", fresh.getAttribute("data-status"));
     localTimes(pane);
+    showPresence();
     var tl = $("#timeline");
     if (tl) { tl.scrollTop = tl.scrollHeight; }
   }
@@ -102,6 +103,8 @@
         if (composer) {
           $("#reply").value = "";
           $("#private").checked = false;
+          $("#attachment-ids").value = "";
+          $("#pending-files").textContent = "";
           sendTyping(false);
         }
         swapPane(doc);
@@ -109,6 +112,28 @@
       })
       .catch(function (e) { announce(e.message); window.alert(e.message); })
       .then(function () { if (button) { button.disabled = false; } });
+  });
+
+  // Files for the next message: uploaded through the API at once, sent with the message.
+  document.addEventListener("change", function (ev) {
+    if (ev.target.id !== "attach") { return; }
+    var id = currentConversation(), ids = $("#attachment-ids"), list = $("#pending-files");
+    Array.prototype.slice.call(ev.target.files || []).forEach(function (file) {
+      var li = document.createElement("li");
+      li.textContent = file.name + " (uploading…)";
+      list.appendChild(li);
+      fetch("/v1/conversations/" + id + "/attachments?filename=" + encodeURIComponent(file.name), {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "X-CSRF-Token": meta("csrf-token"), "X-Switchboard-Tenant": tenant, "Content-Type": "application/octet-stream" }
+      }).then(function (res) {
+        return res.json().then(function (body) {
+          if (!res.ok) { throw new Error(body.detail || "Upload failed"); }
+          ids.value = ids.value ? ids.value + "," + body.id : body.id;
+          li.textContent = file.name;
+        });
+      }).catch(function (e) { li.textContent = file.name + ": " + e.message; });
+    });
+    ev.target.value = "";
   });
 
   // Keyboard: j/k move, Enter opens, r reply, e resolve, a assign to me, / search.
@@ -192,10 +217,28 @@
     } else { lastTyping = 0; }
     socket.send(JSON.stringify({ type: "typing", conversation_id: id, typing: on }));
   }
-  var typingHide = null;
+  var typingHide = null, online = {};
+  // Who else is here: a count in the top bar, and "(online)" beside people in the assignee menu.
+  function showPresence() {
+    var ids = Object.keys(online).filter(function (k) { return online[k]; });
+    var el = $("#online");
+    if (el) { el.textContent = ids.length + " online"; }
+    $$("#assignee option").forEach(function (o) {
+      var base = o.getAttribute("data-name") || o.textContent;
+      o.setAttribute("data-name", base);
+      o.textContent = online[o.value] ? base + " (online)" : base;
+    });
+  }
   function onFrame(f) {
     var conn = $("#conn");
-    if (f.type === "ready") { cursor = f.cursor; backoff = 500; if (conn) { conn.classList.add("on"); } return; }
+    if (f.type === "ready") {
+      cursor = f.cursor; backoff = 500; if (conn) { conn.classList.add("on"); }
+      online = {};
+      (f.online_users || []).forEach(function (u) { online[u] = true; });
+      showPresence();
+      return;
+    }
+    if (f.type === "presence") { online[f.user_id] = f.online; showPresence(); return; }
     if (f.type === "typing") {
       if (f.conversation_id !== currentConversation() || f.actor.id === meta("user-id")) { return; }
       var el = $("#typing"); if (!el) { return; }

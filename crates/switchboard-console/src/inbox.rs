@@ -238,7 +238,8 @@ struct Item {
     when: String,
     iso: String,
     triage: Option<TriageView>,
-    attachments: Vec<String>,
+    /// `(id, file name)` of each attachment.
+    attachments: Vec<(String, String)>,
     delivery: String,
 }
 
@@ -613,9 +614,9 @@ fn item(m: &Message, contact: &str, members: &HashMap<String, String>) -> Item {
         .map(|a| {
             a.iter()
                 .filter_map(|x| {
-                    x.get("filename")
-                        .and_then(|f| f.as_str())
-                        .map(str::to_owned)
+                    let id = x.get("id").and_then(|v| v.as_str())?;
+                    let name = x.get("filename").and_then(|v| v.as_str())?;
+                    Some((id.to_owned(), name.to_owned()))
                 })
                 .collect()
         })
@@ -885,7 +886,11 @@ fn back_to(tenant: &str, id: &ConversationId, back: &str) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct ReplyForm {
     csrf: String,
+    #[serde(default)]
     content: String,
+    /// Comma-separated ids of files uploaded for this message (the page's script uploads them).
+    #[serde(default)]
+    attachments: String,
     /// `on` when the private-note toggle is checked.
     #[serde(default)]
     private: Option<String>,
@@ -916,6 +921,17 @@ pub async fn reply(
             }
         }
     }
+    let attachments = form
+        .attachments
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .take(11)
+        .map(|s| {
+            s.parse()
+                .map_err(|_| ConsoleError::BadRequest("Unknown attachment.".into()))
+        })
+        .collect::<ConsoleResult<Vec<switchboard_types::AttachmentId>>>()?;
     state
         .core
         .post_message(
@@ -923,11 +939,27 @@ pub async fn reply(
             &id,
             content,
             form.private.as_deref() == Some("on"),
-            &[],
+            &attachments,
             &meta,
         )
         .await?;
     Ok(back_to(&tenant, &id, &form.back))
+}
+
+/// `GET /app/t/{tenant}/attachments/{id}`: a file of a conversation, as a download.
+pub async fn attachment(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ConsoleResult<Response> {
+    let access = access(&state, &agent, &tenant).await?;
+    let id: switchboard_types::AttachmentId = id
+        .parse()
+        .map_err(|_| ConsoleError::Core(switchboard_core::error::CoreError::NotFound))?;
+    let (a, bytes) = state.core.download_attachment(&access, &id).await?;
+    Ok(switchboard_api::routes::attachments::file_response(
+        &a, bytes,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

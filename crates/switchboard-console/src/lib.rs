@@ -74,6 +74,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/app/t/{tenant}/conversations/{id}/messages",
             post(inbox::reply),
         )
+        .route("/app/t/{tenant}/attachments/{id}", get(inbox::attachment))
         .route(
             "/app/platform",
             get(platform::platform).post(platform::change),

@@ -72,7 +72,8 @@ impl Validate for UploadQuery {
 }
 
 /// The bytes as a download that never renders in the browser.
-fn file_response(a: &Attachment, bytes: Vec<u8>) -> Response {
+/// A stored file as a download: its sniffed type, an RFC 6266 name, and no sniffing by browsers.
+pub fn file_response(a: &Attachment, bytes: Vec<u8>) -> Response {
     let mut res = bytes.into_response();
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&a.content_type) {

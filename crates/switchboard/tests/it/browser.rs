@@ -177,6 +177,13 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
             json!([]),
         )
         .await;
+    agent
+        .wait_for(
+            "presence",
+            "return /^[1-9][0-9]* online$/.test(document.querySelector('#online').textContent);",
+            json!([]),
+        )
+        .await;
     mark(&agent).await;
 
     // The customer opens the shop, sees the greeting in the brand's colours, and writes.
@@ -274,7 +281,27 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
         "reply"
     );
 
-    // The agent replies; the customer sees it arrive.
+    // The agent replies with a file; the customer sees both arrive.
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("label.png");
+    std::fs::write(
+        &png,
+        [
+            0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0,
+            0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+        ],
+    )
+    .unwrap();
+    agent
+        .type_into(&agent.find("#attach").await, png.to_str().unwrap())
+        .await;
+    agent
+        .wait_for(
+            "the upload",
+            "var v = document.querySelector('#attachment-ids').value; return v.indexOf('att_') === 0;",
+            json!([]),
+        )
+        .await;
     agent
         .type_into(
             &agent.find("#reply").await,
@@ -290,6 +317,13 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
         )
         .await;
     assert!(still_marked(&agent).await, "replying reloaded the page");
+    customer
+        .wait_for(
+            "the file in the widget",
+            &format!("var a = (function(){{{}}})(); return a && a.textContent.indexOf('label.png') >= 0;", in_widget("a[data-attachment]")),
+            json!([]),
+        )
+        .await;
 
     // The customer answers; the agent sees it in the open conversation without a reload.
     customer.type_into(&input, "Great, thank you!").await;

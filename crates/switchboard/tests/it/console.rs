@@ -1518,3 +1518,82 @@ async fn platform_admins_provision_and_suspend_tenants_in_the_console() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn replies_carry_attachments_and_files_download_only_in_their_tenant() {
+    const PNG: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0,
+        0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+    ];
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let conv = conversation(&app, &t, "see my screenshot").await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&t.owner_email, &t.owner_password).await;
+        // The page's script uploads with the session cookie and CSRF header, as here.
+        let up = app
+            .send(
+                app.request(
+                    Method::POST,
+                    &format!("/v1/conversations/{conv}/attachments?filename=shot.png"),
+                )
+                .header("cookie", format!("sb_session={}", b.cookies["sb_session"]))
+                .header("x-csrf-token", b.csrf())
+                .header("x-switchboard-tenant", &t.slug)
+                .header("content-type", "application/octet-stream")
+                .body(PNG.to_vec()),
+            )
+            .await
+            .expect(201);
+        let file = up.body["id"].as_str().unwrap().to_owned();
+        let csrf = b.csrf();
+        let path = format!("/app/t/{}/conversations/{conv}/messages", t.slug);
+        let bad = b
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("content", "x"),
+                    ("attachments", "../etc/passwd"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 400);
+        let r = b
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("content", "Here it is back"),
+                    ("attachments", &file),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let page = b
+            .get(&format!("/app/t/{}/conversations/{conv}", t.slug))
+            .await;
+        let link = format!("/app/t/{}/attachments/{file}", t.slug);
+        assert!(page.body.contains(&link), "{}", page.body);
+        let dl = b.get(&link).await;
+        assert_eq!(dl.status, 200);
+        assert_eq!(dl.headers["content-type"], "image/png");
+        assert!(dl.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("shot.png"));
+        // Another tenant's people cannot fetch it, even naming their own tenant.
+        let other = app.tenant().await;
+        let mut eve = Browser::new(&app);
+        eve.sign_in(&other.owner_email, &other.owner_password).await;
+        assert_eq!(
+            eve.get(&format!("/app/t/{}/attachments/{file}", other.slug))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(eve.get(&link).await.status, 404);
+        app.stop().await;
+    }
+}
