@@ -641,6 +641,70 @@ fn item(m: &Message, contact: &str, members: &HashMap<String, String>) -> Item {
     }
 }
 
+/// One line about a change to the conversation: who did what. `None` for changes the timeline
+/// does not show (its creation is the first message).
+fn activity_text(
+    r: &switchboard_store::model::AuditRecord,
+    members: &HashMap<String, String>,
+) -> Option<String> {
+    let who = match r.actor.kind {
+        ActorKind::User => members
+            .get(r.actor.id.as_str())
+            .cloned()
+            .unwrap_or_else(|| "An agent".into()),
+        ActorKind::Contact => "The customer".into(),
+        ActorKind::Bot | ActorKind::Ai => "The bot".into(),
+        ActorKind::Automation => "An automation".into(),
+        ActorKind::ApiKey => "An integration".into(),
+        ActorKind::System => "Switchboard".into(),
+    };
+    let d = &r.details;
+    let s = |k: &str| {
+        d.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let name_of = |k: &str| {
+        d.get(k).and_then(|v| v.as_str()).map(|id| {
+            members
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| "an agent".into())
+        })
+    };
+    let what = match r.action.as_str() {
+        "conversation.status_changed" => {
+            format!("changed the status from {} to {}", s("from"), s("to"))
+        }
+        "conversation.assigned" => match name_of("assignee_id") {
+            Some(n) => format!("assigned it to {n}"),
+            None => "unassigned it".into(),
+        },
+        "conversation.labels_changed" => {
+            let to: Vec<&str> = d
+                .get("to")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            if to.is_empty() {
+                "removed the labels".into()
+            } else {
+                format!("set the labels to {}", to.join(", "))
+            }
+        }
+        "conversation.updated" => "updated the conversation".into(),
+        "conversation.handed_off" => "handed it to a person".into(),
+        "conversation.merged" => "merged another conversation into this one".into(),
+        "conversation.participant_added" => "added a participant".into(),
+        "conversation.participant_removed" => "removed a participant".into(),
+        "conversation.attributes_changed" => "changed its attributes".into(),
+        "conversation.wake" => "woke it from snooze".into(),
+        _ => return None,
+    };
+    Some(format!("{who} {what}"))
+}
+
 async fn pane(
     state: &AppState,
     access: &TenantAccess,
@@ -659,10 +723,34 @@ async fn pane(
     } else {
         contact.name.clone()
     };
-    let items = messages
+    let mut items: Vec<(i64, Item)> = messages
         .iter()
-        .map(|m| item(m, &contact_name, members))
+        .map(|m| (m.created_at, item(m, &contact_name, members)))
         .collect();
+    for r in state.core.conversation_activity(access, id).await? {
+        if let Some(text) = activity_text(&r, members) {
+            items.push((
+                r.occurred_at,
+                Item {
+                    id: r.id.to_string(),
+                    kind: "activity",
+                    author: String::new(),
+                    segments: vec![Segment {
+                        text,
+                        pii: String::new(),
+                    }],
+                    when: when(r.occurred_at),
+                    iso: iso(r.occurred_at),
+                    triage: None,
+                    attachments: Vec::new(),
+                    delivery: String::new(),
+                },
+            ));
+        }
+    }
+    // Stable: a message and the change it caused keep their order.
+    items.sort_by_key(|(at, _)| *at);
+    let items = items.into_iter().map(|(_, i)| i).collect();
     let labels = state.core.conversation_labels(access, id).await?;
     let all_labels = state.core.list_labels(access).await?;
     let canned = state

@@ -839,6 +839,35 @@ async fn apply(
             )
             .await?;
         }
+        ("sla", None, "create_calendar") => {
+            const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            let mut hours = serde_json::Map::new();
+            for day in DAYS {
+                let (open, close) = (
+                    f.get(&format!("{day}_open")),
+                    f.get(&format!("{day}_close")),
+                );
+                if !open.is_empty() || !close.is_empty() {
+                    hours.insert(day.into(), serde_json::json!([[open, close]]));
+                }
+            }
+            let holidays: Vec<&str> = f
+                .get("holidays")
+                .split([',', ' ', '\n', '\r'])
+                .filter(|s| !s.is_empty())
+                .collect();
+            let spec = serde_json::json!({
+                "timezone": f.get("timezone"),
+                "hours": hours,
+                "holidays": holidays,
+            });
+            core.create_calendar(access, f.get("name"), spec, meta)
+                .await?;
+        }
+        ("sla", None, "delete_calendar") => {
+            core.delete_calendar(access, &id_of(f.get("calendar"))?, meta)
+                .await?;
+        }
         ("sla", None, "delete") => {
             core.delete_sla_policy(access, &id_of(f.get("policy"))?, meta)
                 .await?;

@@ -918,6 +918,32 @@ impl Core {
         Ok(self.get_conversation(access, id, page).await?.1)
     }
 
+    /// What happened to a conversation besides its messages (status, assignment, labels,
+    /// hand-offs, …), newest first, from its audit entries: for the conversation's timeline.
+    pub async fn conversation_activity(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+    ) -> CoreResult<Vec<switchboard_store::model::AuditRecord>> {
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
+        tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        Ok(tx
+            .list_audit(&switchboard_store::model::AuditFilter {
+                target_id: Some(id.to_string()),
+                limit: 200,
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.action.starts_with("conversation.") && r.action != "conversation.reassign_check"
+            })
+            .collect())
+    }
+
     pub async fn list_conversations(
         &self,
         access: &TenantAccess,

@@ -371,6 +371,19 @@ async fn forms_need_the_sessions_csrf_token_and_change_nothing_without_it() {
         assert!(c.body["assignee_id"].is_string());
         let page = b.get(&format!("{change}?status=any")).await;
         assert!(page.body.contains("billing"));
+        // The timeline tells what happened, and who did it.
+        assert!(
+            page.body
+                .contains("changed the status from open to resolved"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("assigned it to"), "{}", page.body);
+        assert!(
+            page.body.contains("set the labels to billing"),
+            "{}",
+            page.body
+        );
         // Unknown values are refused and change nothing.
         for form in [
             vec![("status", "exploded")],
@@ -897,6 +910,42 @@ async fn settings_follow_roles_and_work_end_to_end() {
             replayed.body
         );
         assert_eq!(receiver.taken().len(), before + 1);
+
+        // Business hours: a week of opening hours in a time zone; nonsense is refused.
+        let sla = format!("{base}/sla");
+        let week = [
+            ("mon_open", "09:00"),
+            ("mon_close", "17:00"),
+            ("fri_open", "10:00"),
+            ("fri_close", "16:00"),
+        ];
+        let mut good = vec![
+            ("csrf", csrf.as_str()),
+            ("op", "create_calendar"),
+            ("name", "Office"),
+            ("timezone", "Europe/Paris"),
+            ("holidays", "2026-12-25"),
+        ];
+        good.extend(week);
+        let r = owner.post(&sla, &good).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert!(owner.get(&sla).await.body.contains("Office"));
+        for (k, v) in [
+            ("timezone", "Mars/Olympus"),
+            ("mon_open", "25:00"),
+            ("holidays", "christmas"),
+        ] {
+            let mut bad: Vec<(&str, &str)> =
+                good.iter().filter(|(key, _)| *key != k).copied().collect();
+            bad.push((k, v));
+            let r = owner.post(&sla, &bad).await;
+            assert_eq!(r.status, 422, "{k}={v}: {}", r.body);
+        }
+        let cals = app
+            .call(Method::GET, "/v1/business-calendars", Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(cals.body["data"].as_array().unwrap().len(), 1);
 
         // The audit log shows what was done here, and its chain verifies.
         let audit = owner.get(&format!("{base}/audit")).await;
