@@ -16,6 +16,8 @@ pub struct Channels {
     pub sms: twilio::TwilioSender,
     /// `None` when no SMTP relay is configured: email replies then fail visibly.
     pub email: Option<smtp::SmtpSender>,
+    /// The platform's own sender address (invitations); `None`: it sends no email of its own.
+    pub notices_from: Option<lettre::message::Mailbox>,
 }
 
 #[async_trait]
@@ -33,6 +35,16 @@ impl ChannelSender for Channels {
                 "the {} channel delivers through the event system, not an adapter",
                 out.channel.as_str()
             ))),
+        }
+    }
+
+    async fn send_notice(&self, to: &str, subject: &str, text: &str) -> Result<(), SendError> {
+        match (&self.email, &self.notices_from) {
+            (Some(smtp), Some(from)) => smtp.send_notice(from, to, subject, text).await,
+            _ => Err(SendError::Permanent(
+                "no mail relay and sender are configured (channels.smtp_url, channels.mail_from)"
+                    .into(),
+            )),
         }
     }
 }

@@ -56,6 +56,32 @@ impl SmtpSender {
         })
     }
 
+    /// A plain-text email from the platform's own address (`from`).
+    pub async fn send_notice(
+        &self,
+        from: &Mailbox,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), SendError> {
+        let perm = |e: String| SendError::Permanent(e);
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| perm(format!("recipient address: {e}")))?;
+        let email = lettre::Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_owned())
+            .map_err(|e| perm(format!("building the email: {e}")))?;
+        match self.transport.send(email).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(format!("SMTP: {e}"))),
+            Err(e) => Err(SendError::Temporary(format!("SMTP: {e}"))),
+        }
+    }
+
     pub async fn send(&self, out: &Outgoing) -> Result<Sent, SendError> {
         let perm = |e: String| SendError::Permanent(e);
         let address = out

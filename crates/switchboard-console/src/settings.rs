@@ -763,14 +763,15 @@ async fn apply(
                 "{}/app/invite/{token}",
                 state.cfg.public_url.trim_end_matches('/')
             );
-            return shown_once(
+            let what = if core.email_invitation(access, &invitation, &link).await {
                 format!(
-                    "Invitation link for {} (works once, for 7 days)",
+                    "Invitation emailed to {} — the link, in case it does not arrive",
                     invitation.email
-                ),
-                link,
-            )
-            .await;
+                )
+            } else {
+                format!("Invitation link for {} (no mail relay is configured: send it yourself; it works once, for 7 days)", invitation.email)
+            };
+            return shown_once(what, link).await;
         }
         ("members", None, "revoke_invitation") => {
             core.revoke_invitation(access, &id_of(f.get("invitation"))?, meta)

@@ -57,6 +57,14 @@ pub enum SendError {
 #[async_trait]
 pub trait ChannelSender: Send + Sync + std::fmt::Debug {
     async fn send(&self, out: &Outgoing) -> Result<Sent, SendError>;
+
+    /// Sends the platform's own plain-text email (an invitation, say) to `to`. Without a mail
+    /// relay and a sender address configured it fails permanently, and callers show the
+    /// content some other way.
+    async fn send_notice(&self, to: &str, subject: &str, text: &str) -> Result<(), SendError> {
+        let _ = (to, subject, text);
+        Err(SendError::Permanent("no mail relay is configured".into()))
+    }
 }
 
 /// The sender of a core built without adapters: every send fails permanently, visibly.

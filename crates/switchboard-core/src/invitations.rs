@@ -91,6 +91,33 @@ impl Core {
         Ok((invitation, token))
     }
 
+    /// Emails the link to the invited person, when the platform has a mail relay and a sender;
+    /// false otherwise (the caller shows the link to pass on). The link is never logged.
+    pub async fn email_invitation(
+        &self,
+        access: &TenantAccess,
+        invitation: &Invitation,
+        link: &str,
+    ) -> bool {
+        let subject = format!("You are invited to {} on Switchboard", access.tenant.name);
+        let text = format!(
+            "Hello,\n\nyou are invited to join {} as {}.\n\nOpen this link to choose your name and password (it works once, for 7 days):\n{link}\n\nIf you did not expect this, ignore this email.\n",
+            access.tenant.name,
+            invitation.role.as_str()
+        );
+        match self
+            .sender()
+            .send_notice(&invitation.email, &subject, &text)
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(invitation = %invitation.id, error = %e, "invitation not emailed");
+                false
+            }
+        }
+    }
+
     /// Invitations nobody accepted yet (owners, admins).
     pub async fn list_invitations(&self, access: &TenantAccess) -> CoreResult<Vec<Invitation>> {
         if !access.role.can_manage_members() {
@@ -194,12 +221,14 @@ impl Core {
                     .prepare_user(&invitation.email, name, Some(password.to_owned()))
                     .await?;
                 let mut ctl = self.store().control(Access::Write).await?;
-                self.upsert_user(&mut *ctl, &prepared).await?;
+                let (id, created) = self.upsert_user(&mut *ctl, &prepared).await?;
+                if !created {
+                    // Someone created the account meanwhile: joining it takes its password.
+                    return Err(CoreError::Unauthenticated);
+                }
                 ctl.commit().await?;
                 let mut ctl = self.store().control(Access::Read).await?;
-                ctl.get_user_by_email(&invitation.email)
-                    .await?
-                    .ok_or(CoreError::NotFound)?
+                ctl.get_user(&id).await?.ok_or(CoreError::NotFound)?
             }
         };
         let now = self.now();

@@ -144,6 +144,9 @@ pub struct ChannelsConfig {
     /// The SMTP relay email replies go through (lettre URL format); empty disables email replies.
     /// May carry a password: a [`Secret`].
     pub smtp_url: Secret,
+    /// The platform's own sender for its emails (invitations), e.g. `Acme support
+    /// <no-reply@acme.example>`; empty: the platform sends none (links are shown instead).
+    pub mail_from: String,
     /// Largest raw email accepted.
     pub email_max_bytes: usize,
 }
@@ -455,6 +458,17 @@ impl Config {
         let smtp = self.channels.smtp_url.expose();
         if !smtp.is_empty() && !smtp.starts_with("smtp://") && !smtp.starts_with("smtps://") {
             e.push("channels.smtp_url must be empty or an smtp:// or smtps:// URL".into());
+        }
+        if !self.channels.mail_from.is_empty()
+            && self
+                .channels
+                .mail_from
+                .parse::<lettre::message::Mailbox>()
+                .is_err()
+        {
+            e.push(
+                "channels.mail_from must be an address like `Name <no-reply@example.com>`".into(),
+            );
         }
         if !(1024..=256 * 1024 * 1024).contains(&self.channels.email_max_bytes) {
             e.push("channels.email_max_bytes must be between 1 KiB and 256 MiB".into());

@@ -176,6 +176,16 @@ pub fn channels(cfg: &Config) -> anyhow::Result<switchboard_channels::Channels> 
                     .context("channels.smtp_url")?,
             )
         },
+        notices_from: if cfg.channels.mail_from.is_empty() {
+            None
+        } else {
+            Some(
+                cfg.channels
+                    .mail_from
+                    .parse()
+                    .context("channels.mail_from")?,
+            )
+        },
     })
 }
 

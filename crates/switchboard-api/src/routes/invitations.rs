@@ -53,6 +53,8 @@ pub struct CreatedInvitationOut {
     pub invitation: InvitationOut,
     #[schema(example = "https://support.acme.example/app/invite/sb_inv_…")]
     pub url: String,
+    /// Whether the link was emailed (the server has a mail relay and sender configured).
+    pub emailed: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,11 +103,16 @@ async fn create_invitation(
         "{}/app/invite/{token}",
         state.cfg.public_url.trim_end_matches('/')
     );
+    let emailed = state
+        .core
+        .email_invitation(&access, &invitation, &url)
+        .await;
     let mut res = (
         StatusCode::CREATED,
         Json(CreatedInvitationOut {
             invitation: invitation.into(),
             url,
+            emailed,
         }),
     )
         .into_response();

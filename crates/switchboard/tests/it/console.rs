@@ -1646,3 +1646,37 @@ async fn replies_carry_attachments_and_files_download_only_in_their_tenant() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn invitations_are_emailed_when_the_platform_has_a_mail_relay() {
+    for db in dbs() {
+        let smtp = switchboard_testkit::SmtpSink::start().await;
+        let port = smtp.port;
+        let app = TestApp::spawn_with(db, move |c| {
+            c.channels.smtp_url =
+                switchboard::config::Secret::new(format!("smtp://127.0.0.1:{port}"));
+            c.channels.mail_from = "Acme support <no-reply@acme.example>".into();
+        })
+        .await;
+        let t = app.tenant().await;
+        let email = format!("{}@example.test", switchboard_testkit::unique("mailed"));
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/invitations",
+                Some(&t.key),
+                Some(json!({"email": email, "role": "agent"})),
+            )
+            .await
+            .expect(201);
+        assert_eq!(r.body["emailed"], true);
+        let url = r.body["url"].as_str().unwrap();
+        let mail = smtp.received().concat();
+        assert!(mail.contains(&email), "{mail}");
+        assert!(mail.contains("no-reply@acme.example"));
+        // The link is in the email as sent (quoted-printable may fold long lines).
+        let unfolded = mail.replace("=\r\n", "").replace("=3D", "=");
+        assert!(unfolded.contains(url), "{unfolded}");
+        app.stop().await;
+    }
+}
