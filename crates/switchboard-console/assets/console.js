@@ -75,6 +75,7 @@
   function soon(key, fn) { clearTimeout(timers[key]); timers[key] = setTimeout(fn, 120); }
 
   function refreshList() {
+    if (!$("#list")) { return; }
     soon("list", function () {
       var id = currentConversation();
       var base = id ? "/app/t/" + tenant + "/conversations/" + id : "/app/t/" + tenant + "/inbox";
@@ -94,7 +95,10 @@
     var form = ev.target;
     if (!form.closest || !form.closest("#pane-col") || form.method.toLowerCase() !== "post") { return; }
     ev.preventDefault();
-    var body = new URLSearchParams(new FormData(form, ev.submitter || undefined));
+    // The clicked button's name and value, added by hand (older browsers ignore FormData's
+    // submitter argument).
+    var body = new URLSearchParams(new FormData(form));
+    if (ev.submitter && ev.submitter.name) { body.append(ev.submitter.name, ev.submitter.value); }
     var composer = form.id === "composer";
     var button = ev.submitter || $("button[type=submit]", form);
     if (button) { button.disabled = true; }
@@ -169,7 +173,10 @@
   // Canned responses: type /code in the composer.
   var suggest = $("#suggest");
   function canned() { return $$("#canned-data li").map(function (li) { return { code: li.getAttribute("data-code"), content: li.textContent }; }); }
-  function closeSuggest() { if (suggest) { suggest.hidden = true; suggest.innerHTML = ""; } }
+  function closeSuggest() {
+    if (suggest) { suggest.hidden = true; suggest.innerHTML = ""; }
+    var r = $("#reply"); if (r) { r.setAttribute("aria-expanded", "false"); r.removeAttribute("aria-activedescendant"); }
+  }
   function pick(li) { var reply = $("#reply"); reply.value = li.getAttribute("data-content"); closeSuggest(); reply.focus(); }
   document.addEventListener("input", function (ev) {
     if (ev.target.id !== "reply") { return; }
@@ -182,6 +189,7 @@
     found.forEach(function (c, i) {
       var li = document.createElement("li");
       li.setAttribute("role", "option");
+      li.id = "canned-option-" + i;
       li.setAttribute("data-content", c.content);
       li.setAttribute("aria-selected", i === 0 ? "true" : "false");
       li.textContent = "/" + c.code + " — " + c.content.slice(0, 80);
@@ -189,6 +197,9 @@
       suggest.appendChild(li);
     });
     suggest.hidden = found.length === 0;
+    ev.target.setAttribute("aria-expanded", found.length ? "true" : "false");
+    var first = suggest.querySelector("li");
+    if (first) { ev.target.setAttribute("aria-activedescendant", first.id); } else { ev.target.removeAttribute("aria-activedescendant"); }
   });
   document.addEventListener("keydown", function (ev) {
     if (ev.target.id !== "reply" || !suggest || suggest.hidden) { return; }
@@ -198,6 +209,7 @@
       items.forEach(function (li) { li.setAttribute("aria-selected", "false"); });
       i = (i + (ev.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
       items[i].setAttribute("aria-selected", "true");
+      ev.target.setAttribute("aria-activedescendant", items[i].id);
     } else if ((ev.key === "Enter" || ev.key === "Tab") && i >= 0) {
       ev.preventDefault(); pick(items[i]);
     } else if (ev.key === "Escape") { closeSuggest(); }
@@ -232,7 +244,8 @@
   function onFrame(f) {
     var conn = $("#conn");
     if (f.type === "ready") {
-      cursor = f.cursor; backoff = 500; if (conn) { conn.classList.add("on"); }
+      cursor = f.cursor; backoff = 500;
+      if (conn) { conn.classList.add("on"); conn.setAttribute("aria-label", "Live updates: connected"); }
       online = {};
       (f.online_users || []).forEach(function (u) { online[u] = true; });
       showPresence();
@@ -264,7 +277,11 @@
     var url = proto + "//" + location.host + "/v1/realtime?tenant=" + encodeURIComponent(tenant) + (cursor !== null ? "&cursor=" + cursor : "");
     try { socket = new WebSocket(url); } catch (e) { return retry(); }
     socket.onmessage = function (m) { try { onFrame(JSON.parse(m.data)); } catch (e) { /* ignore a malformed frame */ } };
-    socket.onclose = function () { var c = $("#conn"); if (c) { c.classList.remove("on"); } retry(); };
+    socket.onclose = function () {
+      var c = $("#conn");
+      if (c) { c.classList.remove("on"); c.setAttribute("aria-label", "Live updates: offline, reconnecting"); }
+      retry();
+    };
   }
   function retry() { setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 15000); }
   setInterval(function () { if (socket && socket.readyState === 1) { socket.send('{"type":"ping"}'); } }, 25000);

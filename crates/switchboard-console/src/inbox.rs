@@ -269,6 +269,9 @@ struct Pane {
     status: &'static str,
     priority: &'static str,
     assignee: String,
+    /// Ids as the Save form last saw them (empty: none).
+    assignee_id: String,
+    team_id: String,
     team: String,
     inbox: String,
     items: Vec<Item>,
@@ -441,15 +444,13 @@ async fn matching(
                     contact_id: None,
                     assignee_id: mine,
                     team_id: f.team.clone(),
+                    priority: f.priority,
                     unassigned: view == "unassigned",
                     page: PageRequest { after: None, limit },
                 },
             )
             .await?;
-        Ok(convs
-            .into_iter()
-            .filter(|c| f.priority.is_none_or(|p| c.priority == p))
-            .collect())
+        Ok(convs)
     }
 }
 
@@ -674,13 +675,26 @@ fn activity_text(
         })
     };
     let what = match r.action.as_str() {
+        "conversation.status_changed" if s("from") == s("to") => {
+            format!("changed when it is {}", s("to"))
+        }
         "conversation.status_changed" => {
             format!("changed the status from {} to {}", s("from"), s("to"))
         }
-        "conversation.assigned" => match name_of("assignee_id") {
-            Some(n) => format!("assigned it to {n}"),
-            None => "unassigned it".into(),
-        },
+        "conversation.assigned" => {
+            // One event for assignee and team changes: say what changed.
+            let same = |a: &str, b: &str| d.get(a) == d.get(b);
+            if !same("assignee_id", "previous_assignee_id") {
+                match name_of("assignee_id") {
+                    Some(n) => format!("assigned it to {n}"),
+                    None => "unassigned it".into(),
+                }
+            } else if d.get("team_id").is_some_and(|t| !t.is_null()) {
+                "moved it to another team".into()
+            } else {
+                "took it off its team".into()
+            }
+        }
         "conversation.labels_changed" => {
             let to: Vec<&str> = d
                 .get("to")
@@ -801,12 +815,34 @@ async fn pane(
         label: "Nobody".into(),
         selected: assignee.is_empty(),
     }];
-    let mut people: Vec<(&String, &String)> = members.iter().collect();
-    people.sort_by(|a, b| a.1.cmp(b.1));
+    // Only people who may work conversations can be assigned.
+    let mut people: Vec<(String, String)> = state
+        .core
+        .list_members(
+            access,
+            &PageRequest {
+                after: None,
+                limit: 1000,
+            },
+        )
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.role.can_work_conversations())
+        .map(|m| {
+            let name = members.get(m.user_id.as_str()).cloned().unwrap_or(m.email);
+            (m.user_id.to_string(), name)
+        })
+        .collect();
+    people.sort_by(|a, b| a.1.cmp(&b.1));
+    if !assignee.is_empty() && !people.iter().any(|(id, _)| *id == assignee) {
+        // Assigned to someone no longer listed: keep it as it is unless changed.
+        people.insert(0, (assignee.clone(), "(current assignee)".into()));
+    }
     assignees.extend(people.into_iter().map(|(id, name)| Choice {
-        selected: *id == assignee,
-        value: id.clone(),
-        label: name.clone(),
+        selected: id == assignee,
+        value: id,
+        label: name,
     }));
     let team = c
         .team_id
@@ -826,6 +862,8 @@ async fn pane(
     ));
     let label_names: Vec<String> = labels.iter().map(|l| l.name.clone()).collect();
     Ok(Pane {
+        assignee_id: assignee.clone(),
+        team_id: team.clone(),
         id: c.id.to_string(),
         number: c.number,
         status: c.status.as_str(),
@@ -1066,6 +1104,14 @@ pub struct ChangeForm {
     /// A team id, or empty for none.
     #[serde(default)]
     team: Option<String>,
+    /// The values the form showed, so only what the person changed is changed (another agent
+    /// may have changed the rest since).
+    #[serde(default)]
+    orig_assignee: Option<String>,
+    #[serde(default)]
+    orig_team: Option<String>,
+    #[serde(default)]
+    orig_priority: Option<String>,
     /// A label name to add or remove.
     #[serde(default)]
     add_label: Option<String>,
@@ -1105,17 +1151,31 @@ pub async fn change(
         }
         patch.status = Some(status);
     }
-    if let Some(p) = form.priority.as_deref().filter(|s| !s.is_empty()) {
+    let unchanged = |v: &Option<String>, orig: &Option<String>| orig.is_some() && v == orig;
+    if let Some(p) = form
+        .priority
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .filter(|_| !unchanged(&form.priority, &form.orig_priority))
+    {
         patch.priority = Some(Priority::parse(p).ok_or_else(|| invalid("priority"))?);
     }
-    if let Some(a) = form.assignee.as_deref() {
+    if let Some(a) = form
+        .assignee
+        .as_deref()
+        .filter(|_| !unchanged(&form.assignee, &form.orig_assignee))
+    {
         patch.assignee_id = match a {
             "" => Change::Clear,
             "me" => Change::Set(agent.user.user_id.clone()),
             id => Change::Set(id.parse().map_err(|_| invalid("agent"))?),
         };
     }
-    if let Some(t) = form.team.as_deref() {
+    if let Some(t) = form
+        .team
+        .as_deref()
+        .filter(|_| !unchanged(&form.team, &form.orig_team))
+    {
         patch.team_id = match t {
             "" => Change::Clear,
             id => Change::Set(id.parse().map_err(|_| invalid("team"))?),

@@ -38,7 +38,7 @@ fn safe_next(next: Option<&str>) -> &str {
             if n.starts_with("/app/")
                 && !n.starts_with("//")
                 && n.len() <= 512
-                && !n.contains(['\\', '\r', '\n']) =>
+                && !n.contains(|c: char| c == '\\' || c.is_control()) =>
         {
             n
         }
@@ -177,7 +177,13 @@ pub async fn logout(
 
 /// `GET /app`: the first tenant's inbox, or the sign-in page.
 pub async fn home(State(state): State<AppState>, agent: Agent) -> ConsoleResult<Response> {
-    let tenants = state.core.tenants_of(&agent.user.user_id).await?;
+    let tenants: Vec<_> = state
+        .core
+        .tenants_of(&agent.user.user_id)
+        .await?
+        .into_iter()
+        .filter(|(t, _)| t.status == switchboard_types::TenantStatus::Active)
+        .collect();
     let manages_tenants =
         agent.principal.is_platform_admin() || agent.principal.administered_partner().is_some();
     match tenants.first() {
@@ -325,6 +331,7 @@ mod tests {
             "/app\\..",
             "/apps",
             "/app/\r\nSet-Cookie: x",
+            "/app/\u{1}",
             "",
         ] {
             assert_eq!(safe_next(Some(hostile)), "/app", "{hostile:?}");

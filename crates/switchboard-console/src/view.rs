@@ -39,6 +39,7 @@ impl Shell {
             .tenants_of(&agent.user.user_id)
             .await?
             .into_iter()
+            .filter(|(t, _)| t.status == switchboard_types::TenantStatus::Active)
             .map(|(t, _)| (t.slug, t.name))
             .collect();
         Ok(Self {

@@ -123,8 +123,14 @@ impl Core {
         if !access.role.can_manage_members() {
             return Err(CoreError::Forbidden);
         }
+        let now = self.now();
         let mut tx = self.store().tenant(&access.ctx, Access::Read).await?;
-        Ok(tx.pending_invitations().await?)
+        Ok(tx
+            .pending_invitations()
+            .await?
+            .into_iter()
+            .filter(|i| i.expires_at > now)
+            .collect())
     }
 
     /// Withdraws an invitation: its link stops working.

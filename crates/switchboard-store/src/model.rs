@@ -537,6 +537,7 @@ pub struct ConversationFilter {
     pub contact_id: Option<ContactId>,
     pub assignee_id: Option<UserId>,
     pub team_id: Option<TeamId>,
+    pub priority: Option<switchboard_types::Priority>,
     pub unassigned: bool,
     pub page: PageRequest,
 }

@@ -513,6 +513,7 @@ async fn list_conversations(
         contact_id: q.contact_id,
         assignee_id: q.assignee_id,
         team_id: q.team_id,
+        priority: None,
         unassigned: q.unassigned.unwrap_or(false),
         page: page.to_store(),
     };

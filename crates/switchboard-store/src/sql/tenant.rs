@@ -1850,6 +1850,7 @@ impl TenantTx for SqlTenantTx {
                 "team_id = {}",
                 f.team_id.as_ref().map(|x| x.as_str().to_owned()),
             ),
+            ("priority = {}", f.priority.map(|p| p.as_str().to_owned())),
             ("id > {}", f.page.after.clone()),
         ] {
             if let Some(v) = value {

@@ -371,6 +371,45 @@ async fn forms_need_the_sessions_csrf_token_and_change_nothing_without_it() {
         assert!(c.body["assignee_id"].is_string());
         let page = b.get(&format!("{change}?status=any")).await;
         assert!(page.body.contains("billing"));
+        // A Save from a page loaded before someone else's change keeps that change: only the
+        // fields this person changed are written.
+        let mut stale = vec![("csrf", csrf.as_str())];
+        stale.extend([
+            ("assignee", ""),
+            ("orig_assignee", ""),
+            ("team", ""),
+            ("orig_team", ""),
+            ("priority", "high"),
+            ("orig_priority", "high"),
+            ("add_label", ""),
+        ]);
+        let r = b.post(&change, &stale).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let still = app
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conv}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert!(still.body["assignee_id"].is_string(), "{}", still.body);
+        // Priority filters the list in the database.
+        let high = b
+            .get(&format!(
+                "/app/t/{}/inbox?status=any&priority=high&fragment=list",
+                t.slug
+            ))
+            .await;
+        assert!(high.body.contains(&conv));
+        let low = b
+            .get(&format!(
+                "/app/t/{}/inbox?status=any&priority=low&fragment=list",
+                t.slug
+            ))
+            .await;
+        assert!(!low.body.contains(&conv));
         // The timeline tells what happened, and who did it.
         assert!(
             page.body
