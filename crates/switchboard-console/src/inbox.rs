@@ -269,6 +269,8 @@ struct Pane {
     status: &'static str,
     priority: &'static str,
     assignee: String,
+    /// Older messages exist than the ones shown.
+    earlier: bool,
     /// Ids as the Save form last saw them (empty: none).
     assignee_id: String,
     team_id: String,
@@ -726,11 +728,11 @@ async fn pane(
     members: &HashMap<String, String>,
     back: String,
 ) -> ConsoleResult<Pane> {
-    let page = PageRequest {
-        after: None,
-        limit: THREAD_LIMIT,
-    };
-    let (c, messages) = state.core.get_conversation(access, id, &page).await?;
+    let (c, messages) = state
+        .core
+        .conversation_with_latest(access, id, THREAD_LIMIT)
+        .await?;
+    let earlier = messages.len() as i64 >= THREAD_LIMIT;
     let contact = state.core.get_contact(access, &c.contact_id).await?;
     let contact_name = if contact.name.is_empty() {
         "Visitor".to_owned()
@@ -862,6 +864,7 @@ async fn pane(
     ));
     let label_names: Vec<String> = labels.iter().map(|l| l.name.clone()).collect();
     Ok(Pane {
+        earlier,
         assignee_id: assignee.clone(),
         team_id: team.clone(),
         id: c.id.to_string(),

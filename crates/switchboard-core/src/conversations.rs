@@ -907,6 +907,23 @@ impl Core {
         Ok((conversation, messages))
     }
 
+    /// The conversation with the newest `limit` messages of its thread, oldest first (what an
+    /// agent's screen shows: the latest word, however long the thread).
+    pub async fn conversation_with_latest(
+        &self,
+        access: &TenantAccess,
+        id: &ConversationId,
+        limit: i64,
+    ) -> CoreResult<(Conversation, Vec<Message>)> {
+        if !access.role.can_read_contacts() {
+            return Err(CoreError::Forbidden);
+        }
+        let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
+        let conversation = tx.get_conversation(id).await?.ok_or(CoreError::NotFound)?;
+        let messages = tx.latest_messages(id, limit).await?;
+        Ok((conversation, messages))
+    }
+
     /// One page of a conversation's thread, oldest first; a conversation of another tenant (or
     /// none at all) is not found rather than an empty thread.
     pub async fn list_messages(

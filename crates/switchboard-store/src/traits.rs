@@ -571,6 +571,12 @@ pub trait TenantTx: AuditWriter + WebhookTx + Send {
         page: &PageRequest,
         include_private: bool,
     ) -> Result<Vec<Message>, StoreError>;
+    /// The newest `limit` messages of a thread (private notes included), oldest first.
+    async fn latest_messages(
+        &mut self,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// Schedules follow-up work of this change (a snoozed conversation's wake-up), committed or
     /// rolled back with it. Only core builds jobs; tenant input never names one.

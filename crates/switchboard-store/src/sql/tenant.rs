@@ -2427,6 +2427,29 @@ impl TenantTx for SqlTenantTx {
         rows.iter().map(rows::message).collect()
     }
 
+    async fn latest_messages(
+        &mut self,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY id DESC LIMIT $3",
+            rows::MESSAGE_COLS
+        );
+        let rows = query(&sql)
+            .bind(self.tenant().to_owned())
+            .bind(conversation.as_str())
+            .bind(limit.clamp(1, 1000))
+            .fetch_all(&mut self.tx)
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(rows::message)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
     async fn enqueue_job(&mut self, job: &NewJob, now: i64) -> Result<JobId, StoreError> {
         super::control::insert_job(&mut self.tx, job, now).await
     }

@@ -1719,3 +1719,50 @@ async fn invitations_are_emailed_when_the_platform_has_a_mail_relay() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_newest_messages_are_read_per_tenant() {
+    use switchboard_store::Access;
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let conv = conversation(&app, &t, "first").await;
+        for text in ["second", "third", "fourth"] {
+            app.call(
+                Method::POST,
+                &format!("/v1/conversations/{conv}/messages"),
+                Some(&t.key),
+                Some(json!({"content": text, "private": text == "third"})),
+            )
+            .await
+            .expect(201);
+        }
+        let id: switchboard_types::ConversationId = conv.parse().unwrap();
+        let mine = app.core.find_tenant(&t.slug).await.unwrap();
+        let theirs = app.core.find_tenant(&other.slug).await.unwrap();
+        let mut tx = app
+            .core
+            .store()
+            .tenant(&crate::store::ctx(&mine), Access::Read)
+            .await
+            .unwrap();
+        let latest: Vec<String> = tx
+            .latest_messages(&id, 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(latest, vec!["third", "fourth"]);
+        drop(tx);
+        let mut tx = app
+            .core
+            .store()
+            .tenant(&crate::store::ctx(&theirs), Access::Read)
+            .await
+            .unwrap();
+        assert!(tx.latest_messages(&id, 10).await.unwrap().is_empty());
+        app.stop().await;
+    }
+}
