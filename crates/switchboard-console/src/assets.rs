@@ -116,3 +116,67 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod contrast {
+    use super::ASSETS;
+    use std::collections::HashMap;
+
+    /// The `--name: #rrggbb` variables of the console's stylesheet.
+    fn palette() -> HashMap<String, String> {
+        let css = ASSETS[0].body;
+        let root = &css[css.find(":root").unwrap()..];
+        let root = &root[root.find('{').unwrap() + 1..root.find('}').unwrap()];
+        root.split(';')
+            .filter_map(|d| {
+                let (k, v) = d.split_once(':')?;
+                let v = v.trim();
+                (k.trim().starts_with("--") && v.starts_with('#') && v.len() == 7)
+                    .then(|| (k.trim().to_owned(), v.to_owned()))
+            })
+            .collect()
+    }
+
+    fn luminance(hex: &str) -> f64 {
+        let v = u32::from_str_radix(&hex[1..], 16).unwrap();
+        let c = |s: u32| {
+            let c = f64::from((v >> s) & 255) / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * c(16) + 0.7152 * c(8) + 0.0722 * c(0)
+    }
+
+    fn ratio(a: &str, b: &str) -> f64 {
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    /// WCAG AA (4.5:1 for text) for every text colour on the backgrounds it is used on.
+    #[test]
+    fn text_colours_meet_wcag_aa() {
+        let p = palette();
+        let pairs = [
+            ("--text", "--bg"),
+            ("--text", "--panel"),
+            ("--muted", "--bg"),
+            ("--muted", "--panel"),
+            ("--accent", "--panel"),
+            ("--accent-text", "--accent"),
+            ("--bad", "--panel"),
+            ("--bad", "--mark"),
+            ("--good", "--panel"),
+            ("--warn", "--panel"),
+            ("--text", "--note"),
+        ];
+        for (fg, bg) in pairs {
+            let r = ratio(&p[fg], &p[bg]);
+            assert!(r >= 4.5, "{fg} on {bg}: {r:.2}:1");
+        }
+        // The top bar's white text on its navy.
+        assert!(ratio("#ffffff", "#14233c") >= 4.5);
+    }
+}

@@ -524,3 +524,147 @@ async fn a_viewer_cannot_reply_and_a_wrong_identity_hash_is_refused() {
     driver.stop().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_verified_visitor_and_the_pre_chat_form() {
+    use hmac::{Hmac, Mac};
+    let db = dbs().remove(0);
+    let app = TestApp::spawn(db).await;
+    let t = app.tenant().await;
+    let (public_id, secret) = widget_inbox(&app, &t).await;
+    let driver = Driver::start().await;
+
+    // The site's server signs its user's id; the page identifies the visitor with it.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"customer-7");
+    let hash = hex::encode(mac.finalize().into_bytes());
+    let identify = format!(
+        "window.addEventListener('switchboard:ready', function () {{ \
+         window.$switchboard.setUser('customer-7', {{identifier_hash: '{hash}', email: 'seven@example.test', name: 'Seven'}}); }});"
+    );
+    let site = customer_site(&app.base, &public_id, Some(identify)).await;
+    let customer = driver.browser(1280, 900).await;
+    customer.goto(&site).await;
+    customer
+        .wait_for(
+            "the verified session",
+            &format!("var s = JSON.parse(localStorage.getItem('switchboard:{public_id}') || '{{}}'); return s.verified === true;"),
+            json!([]),
+        )
+        .await;
+    customer
+        .click(
+            &customer
+                .element_by_script("the launcher", &in_widget(".launcher"), json!([]))
+                .await,
+        )
+        .await;
+    let input = customer
+        .element_by_script("the message box", &in_widget("textarea"), json!([]))
+        .await;
+    customer.type_into(&input, "Hello, it is me").await;
+    customer
+        .click(
+            &customer
+                .element_by_script("send", &in_widget("button.send"), json!([]))
+                .await,
+        )
+        .await;
+    customer
+        .wait_for(
+            "the message",
+            &format!(
+                "var m = (function(){{{}}})(); return m && m.textContent.indexOf('it is me') >= 0;",
+                in_widget(".m.contact")
+            ),
+            json!([]),
+        )
+        .await;
+    let contacts = app
+        .call(Method::GET, "/v1/contacts?limit=200", Some(&t.key), None)
+        .await
+        .expect(200);
+    let seven = contacts.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["external_id"] == "customer-7")
+        .unwrap_or_else(|| panic!("no verified contact: {}", contacts.body));
+    assert_eq!(seven["email"], "seven@example.test");
+
+    // With the pre-chat form on, an anonymous visitor is asked who they are first.
+    app.call(
+        Method::PATCH,
+        &format!(
+            "/v1/inboxes/{}/widget",
+            inbox_of(&app, &t, &public_id).await
+        ),
+        Some(&t.key),
+        Some(json!({"appearance": {"colour": "#0a6e31", "prechat": true}})),
+    )
+    .await
+    .expect(200);
+    let anon_site = customer_site(&app.base, &public_id, None).await;
+    let anonymous = driver.browser(1280, 900).await;
+    anonymous.set_size(360, 780).await;
+    anonymous.goto(&anon_site).await;
+    anonymous
+        .click(
+            &anonymous
+                .element_by_script("the launcher", &in_widget(".launcher"), json!([]))
+                .await,
+        )
+        .await;
+    let pre_shown = anonymous
+        .wait_for(
+            "the pre-chat form",
+            &format!(
+                "var f = (function(){{{}}})(); return f && !f.hidden;",
+                in_widget("form.pre")
+            ),
+            json!([]),
+        )
+        .await;
+    assert_eq!(pre_shown, true);
+    let composer_hidden = anonymous
+        .run(
+            &format!(
+                "return (function(){{{}}})().hidden;",
+                in_widget("form.composer")
+            ),
+            json!([]),
+        )
+        .await;
+    assert_eq!(composer_hidden, true);
+    anonymous
+        .screenshot(&shots().join("widget-prechat-360.png"))
+        .await;
+
+    customer.quit().await;
+    anonymous.quit().await;
+    driver.stop().await;
+    app.stop().await;
+}
+
+/// The inbox id behind a widget's public id.
+async fn inbox_of(app: &TestApp, t: &TestTenant, public_id: &str) -> String {
+    let inboxes = app
+        .call(Method::GET, "/v1/inboxes", Some(&t.key), None)
+        .await
+        .expect(200);
+    for i in inboxes.body["data"].as_array().unwrap() {
+        let id = i["id"].as_str().unwrap();
+        let s = app
+            .call(
+                Method::GET,
+                &format!("/v1/inboxes/{id}/widget"),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        if s.status == 200 && s.body["public_id"] == public_id {
+            return id.to_owned();
+        }
+    }
+    panic!("no inbox for {public_id}");
+}
