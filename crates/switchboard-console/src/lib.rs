@@ -88,6 +88,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/app/t/{tenant}/settings/{section}/{id}",
             get(settings::item).post(settings::change_item),
         )
+        .route(
+            "/app/t/{tenant}/settings/inboxes/{id}/preview",
+            get(settings::preview),
+        )
         .layer(axum::middleware::from_fn(secure_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

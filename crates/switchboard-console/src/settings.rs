@@ -59,6 +59,7 @@ struct InboxRow {
 }
 
 struct InboxDetail {
+    id: String,
     name: String,
     snippet: String,
     required: bool,
@@ -279,6 +280,7 @@ async fn render(
             title = format!("Inbox {}", s.inbox.name);
             let base = state.cfg.public_url.trim_end_matches('/');
             Body::Inbox(Box::new(InboxDetail {
+                id: s.inbox.id.to_string(),
                 name: s.inbox.name.clone(),
                 snippet: format!(
                     "<script src=\"{base}/widget.js\" data-widget=\"{}\" async></script>",
@@ -599,6 +601,32 @@ pub async fn item(
         Extra::default(),
     )
     .await
+}
+
+#[derive(Template)]
+#[template(path = "preview.html")]
+struct PreviewPage {
+    name: String,
+    public_id: String,
+}
+
+/// `GET /app/t/{tenant}/settings/inboxes/{id}/preview`: the widget on a page of our own, as a
+/// visitor will meet it (owners and admins try their settings here).
+pub async fn preview(
+    State(state): State<AppState>,
+    agent: Agent,
+    Path((tenant, id)): Path<(String, String)>,
+) -> ConsoleResult<Response> {
+    let access = access(&state, &agent, &tenant).await?;
+    let id = id_of(&id)?;
+    let s = state.core.widget_settings(&access, &id).await?;
+    Ok(page(
+        PreviewPage {
+            name: s.inbox.name,
+            public_id: s.public_id,
+        }
+        .render()?,
+    ))
 }
 
 /// Every settings form: the CSRF token, what to do, and its fields.

@@ -6,7 +6,7 @@ use switchboard_core::audit::RequestMeta;
 use switchboard_core::members::NewMember;
 use switchboard_core::tenants::NewTenant;
 use switchboard_core::{Core, CoreError};
-use switchboard_types::{Plan, TenantRole};
+use switchboard_types::{Channel, Plan, TenantRole};
 
 /// What the demo created; the secrets are printed once.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -17,6 +17,8 @@ pub struct Demo {
     pub owner_password: Option<String>,
     pub api_key: String,
     pub agent_api_key: String,
+    /// A web-widget inbox, to try the chat from its preview page.
+    pub widget_inbox_id: String,
 }
 
 pub const DEMO_SLUG: &str = "demo";
@@ -93,7 +95,11 @@ pub async fn provision(core: &Core) -> Result<Option<Demo>, CoreError> {
             &meta,
         )
         .await?;
+    let widget = core
+        .create_inbox(&access, "Website", Channel::Widget, &meta)
+        .await?;
     Ok(Some(Demo {
+        widget_inbox_id: widget.id.to_string(),
         tenant_slug: done.tenant.slug,
         tenant_id: done.tenant.id.to_string(),
         owner_email: done.admin_email,

@@ -890,8 +890,8 @@ async fn serve(cfg: &Config, core: Arc<Core>, with_demo: bool, out: &Out) -> any
         match demo::provision(&core).await? {
             Some(d) => {
                 let text = format!(
-                    "\n  Demo tenant `{}` ({}) is ready. Shown once:\n    owner:         {} / {}\n    admin API key: {}\n    agent API key: {}\n  Try:  curl -s {public}/v1/users -H 'authorization: Bearer {}'\n  API reference: {public}/docs\n  Console: {public}/app (sign in as the owner)\n",
-                    d.tenant_slug, d.tenant_id, d.owner_email, d.owner_password.as_deref().unwrap_or("(existing account)"), d.api_key, d.agent_api_key, d.api_key
+                    "\n  Demo tenant `{}` ({}) is ready. Shown once:\n    owner:         {} / {}\n    admin API key: {}\n    agent API key: {}\n  Try:  curl -s {public}/v1/users -H 'authorization: Bearer {}'\n  API reference: {public}/docs\n  Console: {public}/app (sign in as the owner)\n  Chat widget: {public}/app/t/{}/settings/inboxes/{}/preview\n",
+                    d.tenant_slug, d.tenant_id, d.owner_email, d.owner_password.as_deref().unwrap_or("(existing account)"), d.api_key, d.agent_api_key, d.api_key, d.tenant_slug, d.widget_inbox_id
                 );
                 out.emit(&text, serde_json::to_value(&d)?)?;
             }

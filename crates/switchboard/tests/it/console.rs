@@ -879,6 +879,11 @@ async fn settings_follow_roles_and_work_end_to_end() {
             .await;
         assert_eq!(ok.status, 303);
         let inbox_id = r.location().rsplit('/').next().unwrap().to_owned();
+        let preview = owner.get(&format!("{}/preview", r.location())).await;
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        assert!(preview
+            .body
+            .contains("<script src=\"/widget.js\" data-widget=\"wgt_"));
         let s = app
             .call(
                 Method::GET,
@@ -1038,6 +1043,11 @@ async fn settings_follow_roles_and_work_end_to_end() {
         let their_inbox = their_inbox.body["id"].as_str().unwrap();
         let r = owner.get(&format!("{base}/inboxes/{their_inbox}")).await;
         assert_eq!(r.status, 404);
+        let r = owner
+            .get(&format!("{base}/inboxes/{their_inbox}/preview"))
+            .await;
+        assert_eq!(r.status, 404);
+        assert!(!r.body.contains("data-widget"));
         assert!(!r.body.contains("widget.js"));
         assert_eq!(
             owner
