@@ -580,6 +580,61 @@ async fn a_verified_visitor_and_the_pre_chat_form() {
             json!([]),
         )
         .await;
+    // With the chat closed, a reply shows as an unread count on the launcher.
+    customer
+        .click(
+            &customer
+                .element_by_script("close", &in_widget("header button"), json!([]))
+                .await,
+        )
+        .await;
+    let conversations = app
+        .call(
+            Method::GET,
+            "/v1/conversations?status=open",
+            Some(&t.key),
+            None,
+        )
+        .await
+        .expect(200);
+    let conv = conversations.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        Method::POST,
+        &format!("/v1/conversations/{conv}/messages"),
+        Some(&t.key),
+        Some(json!({"content": "We are on it"})),
+    )
+    .await
+    .expect(201);
+    let badge = customer
+        .wait_for(
+            "the unread badge",
+            &format!(
+                "var b = (function(){{{}}})(); return b && !b.hidden && b.textContent;",
+                in_widget(".badge")
+            ),
+            json!([]),
+        )
+        .await;
+    assert_eq!(badge, "1");
+    customer
+        .click(
+            &customer
+                .element_by_script("the launcher", &in_widget(".launcher"), json!([]))
+                .await,
+        )
+        .await;
+    let cleared = customer
+        .run(
+            &format!("return (function(){{{}}})().hidden;", in_widget(".badge")),
+            json!([]),
+        )
+        .await;
+    assert_eq!(cleared, true);
+
     let contacts = app
         .call(Method::GET, "/v1/contacts?limit=200", Some(&t.key), None)
         .await
