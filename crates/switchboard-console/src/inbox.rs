@@ -341,21 +341,24 @@ async fn contact_names(
     access: &TenantAccess,
     convs: &[Conversation],
 ) -> ConsoleResult<HashMap<String, String>> {
-    let mut names = HashMap::new();
-    for c in convs {
-        let key = c.contact_id.to_string();
-        if names.contains_key(&key) {
-            continue;
-        }
-        let contact = state.core.get_contact(access, &c.contact_id).await?;
-        let name = [Some(contact.name), contact.email, contact.phone]
-            .into_iter()
-            .flatten()
-            .find(|s| !s.is_empty())
-            .unwrap_or_else(|| "Visitor".to_owned());
-        names.insert(key, name);
-    }
-    Ok(names)
+    let mut ids: Vec<switchboard_types::ContactId> =
+        convs.iter().map(|c| c.contact_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    Ok(state
+        .core
+        .contacts_by_id(access, &ids)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let name = [Some(c.name), c.email, c.phone]
+                .into_iter()
+                .flatten()
+                .find(|s| !s.is_empty())
+                .unwrap_or_else(|| "Visitor".to_owned());
+            (c.id.to_string(), name)
+        })
+        .collect())
 }
 
 fn row(
