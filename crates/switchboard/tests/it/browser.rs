@@ -347,7 +347,16 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
         .await;
 
     // The agent resolves; the customer is asked for a rating and gives one.
-    agent.click(&agent.find("#resolve").await).await;
+    // `a` assigns it to the agent, `e` resolves it: in place, without a reload.
+    agent.type_into(&agent.find("body").await, "a").await;
+    agent
+        .wait_for(
+            "the assignment",
+            "return document.querySelector('.convo-head').textContent.indexOf('assigned to The agent') >= 0;",
+            json!([]),
+        )
+        .await;
+    agent.type_into(&agent.find("body").await, "e").await;
     agent
         .wait_for(
             "resolved",
