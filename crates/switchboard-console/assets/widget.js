@@ -199,7 +199,15 @@
       var c = list && list.data && list.data[0];
       if (!c) { return; }
       state.conversation = c.id; save();
-      return request("GET", "/conversations/" + c.id + "/messages?limit=200").then(function (page) { (page.data || []).forEach(function (m) { render(m, false); }); });
+      // The whole thread, a page at a time (at most 25 pages), so the newest word is always shown.
+      var pageFrom = function (after, left) {
+        var q = "?limit=200" + (after ? "&after=" + encodeURIComponent(after) : "");
+        return request("GET", "/conversations/" + c.id + "/messages" + q).then(function (page) {
+          (page.data || []).forEach(function (m) { render(m, false); });
+          if (page.next_cursor && left > 1) { return pageFrom(page.next_cursor, left - 1); }
+        });
+      };
+      return pageFrom(null, 25);
     }).catch(function (err) { if (err.status === 401) { state = { unread: 0 }; save(); } });
   }
 
