@@ -4,7 +4,7 @@
 
 use crate::auth::Agent;
 use crate::error::{ConsoleError, ConsoleResult};
-use crate::view::{iso, page, when, Shell};
+use crate::view::{iso, page, parse_id, tenant_access, when, Shell};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -924,18 +924,6 @@ async fn pane(
     })
 }
 
-async fn access(state: &AppState, agent: &Agent, tenant: &str) -> ConsoleResult<TenantAccess> {
-    if tenant.is_empty() || tenant.len() > 64 {
-        return Err(ConsoleError::Core(
-            switchboard_core::error::CoreError::NotFound,
-        ));
-    }
-    Ok(state
-        .core
-        .tenant_access(&agent.principal, Some(tenant))
-        .await?)
-}
-
 /// `GET /app/t/{tenant}/inbox`.
 pub async fn inbox(
     State(state): State<AppState>,
@@ -953,9 +941,7 @@ pub async fn conversation(
     Path((tenant, id)): Path<(String, String)>,
     Query(q): Query<InboxQuery>,
 ) -> ConsoleResult<Response> {
-    let id: ConversationId = id
-        .parse()
-        .map_err(|_| ConsoleError::Core(switchboard_core::error::CoreError::NotFound))?;
+    let id: ConversationId = parse_id(&id)?;
     render(&state, &agent, &tenant, &q, Some(id)).await
 }
 
@@ -966,7 +952,7 @@ async fn render(
     q: &InboxQuery,
     open: Option<ConversationId>,
 ) -> ConsoleResult<Response> {
-    let access = access(state, agent, tenant).await?;
+    let access = tenant_access(state, agent, tenant).await?;
     let filters = q.check()?;
     let shell = Shell::new(state, agent, &access).await?;
     let members = member_names(state, &access).await;
@@ -1040,10 +1026,8 @@ pub async fn reply(
     Form(form): Form<ReplyForm>,
 ) -> ConsoleResult<Response> {
     agent.check_csrf(&form.csrf)?;
-    let access = access(&state, &agent, &tenant).await?;
-    let id: ConversationId = id
-        .parse()
-        .map_err(|_| ConsoleError::Core(switchboard_core::error::CoreError::NotFound))?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
+    let id: ConversationId = parse_id(&id)?;
     let mut content = form.content.trim().to_owned();
     if let Some(code) = content.strip_prefix('/') {
         if !code.is_empty() && !code.contains(char::is_whitespace) {
@@ -1084,10 +1068,8 @@ pub async fn attachment(
     agent: Agent,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ConsoleResult<Response> {
-    let access = access(&state, &agent, &tenant).await?;
-    let id: switchboard_types::AttachmentId = id
-        .parse()
-        .map_err(|_| ConsoleError::Core(switchboard_core::error::CoreError::NotFound))?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
+    let id: switchboard_types::AttachmentId = parse_id(&id)?;
     let (a, bytes) = state.core.download_attachment(&access, &id).await?;
     Ok(switchboard_api::routes::attachments::file_response(
         &a, bytes,
@@ -1136,10 +1118,8 @@ pub async fn change(
     Form(form): Form<ChangeForm>,
 ) -> ConsoleResult<Response> {
     agent.check_csrf(&form.csrf)?;
-    let access = access(&state, &agent, &tenant).await?;
-    let id: ConversationId = id
-        .parse()
-        .map_err(|_| ConsoleError::Core(switchboard_core::error::CoreError::NotFound))?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
+    let id: ConversationId = parse_id(&id)?;
     let invalid = |what: &str| ConsoleError::BadRequest(format!("Unknown {what}."));
     let mut patch = ConversationPatch::default();
     if let Some(s) = form.status.as_deref().filter(|s| !s.is_empty()) {

@@ -4,14 +4,13 @@
 use crate::auth::Agent;
 use crate::charts::{bars, heatmap, histogram, Series};
 use crate::error::{ConsoleError, ConsoleResult};
-use crate::view::{page, Shell};
+use crate::view::{page, tenant_access, Shell};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchboard_api::AppState;
-use switchboard_core::error::CoreError;
 use switchboard_core::reports::{DurationStats, GroupBy, Metrics, ReportQuery, DURATION_BUCKETS};
 use switchboard_store::model::PageRequest;
 
@@ -114,13 +113,7 @@ pub async fn reports(
     Path(tenant): Path<String>,
     Query(f): Query<ReportForm>,
 ) -> ConsoleResult<Response> {
-    if tenant.is_empty() || tenant.len() > 64 {
-        return Err(ConsoleError::Core(CoreError::NotFound));
-    }
-    let access = state
-        .core
-        .tenant_access(&agent.principal, Some(&tenant))
-        .await?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
     let days = match f.days.unwrap_or(30) {
         d @ (7 | 30 | 90 | 365) => d,
         _ => {

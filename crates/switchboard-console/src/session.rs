@@ -140,19 +140,7 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = state.core.start_console_session(&user, &meta).await?;
-    let max_age = (session.expires_at - state.core.clock().now_ms()) / 1000;
-    let mut res = Redirect::to(safe_next(Some(&form.next))).into_response();
-    set(
-        &mut res,
-        &set_cookie(&state, SESSION_COOKIE, &session.token, max_age),
-    );
-    set(
-        &mut res,
-        &set_cookie(&state, CSRF_COOKIE, &session.csrf_token, max_age),
-    );
-    set(&mut res, &set_cookie(&state, LOGIN_COOKIE, "", 0));
-    Ok(res)
+    signed_in(&state, &user, &meta, safe_next(Some(&form.next))).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,18 +285,29 @@ pub async fn accept_invite(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = state.core.start_console_session(&user, &meta).await?;
+    signed_in(&state, &user, &meta, "/app").await
+}
+
+/// Starts a console session for `user` and goes to `to`: the session and CSRF cookies are set,
+/// the sign-in form's cookie cleared.
+async fn signed_in(
+    state: &AppState,
+    user: &switchboard_store::model::User,
+    meta: &switchboard_core::audit::RequestMeta,
+    to: &str,
+) -> ConsoleResult<Response> {
+    let session = state.core.start_console_session(user, meta).await?;
     let max_age = (session.expires_at - state.core.clock().now_ms()) / 1000;
-    let mut res = Redirect::to("/app").into_response();
+    let mut res = Redirect::to(to).into_response();
     set(
         &mut res,
-        &set_cookie(&state, SESSION_COOKIE, &session.token, max_age),
+        &set_cookie(state, SESSION_COOKIE, &session.token, max_age),
     );
     set(
         &mut res,
-        &set_cookie(&state, CSRF_COOKIE, &session.csrf_token, max_age),
+        &set_cookie(state, CSRF_COOKIE, &session.csrf_token, max_age),
     );
-    set(&mut res, &set_cookie(&state, LOGIN_COOKIE, "", 0));
+    set(&mut res, &set_cookie(state, LOGIN_COOKIE, "", 0));
     Ok(res)
 }
 

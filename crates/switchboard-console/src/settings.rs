@@ -5,7 +5,7 @@
 
 use crate::auth::Agent;
 use crate::error::{ConsoleError, ConsoleResult};
-use crate::view::{page, when, Shell};
+use crate::view::{not_found, page, parse_id, tenant_access, when, Shell};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -185,20 +185,6 @@ fn may_open(role: TenantRole, section: &str) -> bool {
         "members" => role.can_manage_members(),
         _ => role.can_manage_settings(),
     }
-}
-
-fn not_found() -> ConsoleError {
-    ConsoleError::Core(CoreError::NotFound)
-}
-
-async fn access(state: &AppState, agent: &Agent, tenant: &str) -> ConsoleResult<TenantAccess> {
-    if tenant.is_empty() || tenant.len() > 64 {
-        return Err(not_found());
-    }
-    Ok(state
-        .core
-        .tenant_access(&agent.principal, Some(tenant))
-        .await?)
 }
 
 fn ms_text(ms: Option<i64>) -> String {
@@ -555,7 +541,7 @@ pub async fn index(
     agent: Agent,
     Path(tenant): Path<String>,
 ) -> ConsoleResult<Response> {
-    let access = access(&state, &agent, &tenant).await?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
     let first = SECTIONS
         .iter()
         .find(|(p, _)| may_open(access.role, p))
@@ -574,7 +560,7 @@ pub async fn section(
     Path((tenant, section)): Path<(String, String)>,
     Query(q): Query<AuditQuery>,
 ) -> ConsoleResult<Response> {
-    let access = access(&state, &agent, &tenant).await?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
     let extra = Extra {
         before_seq: q.before,
         ..Default::default()
@@ -588,7 +574,7 @@ pub async fn item(
     agent: Agent,
     Path((tenant, section, id)): Path<(String, String, String)>,
 ) -> ConsoleResult<Response> {
-    let access = access(&state, &agent, &tenant).await?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
     if section != "inboxes" && section != "webhooks" {
         return Err(not_found());
     }
@@ -617,8 +603,8 @@ pub async fn preview(
     agent: Agent,
     Path((tenant, id)): Path<(String, String)>,
 ) -> ConsoleResult<Response> {
-    let access = access(&state, &agent, &tenant).await?;
-    let id = id_of(&id)?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
+    let id = parse_id(&id)?;
     let s = state.core.widget_settings(&access, &id).await?;
     Ok(page(
         PreviewPage {
@@ -663,10 +649,6 @@ impl SettingsForm {
     }
 }
 
-fn id_of<T: std::str::FromStr>(v: &str) -> ConsoleResult<T> {
-    v.parse().map_err(|_| not_found())
-}
-
 fn role_of(v: &str) -> ConsoleResult<TenantRole> {
     TenantRole::parse(v).ok_or_else(|| ConsoleError::BadRequest("Unknown role.".into()))
 }
@@ -688,7 +670,7 @@ pub async fn change(
     Form(form): Form<SettingsForm>,
 ) -> ConsoleResult<Response> {
     agent.check_csrf(&form.csrf)?;
-    let access = access(&state, &agent, &tenant).await?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
     apply(&state, &agent, &access, &meta, &section, None, &form).await
 }
 
@@ -701,7 +683,7 @@ pub async fn change_item(
     Form(form): Form<SettingsForm>,
 ) -> ConsoleResult<Response> {
     agent.check_csrf(&form.csrf)?;
-    let access = access(&state, &agent, &tenant).await?;
+    let access = tenant_access(&state, &agent, &tenant).await?;
     apply(&state, &agent, &access, &meta, &section, Some(&id), &form).await
 }
 
@@ -738,7 +720,7 @@ async fn apply(
             }
         }
         ("inboxes", Some(id), op) => {
-            let id = id_of(id)?;
+            let id = parse_id(id)?;
             let (identity, appearance, rotate) = match op {
                 "identity" => (
                     Some(if f.get("identity") == "required" {
@@ -802,20 +784,20 @@ async fn apply(
             return shown_once(what, link).await;
         }
         ("members", None, "revoke_invitation") => {
-            core.revoke_invitation(access, &id_of(f.get("invitation"))?, meta)
+            core.revoke_invitation(access, &parse_id(f.get("invitation"))?, meta)
                 .await?;
         }
         ("members", None, "role") => {
             core.change_member_role(
                 access,
-                &id_of(f.get("user"))?,
+                &parse_id(f.get("user"))?,
                 role_of(f.get("role"))?,
                 meta,
             )
             .await?;
         }
         ("members", None, "remove") => {
-            core.remove_member(access, &id_of(f.get("user"))?, meta)
+            core.remove_member(access, &parse_id(f.get("user"))?, meta)
                 .await?;
         }
         ("teams", None, "create") => {
@@ -823,23 +805,33 @@ async fn apply(
                 .await?;
         }
         ("teams", None, "delete") => {
-            core.delete_team(access, &id_of(f.get("team"))?, meta)
+            core.delete_team(access, &parse_id(f.get("team"))?, meta)
                 .await?;
         }
         ("teams", None, "add_member") => {
-            core.add_team_member(access, &id_of(f.get("team"))?, &id_of(f.get("user"))?, meta)
-                .await?;
+            core.add_team_member(
+                access,
+                &parse_id(f.get("team"))?,
+                &parse_id(f.get("user"))?,
+                meta,
+            )
+            .await?;
         }
         ("teams", None, "remove_member") => {
-            core.remove_team_member(access, &id_of(f.get("team"))?, &id_of(f.get("user"))?, meta)
-                .await?;
+            core.remove_team_member(
+                access,
+                &parse_id(f.get("team"))?,
+                &parse_id(f.get("user"))?,
+                meta,
+            )
+            .await?;
         }
         ("labels", None, "create") => {
             core.create_label(access, f.get("name"), f.get("colour"), meta)
                 .await?;
         }
         ("labels", None, "delete") => {
-            core.delete_label(access, &id_of(f.get("label"))?, meta)
+            core.delete_label(access, &parse_id(f.get("label"))?, meta)
                 .await?;
         }
         ("canned", None, "create") => {
@@ -847,7 +839,7 @@ async fn apply(
                 .await?;
         }
         ("canned", None, "delete") => {
-            core.delete_canned(access, &id_of(f.get("canned"))?, meta)
+            core.delete_canned(access, &parse_id(f.get("canned"))?, meta)
                 .await?;
         }
         ("sla", None, "create") => {
@@ -860,7 +852,7 @@ async fn apply(
                     resolution_ms: f.minutes("resolution_minutes")?,
                     calendar_id: match f.get("calendar") {
                         "" => None,
-                        c => Some(id_of(c)?),
+                        c => Some(parse_id(c)?),
                     },
                     warning_percent: None,
                 },
@@ -894,11 +886,11 @@ async fn apply(
                 .await?;
         }
         ("sla", None, "delete_calendar") => {
-            core.delete_calendar(access, &id_of(f.get("calendar"))?, meta)
+            core.delete_calendar(access, &parse_id(f.get("calendar"))?, meta)
                 .await?;
         }
         ("sla", None, "delete") => {
-            core.delete_sla_policy(access, &id_of(f.get("policy"))?, meta)
+            core.delete_sla_policy(access, &parse_id(f.get("policy"))?, meta)
                 .await?;
         }
         ("api-keys", None, "create") => {
@@ -916,7 +908,7 @@ async fn apply(
             return shown_once(format!("API key {}", key.name), secret).await;
         }
         ("api-keys", None, "revoke") => {
-            core.revoke_api_key(access, &id_of(f.get("key"))?, meta)
+            core.revoke_api_key(access, &parse_id(f.get("key"))?, meta)
                 .await?;
         }
         ("webhooks", None, "create") => {
@@ -948,7 +940,7 @@ async fn apply(
             return render(state, agent, access, "webhooks", Some(e.id.as_str()), extra).await;
         }
         ("webhooks", Some(id), op) => {
-            let id = id_of(id)?;
+            let id = parse_id(id)?;
             match op {
                 "enable" | "disable" => {
                     core.update_webhook_endpoint(
@@ -972,7 +964,7 @@ async fn apply(
                 }
                 "replay" => {
                     let a = core
-                        .replay_webhook(access, &id, &id_of(f.get("event"))?, meta)
+                        .replay_webhook(access, &id, &parse_id(f.get("event"))?, meta)
                         .await?;
                     let outcome = if a.succeeded {
                         format!("Replayed: delivered (HTTP {}).", a.status_code.unwrap_or(0))

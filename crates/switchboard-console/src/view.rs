@@ -63,6 +63,31 @@ impl Shell {
     }
 }
 
+/// The tenant a console URL names (`/app/t/{tenant}/…`), as this person may act in it; one that
+/// does not exist or is not theirs is not found.
+pub async fn tenant_access(
+    state: &AppState,
+    agent: &Agent,
+    tenant: &str,
+) -> ConsoleResult<TenantAccess> {
+    if tenant.is_empty() || tenant.len() > 64 {
+        return Err(not_found());
+    }
+    Ok(state
+        .core
+        .tenant_access(&agent.principal, Some(tenant))
+        .await?)
+}
+
+/// An id from a URL or form; a malformed one is not found, like an unknown one.
+pub fn parse_id<T: std::str::FromStr>(v: &str) -> ConsoleResult<T> {
+    v.parse().map_err(|_| not_found())
+}
+
+pub fn not_found() -> crate::error::ConsoleError {
+    crate::error::ConsoleError::Core(switchboard_core::error::CoreError::NotFound)
+}
+
 /// An HTML page that is never cached (it shows one person's data).
 pub fn page(html: String) -> Response {
     let mut res = Html(html).into_response();
