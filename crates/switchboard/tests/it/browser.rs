@@ -36,7 +36,7 @@ async fn customer_site(app_base: &str, public_id: &str, identify: Option<String>
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Acme shop</title>\
-         <link rel=\"stylesheet\" href=\"/site.css\"></head><body><h1>Acme shop</h1>\
+         <link rel=\"stylesheet\" href=\"/site.css\"><script src=\"/csp-watch.js\"></script></head><body><h1>Acme shop</h1>\
          <p>Everything for your garden.</p>{identify_tag}\
          <script src=\"{app_base}/widget.js\" data-widget=\"{public_id}\" async></script></body></html>"
     );
@@ -65,6 +65,17 @@ async fn customer_site(app_base: &str, public_id: &str, identify: Option<String>
                 (
                     [(header::CONTENT_TYPE, "text/css")],
                     "body{font-family:sans-serif;margin:40px;background:#fafafa}",
+                )
+            }),
+        )
+        // Records every Content-Security-Policy violation, so a test can prove there were none.
+        .route(
+            "/csp-watch.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript")],
+                    "window.__cspViolations = []; document.addEventListener('securitypolicyviolation', \
+                     function (e) { window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI); });",
                 )
             }),
         )
@@ -325,6 +336,23 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
         )
         .await;
 
+    // The customer sends a file; the agent sees it in the open conversation.
+    let photo = dir.path().join("photo.png");
+    std::fs::copy(&png, &photo).unwrap();
+    let file_input = customer
+        .element_by_script("the file input", &in_widget("input[type=file]"), json!([]))
+        .await;
+    customer
+        .type_into(&file_input, photo.to_str().unwrap())
+        .await;
+    agent
+        .wait_for(
+            "the customer's file in the timeline",
+            "return document.querySelector('#timeline').textContent.indexOf('photo.png') >= 0;",
+            json!([]),
+        )
+        .await;
+
     // The customer answers; the agent sees it in the open conversation without a reload.
     customer.type_into(&input, "Great, thank you!").await;
     customer
@@ -401,6 +429,30 @@ async fn an_agent_and_a_customer_chat_in_real_browsers() {
         report.body
     );
     assert_eq!(report.body["totals"]["csat"]["average_score"], 5.0);
+
+    // Nothing the widget did broke the shop's Content-Security-Policy.
+    let violations = customer
+        .run("return window.__cspViolations;", json!([]))
+        .await;
+    assert_eq!(
+        violations,
+        json!([]),
+        "CSP violations on the customer's page"
+    );
+    // The watcher does see violations: an inline style element is one.
+    customer
+        .run(
+            "var s = document.createElement('style'); s.textContent = 'h1{color:red}'; document.head.appendChild(s);",
+            json!([]),
+        )
+        .await;
+    customer
+        .wait_for(
+            "the watcher to report",
+            "return window.__cspViolations.length > 0;",
+            json!([]),
+        )
+        .await;
 
     // The reports page draws the conversation just handled.
     agent
