@@ -118,6 +118,13 @@ impl From<CoreError> for ApiError {
             CoreError::TenantSuspended => {
                 Self::new(ErrorCode::TenantSuspended, "This tenant is suspended.")
             }
+            CoreError::QuotaExceeded { quota, limit } => Self::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "The plan allows at most {limit} {}.",
+                    quota.replace('_', " ")
+                ),
+            ),
             CoreError::UnsupportedType(detail) => Self::new(ErrorCode::UnsupportedFileType, detail),
             CoreError::BadSignature => Self::new(
                 ErrorCode::SignatureInvalid,

@@ -107,6 +107,10 @@ fn clone_core(e: &CoreError) -> CoreError {
             retry_after_ms: *retry_after_ms,
         },
         CoreError::TenantSuspended => CoreError::TenantSuspended,
+        CoreError::QuotaExceeded { quota, limit } => CoreError::QuotaExceeded {
+            quota,
+            limit: *limit,
+        },
         CoreError::UnsupportedType(t) => CoreError::UnsupportedType(t.clone()),
         CoreError::BadSignature => CoreError::BadSignature,
         CoreError::Validation(v) => CoreError::Validation(v.clone()),

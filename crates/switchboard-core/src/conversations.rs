@@ -242,6 +242,9 @@ impl Core {
         if !access.role.can_manage_settings() {
             return Err(CoreError::Forbidden);
         }
+        let inboxes = self.list_inboxes(access).await?.len() as i64;
+        self.check_quota(access, crate::quotas::Quota::Inboxes, inboxes)
+            .await?;
         let mut errors = Vec::new();
         validate::name("name", name, &mut errors);
         validate::finish(errors)?;

@@ -38,6 +38,9 @@ pub enum CoreError {
     RateLimited { retry_after_ms: i64 },
     #[error("tenant suspended")]
     TenantSuspended,
+    /// The tenant's plan allows no more of this.
+    #[error("quota exceeded: {quota} (limit {limit})")]
+    QuotaExceeded { quota: &'static str, limit: i64 },
     /// An upload of a kind of file that is not accepted.
     #[error("unsupported type: {0}")]
     UnsupportedType(String),

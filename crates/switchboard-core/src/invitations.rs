@@ -55,6 +55,11 @@ impl Core {
         let mut errors = Vec::new();
         let email = validate::email("email", email, &mut errors);
         validate::finish(errors)?;
+        // Invitations waiting count toward the plan's seats, as they will.
+        let seats =
+            self.member_count(access).await? + self.list_invitations(access).await?.len() as i64;
+        self.check_quota(access, crate::quotas::Quota::Members, seats)
+            .await?;
         let now = self.now();
         let token = format!("{PREFIX}{}.{}", access.tenant.id, random_token());
         let invitation = Invitation {

@@ -31,6 +31,7 @@ pub mod notifications;
 pub mod participants;
 pub mod password;
 pub mod platform_events;
+pub mod quotas;
 pub mod ratelimit;
 pub mod reports;
 pub mod scheduled;
@@ -87,6 +88,8 @@ pub struct CoreConfig {
     pub webhooks: webhooks::WebhookOptions,
     /// Where operational events go (none: not sent).
     pub platform_endpoint: Option<platform_events::PlatformEndpoint>,
+    /// Each plan's limits (by plan name; none: unlimited).
+    pub quotas: quotas::Quotas,
 }
 
 impl Default for CoreConfig {
@@ -113,6 +116,7 @@ impl Default for CoreConfig {
             triage: triage::TriageOptions::default(),
             webhooks: webhooks::WebhookOptions::default(),
             platform_endpoint: None,
+            quotas: quotas::Quotas::new(),
         }
     }
 }

@@ -21,6 +21,16 @@ pub struct NewMember {
 }
 
 impl Core {
+    /// How many people the tenant has (for its plan's quota).
+    pub(crate) async fn member_count(&self, access: &TenantAccess) -> CoreResult<i64> {
+        let mut tx = self.store.tenant(&access.ctx, Access::Read).await?;
+        let page = PageRequest {
+            after: None,
+            limit: 1000,
+        };
+        Ok(tx.list_members(&page).await?.len() as i64)
+    }
+
     pub async fn list_members(
         &self,
         access: &TenantAccess,
@@ -52,6 +62,9 @@ impl Core {
         if !access.role.can_manage_members() || !access.role.can_grant(input.role) {
             return Err(CoreError::Forbidden);
         }
+        let members = self.member_count(access).await?;
+        self.check_quota(access, crate::quotas::Quota::Members, members)
+            .await?;
         let mut errors = Vec::new();
         let email = validate::email("email", &input.email, &mut errors);
         if let Some(p) = &input.password {

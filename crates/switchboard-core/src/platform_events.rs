@@ -23,6 +23,10 @@ pub const PLATFORM_EVENT_TYPES: &[(&str, &str)] = &[
         "tenant.deleted",
         "A tenant was deleted; its data is being purged.",
     ),
+    (
+        "tenant.quota_exceeded",
+        "A tenant tried to go past its plan's limit (members, inboxes or webhook endpoints).",
+    ),
     ("tenant.resumed", "A suspended tenant was resumed."),
     ("tenant.suspended", "A tenant was suspended."),
 ];

@@ -222,6 +222,9 @@ impl Core {
         if !access.role.can_manage_settings() {
             return Err(CoreError::Forbidden);
         }
+        let endpoints = self.list_webhook_endpoints(access).await?.len() as i64;
+        self.check_quota(access, crate::quotas::Quota::WebhookEndpoints, endpoints)
+            .await?;
         self.check_endpoint(&changes, true).await?;
         let now = self.now();
         let id = WebhookEndpointId::generate();

@@ -41,6 +41,7 @@ error_codes! {
     Forbidden => ("forbidden", 403, "Your role does not allow this"),
     CsrfFailed => ("csrf_failed", 403, "The CSRF token is missing or wrong"),
     TenantSuspended => ("tenant_suspended", 403, "This tenant is suspended"),
+    QuotaExceeded => ("quota_exceeded", 403, "The plan's limit is reached"),
     SignatureInvalid => ("signature_invalid", 403, "The request's signature does not match"),
     NotFound => ("not_found", 404, "Not found"),
     MethodNotAllowed => ("method_not_allowed", 405, "Method not allowed"),

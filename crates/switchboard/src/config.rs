@@ -58,6 +58,18 @@ pub struct Config {
     pub blob: BlobConfig,
     pub widget: WidgetConfig,
     pub telemetry: TelemetryConfig,
+    /// Each plan's limits, by plan name (`[quotas.starter] members = 5`); absent: unlimited.
+    #[serde(default)]
+    pub quotas: std::collections::BTreeMap<String, QuotaConfig>,
+}
+
+/// One plan's limits; an absent key is unlimited.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub members: Option<i64>,
+    pub inboxes: Option<i64>,
+    pub webhook_endpoints: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +298,20 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mut e = Vec::new();
+        for (plan, q) in &self.quotas {
+            if switchboard_types::Plan::parse(plan).is_none() {
+                e.push(format!("quotas.{plan}: not a plan (starter, professional, enterprise, white_label, enterprise_plus)"));
+            }
+            for (k, v) in [
+                ("members", q.members),
+                ("inboxes", q.inboxes),
+                ("webhook_endpoints", q.webhook_endpoints),
+            ] {
+                if v.is_some_and(|v| v < 0) {
+                    e.push(format!("quotas.{plan}.{k} must be 0 or more"));
+                }
+            }
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             e.push(format!(
                 "server.listen `{}` is not an address like 127.0.0.1:8080",
@@ -578,6 +604,18 @@ impl Config {
                 poll_ms: self.webhooks.poll_ms,
                 lease_ms: self.webhooks.lease_ms,
             },
+            quotas: self
+                .quotas
+                .iter()
+                .map(|(plan, q)| {
+                    let limits = switchboard_core::quotas::PlanQuotas {
+                        members: q.members,
+                        inboxes: q.inboxes,
+                        webhook_endpoints: q.webhook_endpoints,
+                    };
+                    (plan.clone(), limits)
+                })
+                .collect(),
             platform_endpoint: url::Url::parse(&self.webhooks.platform_url)
                 .ok()
                 .zip(
@@ -717,6 +755,35 @@ mod tests {
                 Config::load(None, &Overrides::default()).is_err(),
                 "typos are refused"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature
+    fn plan_quotas_name_real_plans_and_count_from_zero() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("q.toml", "[quotas.starter]\nmembers = 5\ninboxes = 0\n")?;
+            let cfg = Config::load(Some(std::path::Path::new("q.toml")), &Overrides::default())
+                .map_err(|e| e.to_string())?;
+            let q = cfg.core().quotas;
+            assert_eq!(q["starter"].members, Some(5));
+            assert_eq!(q["starter"].webhook_endpoints, None);
+            for bad in [
+                "[quotas.gold]\nmembers = 5\n",
+                "[quotas.starter]\nmembers = -1\n",
+                "[quotas.starter]\nseats = 5\n",
+            ] {
+                jail.create_file("bad.toml", bad)?;
+                assert!(
+                    Config::load(
+                        Some(std::path::Path::new("bad.toml")),
+                        &Overrides::default()
+                    )
+                    .is_err(),
+                    "{bad}"
+                );
+            }
             Ok(())
         });
     }

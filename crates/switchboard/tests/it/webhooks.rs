@@ -1095,3 +1095,123 @@ async fn a_response_with_a_nul_byte_is_logged_and_does_not_stall_dispatch() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn plan_quotas_refuse_more_and_tell_the_platform_operator() {
+    for db in dbs() {
+        let platform = HttpReceiver::start(200, "").await;
+        let secret = Secret::generate().expose();
+        let app = TestApp::spawn_with(db, |c| {
+            c.webhooks.allow_private = vec!["127.0.0.1/32".into()];
+            c.webhooks.platform_url = platform.url.clone();
+            c.webhooks.platform_secret = switchboard::config::Secret::new(secret.clone());
+            c.jobs.concurrency = 0;
+            c.quotas.insert(
+                "starter".into(),
+                switchboard::config::QuotaConfig {
+                    members: Some(2),
+                    inboxes: Some(1),
+                    webhook_endpoints: None,
+                },
+            );
+        })
+        .await;
+        let t = app.tenant().await;
+        // The owner is the first member; one more fits, then the plan is full.
+        let add = |email: &'static str| {
+            app.call(
+                Method::POST,
+                "/v1/users",
+                Some(&t.key),
+                Some(
+                    json!({"email": email, "role": "agent", "password": "a long enough password"}),
+                ),
+            )
+        };
+        add("second@quota.test").await.expect(201);
+        add("third@quota.test")
+            .await
+            .expect_problem(403, "quota_exceeded");
+        app.call(
+            Method::POST,
+            "/v1/invitations",
+            Some(&t.key),
+            Some(json!({"email": "fourth@quota.test", "role": "agent"})),
+        )
+        .await
+        .expect_problem(403, "quota_exceeded");
+        inbox(&app, &t).await;
+        app.call(
+            Method::POST,
+            "/v1/inboxes",
+            Some(&t.key),
+            Some(json!({"name": "second", "channel": "api"})),
+        )
+        .await
+        .expect_problem(403, "quota_exceeded");
+        // Nothing past the limits was created.
+        let users = app
+            .call(Method::GET, "/v1/users", Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(users.body["data"].as_array().unwrap().len(), 2);
+        let inboxes = app
+            .call(Method::GET, "/v1/inboxes", Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(inboxes.body["data"].as_array().unwrap().len(), 1);
+        // Other plans are not limited.
+        let big = app
+            .call(
+                Method::POST,
+                "/v1/tenants",
+                Some(&app.platform_token),
+                Some(json!({"slug": switchboard_testkit::unique("big"), "name": "Big", "plan": "enterprise", "admin_email": format!("{}@big.test", switchboard_testkit::unique("o"))})),
+            )
+            .await
+            .expect(201);
+        let big_key = big.body["api_key"].as_str().unwrap().to_owned();
+        for name in ["a", "b"] {
+            app.call(
+                Method::POST,
+                "/v1/inboxes",
+                Some(&big_key),
+                Some(json!({"name": name, "channel": "api"})),
+            )
+            .await
+            .expect(201);
+        }
+        // The operator heard of it, once per quota (not once per refusal), signed.
+        let mut mine: Vec<Value> = Vec::new();
+        for _ in 0..300 {
+            while app
+                .core
+                .run_one_job(switchboard_core::jobs::PLATFORM_QUEUE, "test-quota", 60_000)
+                .await
+                .unwrap()
+            {}
+            mine = of_type(&platform.taken(), "tenant.quota_exceeded")
+                .into_iter()
+                .map(|c| serde_json::from_slice::<Value>(&c.body).unwrap())
+                .filter(|b| b["tenant_id"] == t.id.as_str())
+                .collect();
+            if mine.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut quotas: Vec<&str> = mine
+            .iter()
+            .map(|b| b["data"]["quota"].as_str().unwrap())
+            .collect();
+        quotas.sort_unstable();
+        assert_eq!(quotas, vec!["inboxes", "members"], "{mine:?}");
+        let members = mine
+            .iter()
+            .find(|b| b["data"]["quota"] == "members")
+            .unwrap();
+        assert_eq!(members["data"]["limit"], 2);
+        assert_eq!(members["data"]["plan"], "starter");
+        app.stop().await;
+    }
+}
