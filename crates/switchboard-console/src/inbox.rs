@@ -314,26 +314,36 @@ struct PaneFragment<'a> {
     pane: &'a Pane,
 }
 
-/// Names of the tenant's people, by user id (empty when the role may not list them).
-async fn member_names(state: &AppState, access: &TenantAccess) -> HashMap<String, String> {
+/// The tenant's people from one listing: names by user id, and `(id, name)` of those who may
+/// be assigned conversations, by name (both empty when the role may not list people).
+async fn member_names(
+    state: &AppState,
+    access: &TenantAccess,
+) -> (HashMap<String, String>, Vec<(String, String)>) {
     let page = PageRequest {
         after: None,
         limit: 1000,
     };
-    match state.core.list_members(access, &page).await {
-        Ok(members) => members
-            .into_iter()
-            .map(|m| {
-                let name = if m.display_name.is_empty() {
-                    m.email
-                } else {
-                    m.display_name
-                };
-                (m.user_id.to_string(), name)
-            })
-            .collect(),
-        Err(_) => HashMap::new(),
+    let members = state
+        .core
+        .list_members(access, &page)
+        .await
+        .unwrap_or_default();
+    let mut names = HashMap::new();
+    let mut workers = Vec::new();
+    for m in members {
+        let name = if m.display_name.is_empty() {
+            m.email
+        } else {
+            m.display_name
+        };
+        if m.role.can_work_conversations() {
+            workers.push((m.user_id.to_string(), name.clone()));
+        }
+        names.insert(m.user_id.to_string(), name);
     }
+    workers.sort_by(|a, b| a.1.cmp(&b.1));
+    (names, workers)
 }
 
 async fn contact_names(
@@ -729,6 +739,7 @@ async fn pane(
     access: &TenantAccess,
     id: &ConversationId,
     members: &HashMap<String, String>,
+    workers: &[(String, String)],
     back: String,
 ) -> ConsoleResult<Pane> {
     let (c, messages) = state
@@ -821,25 +832,7 @@ async fn pane(
         selected: assignee.is_empty(),
     }];
     // Only people who may work conversations can be assigned.
-    let mut people: Vec<(String, String)> = state
-        .core
-        .list_members(
-            access,
-            &PageRequest {
-                after: None,
-                limit: 1000,
-            },
-        )
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| m.role.can_work_conversations())
-        .map(|m| {
-            let name = members.get(m.user_id.as_str()).cloned().unwrap_or(m.email);
-            (m.user_id.to_string(), name)
-        })
-        .collect();
-    people.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut people = workers.to_vec();
     if !assignee.is_empty() && !people.iter().any(|(id, _)| *id == assignee) {
         // Assigned to someone no longer listed: keep it as it is unless changed.
         people.insert(0, (assignee.clone(), "(current assignee)".into()));
@@ -955,11 +948,11 @@ async fn render(
     let access = tenant_access(state, agent, tenant).await?;
     let filters = q.check()?;
     let shell = Shell::new(state, agent, &access).await?;
-    let members = member_names(state, &access).await;
+    let (members, workers) = member_names(state, &access).await;
     let back = filters.query_string(filters.view);
     let list_only = q.fragment.as_deref() == Some("list");
     let pane = match &open {
-        Some(id) if !list_only => Some(pane(state, &access, id, &members, back).await?),
+        Some(id) if !list_only => Some(pane(state, &access, id, &members, &workers, back).await?),
         _ => None,
     };
     if q.fragment.as_deref() == Some("pane") {
