@@ -49,6 +49,7 @@ pub use state::{ApiConfig, AppState};
         (name = "reports", description = "Response, resolution, bot and CSAT figures; survey answers"),
         (name = "sla", description = "SLA policies and clocks; the caller's notifications"),
         (name = "channels", description = "SMS (Twilio) and email inboxes: settings, inbound webhooks and raw email"),
+        (name = "automation", description = "Automation rules (trigger, conditions incl. the triage fields, actions), their run log and dry runs"),
         (name = "widget", description = "The web widget: inbox settings, and the public API visitors' browsers call"),
     )
 )]
@@ -97,6 +98,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::sla::router())
         .merge(routes::reports::router())
         .merge(routes::conversation_tools::router())
+        .merge(routes::automation::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

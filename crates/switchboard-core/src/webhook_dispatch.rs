@@ -755,9 +755,6 @@ impl Core {
     }
 }
 
-/// How long shutdown waits for running dispatch batches.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Deliveries one recovery schedules at most.
 const MAX_RECOVER: i64 = 10_000;
 
@@ -914,86 +911,23 @@ async fn send(client: &Deliverer, target: &Target, event: &Prepared, now_ms: i64
 pub async fn run_dispatcher(core: Arc<Core>, owner: String, cancel: CancellationToken) {
     let opts = core.config().webhooks.clone();
     let limits = Arc::new(DeliveryLimits::new(opts.max_in_flight));
-    let mut commits = core.store().outbox_commits();
-    let mut known: HashSet<TenantId> = HashSet::new();
-    let running: Arc<Mutex<HashSet<TenantId>>> = Arc::new(Mutex::new(HashSet::new()));
-    let again: Arc<Mutex<HashSet<TenantId>>> = Arc::new(Mutex::new(HashSet::new()));
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(opts.poll_ms.max(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let mut due: Vec<TenantId> = Vec::new();
-        tokio::select! {
-            () = cancel.cancelled() => break,
-            _ = tick.tick() => {
-                match list_tenants(&core).await {
-                    Ok(t) => known = t,
-                    Err(e) => tracing::warn!(error = %e, "listing tenants with webhooks failed"),
-                }
-                due.extend(known.iter().cloned());
-            }
-            got = commits.recv() => match got {
-                Ok(tenant) => {
-                    if !known.contains(&tenant) {
-                        // Perhaps its first endpoint was just created.
-                        if let Ok(t) = list_tenants(&core).await { known = t; }
-                    }
-                    if known.contains(&tenant) { due.push(tenant); }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => due.extend(known.iter().cloned()),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-        for tenant in due {
-            {
-                let mut r = running.lock().unwrap_or_else(|p| p.into_inner());
-                if !r.insert(tenant.clone()) {
-                    // A pass is running: it goes round once more when it ends.
-                    again
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(tenant);
-                    continue;
+    let owner = Arc::new(owner);
+    crate::consumers::follow_tenants(
+        core,
+        "webhooks",
+        opts.poll_ms,
+        cancel,
+        |core: Arc<Core>| async move { list_tenants(&core).await },
+        move |core: Arc<Core>, tenant: TenantId| {
+            let (owner, limits) = (owner.clone(), limits.clone());
+            async move {
+                if let Err(e) = core.dispatch_webhooks(&tenant, &owner, &limits).await {
+                    tracing::warn!(tenant = %tenant, error = %e, "webhook dispatch failed");
                 }
             }
-            let (core, owner, limits, running, again) = (
-                core.clone(),
-                owner.clone(),
-                limits.clone(),
-                running.clone(),
-                again.clone(),
-            );
-            tasks.spawn(async move {
-                loop {
-                    if let Err(e) = core.dispatch_webhooks(&tenant, &owner, &limits).await {
-                        tracing::warn!(tenant = %tenant, error = %e, "webhook dispatch failed");
-                    }
-                    let requested = again
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&tenant);
-                    if !requested {
-                        break;
-                    }
-                }
-                running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&tenant);
-            });
-        }
-    }
-    // Let running batches finish and record (a batch cut short is sent again by the next owner
-    // once its lease runs out), within a bound.
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while tasks.join_next().await.is_some() {}
-    })
+        },
+    )
     .await;
-    if drained.is_err() {
-        tracing::warn!("webhook batches still running at shutdown were cut short");
-        tasks.shutdown().await;
-    }
 }
 
 async fn list_tenants(core: &Core) -> CoreResult<HashSet<TenantId>> {

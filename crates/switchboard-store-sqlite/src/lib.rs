@@ -118,6 +118,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "invitations",
         include_str!("../migrations/0023_invitations.sql"),
     ),
+    (
+        24,
+        "automation",
+        include_str!("../migrations/0024_automation.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

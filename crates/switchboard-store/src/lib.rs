@@ -16,4 +16,6 @@ mod traits;
 
 pub use ctx::TenantCtx;
 pub use error::StoreError;
-pub use traits::{Access, AuditWriter, Backend, ControlTx, Store, TenantTx, WebhookTx};
+pub use traits::{
+    Access, AuditWriter, AutomationTx, Backend, ControlTx, Store, TenantTx, WebhookTx,
+};

@@ -527,6 +527,51 @@ pub struct Macro {
     pub updated_at: i64,
 }
 
+/// An automation rule as stored; core owns the meaning of its definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationRule {
+    pub id: switchboard_types::AutomationRuleId,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    /// Rules run in ascending position (then oldest first).
+    pub position: i64,
+    /// The trigger's kind, kept apart so the engine can pick rules without parsing them all.
+    pub trigger: String,
+    /// `{trigger, conditions, actions}` as core defines them.
+    pub definition: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One rule's run on one event (or one time-based occasion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationRun {
+    pub id: switchboard_types::AutomationRunId,
+    pub rule_id: switchboard_types::AutomationRuleId,
+    /// The triggering event's id, or the time-based occasion's key.
+    pub event_id: String,
+    pub conversation_id: Option<ConversationId>,
+    /// How many automation runs led to this one (0: a person, customer or system caused it).
+    pub depth: i64,
+    /// `running`, `applied`, `failed` or `loop_limit`.
+    pub outcome: String,
+    /// Each action with its result.
+    pub actions: serde_json::Value,
+    pub error: Option<String>,
+    pub created_at: i64,
+}
+
+/// Which automation runs to list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct AutomationRunFilter {
+    pub rule_id: Option<switchboard_types::AutomationRuleId>,
+    pub conversation_id: Option<ConversationId>,
+    /// Runs older than this one.
+    pub before: Option<switchboard_types::AutomationRunId>,
+    pub limit: i64,
+}
+
 /// Which conversations to list.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {

@@ -6,6 +6,8 @@ pub const TENANT_TABLES: &[&str] = &[
     "webhook_deliveries",
     "webhook_endpoints",
     "event_cursors",
+    "automation_runs",
+    "automation_rules",
     "widget_sessions",
     "attachments",
     "conversation_slas",

@@ -167,9 +167,53 @@ pub trait WebhookTx: Send {
     async fn outbox_event(&mut self, id: &EventId) -> Result<Option<StoredEvent>, StoreError>;
 }
 
+/// A tenant's automation rules and the log of their runs.
+#[async_trait]
+pub trait AutomationTx: Send {
+    /// `Conflict` when the tenant has a rule of this name.
+    async fn insert_automation_rule(&mut self, rule: &AutomationRule) -> Result<(), StoreError>;
+    async fn get_automation_rule(
+        &mut self,
+        id: &switchboard_types::AutomationRuleId,
+    ) -> Result<Option<AutomationRule>, StoreError>;
+    /// In run order: position, then oldest first.
+    async fn list_automation_rules(&mut self) -> Result<Vec<AutomationRule>, StoreError>;
+    async fn update_automation_rule(&mut self, rule: &AutomationRule) -> Result<bool, StoreError>;
+    /// Deletes the rule with its runs.
+    async fn delete_automation_rule(
+        &mut self,
+        id: &switchboard_types::AutomationRuleId,
+    ) -> Result<bool, StoreError>;
+    /// Adds `delta` to the tenant's count of what the automation engine serves (enabled rules,
+    /// AI answers), the directory it follows tenants by; returns the new count.
+    async fn adjust_automation_count(&mut self, delta: i64) -> Result<i64, StoreError>;
+    /// Records a run; `false` (and nothing written) when the rule already ran on this event.
+    async fn insert_automation_run(&mut self, run: &AutomationRun) -> Result<bool, StoreError>;
+    /// Saves a run's outcome, actions and error.
+    async fn finish_automation_run(&mut self, run: &AutomationRun) -> Result<(), StoreError>;
+    async fn list_automation_runs(
+        &mut self,
+        filter: &AutomationRunFilter,
+    ) -> Result<Vec<AutomationRun>, StoreError>;
+    /// Open and pending conversations whose last activity lies in `(after, up_to]`, oldest
+    /// activity first (what time-based rules look at).
+    async fn conversations_idle_between(
+        &mut self,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<Conversation>, StoreError>;
+    /// A rule's newest run on a conversation.
+    async fn latest_automation_run(
+        &mut self,
+        rule: &switchboard_types::AutomationRuleId,
+        conversation: &ConversationId,
+    ) -> Result<Option<AutomationRun>, StoreError>;
+}
+
 /// A transaction over one tenant's data. Dropping it without `commit` rolls back.
 #[async_trait]
-pub trait TenantTx: AuditWriter + WebhookTx + Send {
+pub trait TenantTx: AuditWriter + WebhookTx + AutomationTx + Send {
     fn ctx(&self) -> &TenantCtx;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 
@@ -693,6 +737,8 @@ pub trait ControlTx: AuditWriter + Send {
     /// Tenants of `region` with webhook endpoints (and not deleted), for the region's
     /// dispatchers to follow.
     async fn tenants_with_webhooks(&mut self, region: &str) -> Result<Vec<TenantId>, StoreError>;
+    /// Tenants of `region` the automation engine serves (enabled rules or AI answers).
+    async fn tenants_with_automation(&mut self, region: &str) -> Result<Vec<TenantId>, StoreError>;
 
     async fn get_idempotency(
         &mut self,

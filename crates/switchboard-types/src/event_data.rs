@@ -167,6 +167,29 @@ data!(/// `label.created`
 LabelCreated { label_id: String, name: String });
 data!(/// `label.deleted`
 LabelDeleted { label_id: String });
+data!(/// `automation_rule.created`, `automation_rule.updated`
+AutomationRuleChanged {
+    rule_id: String,
+    name: String,
+    enabled: bool,
+    /// `message_created`, `conversation_created`, `conversation_updated`, `conversation_resolved`, `sla_warning`, `sla_breached` or `time_based`.
+    trigger: String,
+    position: i64,
+});
+data!(/// `automation_rule.deleted`
+AutomationRuleDeleted { rule_id: String });
+data!(/// `automation.triggered`: a rule's `emit_event` action
+AutomationTriggered {
+    rule_id: String,
+    /// The name the rule gave the event.
+    name: String,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    /// The event that set the rule off.
+    cause_event_id: String,
+    /// What the rule attached (an object).
+    data: Value,
+});
 data!(/// `macro.created`
 MacroCreated { macro_id: String, name: String, actions: Value });
 data!(/// `macro.deleted`

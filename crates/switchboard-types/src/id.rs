@@ -182,6 +182,10 @@ prefixed_id!(/// A tenant's own intent model, uploaded for triage.
     IntentModelId, "imod");
 prefixed_id!(/// An invitation to join a tenant, accepted through a link.
     InvitationId, "inv");
+prefixed_id!(/// An automation rule: a trigger, conditions and actions a tenant runs on its conversations.
+    AutomationRuleId, "rule");
+prefixed_id!(/// One run of an automation rule on one event.
+    AutomationRunId, "arun");
 
 #[cfg(test)]
 mod tests {

@@ -54,6 +54,7 @@ pub struct Config {
     pub attachments: AttachmentsConfig,
     pub triage: TriageConfig,
     pub webhooks: WebhooksConfig,
+    pub automation: AutomationConfig,
     pub events: EventsConfig,
     pub blob: BlobConfig,
     pub widget: WidgetConfig,
@@ -94,6 +95,13 @@ pub struct TriageConfig {
     pub model_max_bytes: usize,
     /// The sentence encoder for models with encoder features (empty: none).
     pub encoder_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationConfig {
+    /// Whether this process runs automation rules.
+    pub run: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

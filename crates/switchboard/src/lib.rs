@@ -261,6 +261,10 @@ pub async fn start(
         .webhooks
         .dispatch
         .then(|| spawn_dispatcher(&core, &shutdown));
+    let automation = cfg
+        .automation
+        .run
+        .then(|| spawn_automation(&core, &shutdown));
     let nats = start_nats(cfg, &core, &shutdown).await?;
     let stop = shutdown.clone();
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace_secs);
@@ -285,6 +289,9 @@ pub async fn start(
         }
         if let Some(d) = dispatcher {
             d.await?;
+        }
+        if let Some(a) = automation {
+            a.await?;
         }
         if let Some(n) = nats {
             n.await?;
@@ -338,6 +345,24 @@ pub fn spawn_dispatcher(
             .unwrap_or("0")
     );
     tokio::spawn(switchboard_core::webhook_dispatch::run_dispatcher(
+        core.clone(),
+        owner,
+        shutdown.clone(),
+    ))
+}
+
+/// Starts the automation engine under a name unique to this process (its cursor leases).
+pub fn spawn_automation(
+    core: &Arc<Core>,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let owner = format!(
+        "automation-{}",
+        switchboard_core::secrets::unique_id()
+            .get(..12)
+            .unwrap_or("0")
+    );
+    tokio::spawn(switchboard_core::automation::run_automation_engine(
         core.clone(),
         owner,
         shutdown.clone(),

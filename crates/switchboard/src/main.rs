@@ -646,10 +646,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .webhooks
                 .dispatch
                 .then(|| switchboard::spawn_dispatcher(&core, &token));
+            let automation = cfg
+                .automation
+                .run
+                .then(|| switchboard::spawn_automation(&core, &token));
             switchboard_core::jobs::run_worker(core.clone(), wcfg, token).await;
             sweeper.await?;
             if let Some(d) = dispatcher {
                 d.await?;
+            }
+            if let Some(a) = automation {
+                a.await?;
             }
             core.store().close().await;
         }

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod attributes;
 pub mod audit;
 pub mod auth;
+pub mod automation;
 pub mod calendars;
 pub mod channels;
 pub mod contacts;

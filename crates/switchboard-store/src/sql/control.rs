@@ -481,6 +481,19 @@ impl ControlTx for SqlControlTx {
             .collect()
     }
 
+    async fn tenants_with_automation(&mut self, region: &str) -> Result<Vec<TenantId>, StoreError> {
+        let rows = query(
+            "SELECT id FROM tenants WHERE automation_count > 0 AND status <> 'deleted' \
+             AND region = $1 ORDER BY id",
+        )
+        .bind(region)
+        .fetch_all(&mut self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(TenantId::from_trusted(r.try_get("id")?)))
+            .collect()
+    }
+
     async fn extend_job_lease(
         &mut self,
         id: &JobId,

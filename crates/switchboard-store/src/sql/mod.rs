@@ -5,6 +5,7 @@
 //! transaction learns its tenant (PostgreSQL row-level security), job claiming, and catalog reads.
 
 mod audit;
+mod automation;
 mod control;
 mod exec;
 mod introspect;

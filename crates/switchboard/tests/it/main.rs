@@ -7,6 +7,7 @@ mod api_input;
 mod attachments;
 mod audit_log;
 mod auth;
+mod automation;
 mod browser;
 mod calendars;
 mod channels;

@@ -339,6 +339,51 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            let rule = app
+                .call(
+                    Method::POST,
+                    "/v1/automation/rules",
+                    Some(&t.key),
+                    Some(
+                        json!({"name": "r", "trigger": {"type": "conversation_updated"},
+                        "actions": [{"type": "add_note", "content": "seen"}]}),
+                    ),
+                )
+                .await
+                .expect(201)
+                .body["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            app.call(
+                Method::PATCH,
+                &format!("/v1/conversations/{conversation}"),
+                Some(&t.key),
+                Some(json!({"priority": "high"})),
+            )
+            .await
+            .expect(200);
+            let started = std::time::Instant::now();
+            loop {
+                let runs = app
+                    .call(
+                        Method::GET,
+                        &format!("/v1/automation/rules/{rule}/runs"),
+                        Some(&t.key),
+                        None,
+                    )
+                    .await
+                    .expect(200);
+                if runs.body["data"][0]["outcome"] == "applied" {
+                    break;
+                }
+                assert!(
+                    started.elapsed().as_secs() < 10,
+                    "the rule never ran: {}",
+                    runs.text
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             app.call(
                 Method::PUT,
                 "/v1/triage/settings",

@@ -10,7 +10,7 @@ use switchboard_nlp::intent::{IntentModel, TrainOptions};
 use switchboard_testkit::{dbs, Reply, TestApp, TestTenant};
 
 /// A small model over `labels`, each learnt from a few phrasings of its own words.
-fn model(labels: &[(&str, &[&str])]) -> IntentModel {
+pub(crate) fn model(labels: &[(&str, &[&str])]) -> IntentModel {
     let mut data = Vec::new();
     for (label, words) in labels {
         for w in *words {
@@ -30,7 +30,7 @@ fn model(labels: &[(&str, &[&str])]) -> IntentModel {
     IntentModel::train(&data, None, &TrainOptions::default()).unwrap()
 }
 
-fn refund_or_card() -> IntentModel {
+pub(crate) fn refund_or_card() -> IntentModel {
     model(&[
         ("refund", &["refund", "money back", "return my order"]),
         ("card_lost", &["lost card", "stolen card", "card missing"]),
@@ -76,12 +76,12 @@ async fn agent_socket(app: &TestApp, key: &str) -> switchboard_testkit::WsClient
     ws
 }
 
-async fn put_settings(app: &TestApp, key: &str, body: Value) -> Reply {
+pub(crate) async fn put_settings(app: &TestApp, key: &str, body: Value) -> Reply {
     app.call(Method::PUT, "/v1/triage/settings", Some(key), Some(body))
         .await
 }
 
-async fn upload(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>) -> Reply {
+pub(crate) async fn upload(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>) -> Reply {
     app.send(
         app.request(Method::PUT, &format!("/v1/triage/models/{name}"))
             .bearer_auth(key)
