@@ -1,7 +1,8 @@
 //! Switchboard's text understanding, usable on its own: normalisation and tokenisation
 //! ([`text`]), TF-IDF n-gram features ([`features`]), one-vs-rest linear SVMs trained by our own
 //! dual coordinate descent ([`svm`]), and the intent model that ties them together with calibrated
-//! probabilities, an out-of-scope threshold and a checksummed file format ([`intent`]).
+//! probabilities, an out-of-scope threshold and a checksummed file format ([`intent`]); BM25
+//! retrieval over knowledge-base articles with extractive answers ([`retrieval`]).
 
 mod address;
 pub mod dataset;
@@ -11,6 +12,7 @@ pub mod features;
 pub mod intent;
 pub mod language;
 pub mod pii;
+pub mod retrieval;
 pub mod sentiment;
 pub mod svm;
 pub mod text;
