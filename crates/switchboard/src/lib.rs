@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod kb_cli;
 pub mod model_cli;
 pub mod nats;
 pub mod telemetry;

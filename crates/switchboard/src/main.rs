@@ -97,6 +97,25 @@ enum Command {
     /// Train, evaluate and try intent models.
     #[command(subcommand)]
     Model(ModelCmd),
+    /// Knowledge-base tools.
+    #[command(subcommand)]
+    Kb(KbCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum KbCmd {
+    /// Measure answer retrieval on labelled questions: recall@1, recall@5 and MRR (see
+    /// docs/knowledge-base.md for the file formats).
+    Eval {
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        /// The articles (`<id>.md`), for a questions-only file or instead of the pack's own.
+        #[arg(long, value_name = "DIR")]
+        articles: Option<PathBuf>,
+        /// Only this split of an evaluation pack (e.g. `test`).
+        #[arg(long)]
+        split: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -462,6 +481,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             writeln!(std::io::stdout().lock(), "{value}")?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
+        Command::Kb(KbCmd::Eval {
+            data,
+            articles,
+            split,
+        }) => {
+            let value = switchboard::kb_cli::eval(&data, articles.as_ref(), split.as_deref())?;
+            writeln!(std::io::stdout().lock(), "{value}")?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
         Command::Migrate => {
             switchboard::migrate(&cfg).await?;
             out.emit("migrations applied", json!({"migrated": true}))?;
@@ -755,6 +783,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         | Command::EventCatalog { .. }
         | Command::Migrate
         | Command::Bench(_)
+        | Command::Kb(_)
         | Command::Model(_) => {}
     }
     Ok(std::process::ExitCode::SUCCESS)
