@@ -50,6 +50,7 @@ pub use state::{ApiConfig, AppState};
         (name = "sla", description = "SLA policies and clocks; the caller's notifications"),
         (name = "channels", description = "SMS (Twilio) and email inboxes: settings, inbound webhooks and raw email"),
         (name = "automation", description = "Automation rules (trigger, conditions incl. the triage fields, actions), their run log and dry runs"),
+        (name = "knowledge-base", description = "Help centres, categories and articles (per locale, drafts and published), and search over them"),
         (name = "widget", description = "The web widget: inbox settings, and the public API visitors' browsers call"),
     )
 )]
@@ -99,6 +100,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::reports::router())
         .merge(routes::conversation_tools::router())
         .merge(routes::automation::router())
+        .merge(routes::kb::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

@@ -1,5 +1,5 @@
-//! The web console agents work in all day (`/app`) and the chat widget visitors meet on a
-//! tenant's site (`/widget.js`). Pages are rendered on the server from askama templates; the
+//! The web console agents work in all day (`/app`), the chat widget visitors meet on a
+//! tenant's site (`/widget.js`), and the public help centres (`/hc/<tenant>/<portal>`). Pages are rendered on the server from askama templates; the
 //! small scripts and styles are our own, served from the binary, and run under a strict
 //! Content-Security-Policy (no inline script or style, nothing from other origins).
 
@@ -7,6 +7,7 @@ mod assets;
 mod auth;
 mod charts;
 mod error;
+mod help_centre;
 mod inbox;
 mod platform;
 mod reports;
@@ -91,6 +92,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/app/t/{tenant}/settings/inboxes/{id}/preview",
             get(settings::preview),
+        )
+        .route("/hc/{tenant}/{portal}", get(help_centre::portal_root))
+        .route("/hc/{tenant}/{portal}/{locale}", get(help_centre::home))
+        .route(
+            "/hc/{tenant}/{portal}/{locale}/search",
+            get(help_centre::search),
+        )
+        .route(
+            "/hc/{tenant}/{portal}/{locale}/articles/{slug}",
+            get(help_centre::article),
+        )
+        .route(
+            "/hc/{tenant}/{portal}/{locale}/articles/{slug}/feedback",
+            post(help_centre::feedback),
         )
         .layer(axum::middleware::from_fn(secure_headers))
         .layer(axum::middleware::from_fn_with_state(

@@ -26,6 +26,7 @@ pub mod events;
 pub mod identity;
 pub mod invitations;
 pub mod jobs;
+pub mod kb;
 pub mod labels;
 pub mod macros;
 pub mod members;
@@ -137,6 +138,7 @@ pub struct Core {
     triage: triage::TriageEngine,
     webhook_lookup: Arc<dyn switchboard_webhooks::Lookup>,
     webhook_client: switchboard_webhooks::Deliverer,
+    kb_cache: kb::KbIndexCache,
 }
 
 impl Core {
@@ -164,7 +166,13 @@ impl Core {
             sender: Arc::new(channels::NoChannels),
             blobs: Arc::new(blob::NoBlobs),
             triage,
+            kb_cache: kb::KbIndexCache::default(),
         })
+    }
+
+    /// The per-process cache of knowledge-base search indexes.
+    pub(crate) fn kb_cache(&self) -> &kb::KbIndexCache {
+        &self.kb_cache
     }
 
     /// Keeps attachment bytes in `blobs` (the binary hands in the configured store).

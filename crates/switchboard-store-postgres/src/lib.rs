@@ -123,6 +123,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "automation",
         include_str!("../migrations/0024_automation.sql"),
     ),
+    (
+        25,
+        "knowledge_base",
+        include_str!("../migrations/0025_knowledge_base.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -17,5 +17,5 @@ mod traits;
 pub use ctx::TenantCtx;
 pub use error::StoreError;
 pub use traits::{
-    Access, AuditWriter, AutomationTx, Backend, ControlTx, Store, TenantTx, WebhookTx,
+    Access, AuditWriter, AutomationTx, Backend, ControlTx, KnowledgeTx, Store, TenantTx, WebhookTx,
 };

@@ -572,6 +572,65 @@ pub struct AutomationRunFilter {
     pub limit: i64,
 }
 
+/// A help centre.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KbPortal {
+    pub id: switchboard_types::KbPortalId,
+    /// Its address: `/hc/<tenant slug>/<portal slug>`.
+    pub slug: String,
+    pub name: String,
+    pub default_locale: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A group of a help centre's articles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KbCategory {
+    pub id: switchboard_types::KbCategoryId,
+    pub portal_id: switchboard_types::KbPortalId,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub position: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An article in one locale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KbArticle {
+    pub id: switchboard_types::KbArticleId,
+    pub portal_id: switchboard_types::KbPortalId,
+    pub category_id: Option<switchboard_types::KbCategoryId>,
+    pub locale: String,
+    pub slug: String,
+    pub title: String,
+    /// Markdown.
+    pub body: String,
+    /// `draft`, `published` or `archived`.
+    pub status: String,
+    /// The article this one translates.
+    pub translation_of: Option<switchboard_types::KbArticleId>,
+    pub author: Actor,
+    pub helpful: i64,
+    pub not_helpful: i64,
+    pub views: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+/// Which articles to list (ordered by category position, then title).
+#[derive(Debug, Clone, Default)]
+pub struct KbArticleFilter {
+    pub portal_id: Option<switchboard_types::KbPortalId>,
+    pub category_id: Option<switchboard_types::KbCategoryId>,
+    pub locale: Option<String>,
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
 /// Which conversations to list.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {

@@ -211,9 +211,71 @@ pub trait AutomationTx: Send {
     ) -> Result<Option<AutomationRun>, StoreError>;
 }
 
+/// A tenant's help centres, their categories and articles.
+#[async_trait]
+pub trait KnowledgeTx: Send {
+    /// `Conflict` when the slug is taken.
+    async fn insert_kb_portal(&mut self, p: &KbPortal) -> Result<(), StoreError>;
+    async fn get_kb_portal(
+        &mut self,
+        id: &switchboard_types::KbPortalId,
+    ) -> Result<Option<KbPortal>, StoreError>;
+    async fn get_kb_portal_by_slug(&mut self, slug: &str) -> Result<Option<KbPortal>, StoreError>;
+    async fn list_kb_portals(&mut self) -> Result<Vec<KbPortal>, StoreError>;
+    async fn update_kb_portal(&mut self, p: &KbPortal) -> Result<bool, StoreError>;
+    /// Deletes the portal with its categories and articles.
+    async fn delete_kb_portal(
+        &mut self,
+        id: &switchboard_types::KbPortalId,
+    ) -> Result<bool, StoreError>;
+    async fn insert_kb_category(&mut self, c: &KbCategory) -> Result<(), StoreError>;
+    async fn get_kb_category(
+        &mut self,
+        id: &switchboard_types::KbCategoryId,
+    ) -> Result<Option<KbCategory>, StoreError>;
+    /// In display order.
+    async fn list_kb_categories(
+        &mut self,
+        portal: &switchboard_types::KbPortalId,
+    ) -> Result<Vec<KbCategory>, StoreError>;
+    /// Deletes the category; its articles stay, uncategorised.
+    async fn delete_kb_category(
+        &mut self,
+        id: &switchboard_types::KbCategoryId,
+    ) -> Result<bool, StoreError>;
+    /// `Conflict` when the portal has an article with this locale and slug.
+    async fn insert_kb_article(&mut self, a: &KbArticle) -> Result<(), StoreError>;
+    async fn get_kb_article(
+        &mut self,
+        id: &switchboard_types::KbArticleId,
+    ) -> Result<Option<KbArticle>, StoreError>;
+    async fn get_kb_article_by_slug(
+        &mut self,
+        portal: &switchboard_types::KbPortalId,
+        locale: &str,
+        slug: &str,
+    ) -> Result<Option<KbArticle>, StoreError>;
+    async fn list_kb_articles(&mut self, f: &KbArticleFilter)
+        -> Result<Vec<KbArticle>, StoreError>;
+    async fn update_kb_article(&mut self, a: &KbArticle) -> Result<bool, StoreError>;
+    async fn delete_kb_article(
+        &mut self,
+        id: &switchboard_types::KbArticleId,
+    ) -> Result<bool, StoreError>;
+    /// Counts a reader's verdict (`true`: helpful) or a view (`None`).
+    async fn count_kb_article(
+        &mut self,
+        id: &switchboard_types::KbArticleId,
+        helpful: Option<bool>,
+    ) -> Result<bool, StoreError>;
+    /// Changes whenever the tenant's articles change: (how many, newest change), so a cached
+    /// search index knows when it is stale.
+    async fn kb_stamp(&mut self) -> Result<(i64, i64), StoreError>;
+}
+
 /// A transaction over one tenant's data. Dropping it without `commit` rolls back.
 #[async_trait]
-pub trait TenantTx: AuditWriter + WebhookTx + AutomationTx + Send {
+pub trait TenantTx: AuditWriter + WebhookTx + AutomationTx + KnowledgeTx + Send {
     fn ctx(&self) -> &TenantCtx;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 

@@ -163,6 +163,26 @@ data!(/// `intent_model.uploaded`, `intent_model.replaced`
 IntentModelUploaded { model_id: String, name: String, sha256: String, size_bytes: i64, /** how many */ labels: i64 });
 data!(/// `intent_model.deleted`
 IntentModelDeleted { model_id: String, name: String });
+data!(/// `kb_portal.created`
+KbPortalCreated { portal_id: String, slug: String, name: String, default_locale: String });
+data!(/// `kb_portal.deleted`
+KbPortalDeleted { portal_id: String });
+data!(/// `kb_category.created`
+KbCategoryCreated { category_id: String, portal_id: String, slug: String, name: String });
+data!(/// `kb_category.deleted`
+KbCategoryDeleted { category_id: String });
+data!(/// `kb_article.created`, `kb_article.updated`
+KbArticleChanged {
+    article_id: String,
+    portal_id: String,
+    locale: String,
+    slug: String,
+    title: String,
+    /// `draft`, `published` or `archived`.
+    status: String,
+});
+data!(/// `kb_article.deleted`
+KbArticleDeleted { article_id: String });
 data!(/// `label.created`
 LabelCreated { label_id: String, name: String });
 data!(/// `label.deleted`

@@ -186,6 +186,12 @@ prefixed_id!(/// An automation rule: a trigger, conditions and actions a tenant 
     AutomationRuleId, "rule");
 prefixed_id!(/// One run of an automation rule on one event.
     AutomationRunId, "arun");
+prefixed_id!(/// A help centre: a public collection of knowledge-base articles.
+    KbPortalId, "kbp");
+prefixed_id!(/// A category of a help centre's articles.
+    KbCategoryId, "kbc");
+prefixed_id!(/// A knowledge-base article in one locale.
+    KbArticleId, "kba");
 
 #[cfg(test)]
 mod tests {

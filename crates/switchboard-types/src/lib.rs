@@ -49,7 +49,7 @@ pub use id::{
     InvitationId, LabelId, MacroId, MessageId, MetricEventId, NotificationId, ScheduledMessageId,
     SlaPolicyId, WidgetSessionId,
 };
-pub use id::{AutomationRuleId, AutomationRunId};
+pub use id::{AutomationRuleId, AutomationRunId, KbArticleId, KbCategoryId, KbPortalId};
 pub use role::{Availability, PartnerRole, TenantRole};
 pub use tenant::{Plan, TenantStatus};
 pub use triage::{MessageTriage, PiiSpan, SentimentLabel, TriageStatus, UrgencyLevel};

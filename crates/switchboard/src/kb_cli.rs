@@ -54,8 +54,8 @@ fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn labelled(v: &Value, at: &str) -> anyhow::Result<(String, String)> {
-    let l: Labelled =
-        serde_json::from_value(v.clone()).with_context(|| format!("{at}: want {{question, article}}"))?;
+    let l: Labelled = serde_json::from_value(v.clone())
+        .with_context(|| format!("{at}: want {{question, article}}"))?;
     if l.question.trim().is_empty() || l.article.trim().is_empty() {
         bail!("{at}: an empty question or article");
     }
@@ -137,10 +137,9 @@ fn load(data: &Path, articles: Option<&Path>) -> anyhow::Result<EvalSet> {
             (load_dir(&dir)?, out)
         }
         Some(obj) if obj.contains_key("articles") => {
-            let items: Vec<InlineArticle> = serde_json::from_value(
-                obj.get("articles").cloned().unwrap_or_default(),
-            )
-            .context("`articles` must be a list of {id, title?, body}")?;
+            let items: Vec<InlineArticle> =
+                serde_json::from_value(obj.get("articles").cloned().unwrap_or_default())
+                    .context("`articles` must be a list of {id, title?, body}")?;
             let mut passages = Vec::new();
             for a in items {
                 let body = match a.title {
@@ -163,7 +162,10 @@ fn load(data: &Path, articles: Option<&Path>) -> anyhow::Result<EvalSet> {
             let dir = articles.context(
                 "a questions-only file needs --articles DIR (a directory of <id>.md articles)",
             )?;
-            (load_dir(dir)?, vec![("all".to_owned(), questions_file(data, &text)?)])
+            (
+                load_dir(dir)?,
+                vec![("all".to_owned(), questions_file(data, &text)?)],
+            )
         }
     };
     if passages.is_empty() {
@@ -268,12 +270,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let arts = dir.path().join("arts");
         std::fs::create_dir(&arts).unwrap();
-        write(&arts, "refunds.md", "# Refunds\n\nWe refund within 30 days.");
-        let csv = write(dir.path(), "q.csv", "question,article\nrefund please,refunds\n");
+        write(
+            &arts,
+            "refunds.md",
+            "# Refunds\n\nWe refund within 30 days.",
+        );
+        let csv = write(
+            dir.path(),
+            "q.csv",
+            "question,article\nrefund please,refunds\n",
+        );
         assert!(eval(&csv, None, None).is_err(), "no --articles");
         let v = eval(&csv, Some(&arts), None).unwrap();
         assert_eq!(v["n"], 1);
-        let unknown = write(dir.path(), "u.jsonl", "{\"question\": \"x\", \"article\": \"nope\"}\n");
+        let unknown = write(
+            dir.path(),
+            "u.jsonl",
+            "{\"question\": \"x\", \"article\": \"nope\"}\n",
+        );
         let e = eval(&unknown, Some(&arts), None).unwrap_err().to_string();
         assert!(e.contains("nope"), "{e}");
         let bad = write(dir.path(), "b.jsonl", "{\"question\": \"x\"}\n");

@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod conversation_tools;
 pub mod conversations;
 pub mod invitations;
+pub mod kb;
 pub mod labels;
 pub mod me;
 pub mod partners;

@@ -9,6 +9,7 @@ mod automation;
 mod control;
 mod exec;
 mod introspect;
+mod kb;
 mod lite;
 mod rows;
 mod tenant;

@@ -18,6 +18,7 @@ mod conversation_tools;
 mod conversations;
 mod events;
 mod isolation;
+mod kb;
 mod multinode;
 mod realtime;
 mod reports;

@@ -339,6 +339,7 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
+            crate::kb::help_centre(&app, t, &["cancel_order"], &[]).await;
             let rule = app
                 .call(
                     Method::POST,

@@ -1,0 +1,218 @@
+//! Search indexes over each tenant's published articles: one BM25 index per help centre and
+//! locale, built on first use and kept until the tenant's articles change (checked against a
+//! cheap stamp from the database on every search, so every process sees changes at once).
+
+use crate::error::CoreResult;
+use crate::Core;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use switchboard_nlp::retrieval::{article_passages, Bm25Index, Bm25Params, Passage};
+use switchboard_store::model::{KbArticle, KbArticleFilter};
+use switchboard_store::{Access, TenantCtx};
+use switchboard_types::{KbArticleId, KbPortalId, TenantId};
+
+/// Most articles indexed per tenant.
+const MAX_INDEXED: i64 = 10_000;
+/// Tenants whose indexes are kept.
+const MAX_TENANTS: usize = 1_000;
+
+/// One search result: an article, the section that matched best, and how sure retrieval is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KbHit {
+    pub article_id: KbArticleId,
+    pub portal_id: KbPortalId,
+    pub locale: String,
+    pub slug: String,
+    pub title: String,
+    /// The heading of the best section (none: the article's opening).
+    pub heading: Option<String>,
+    /// The start of the best section.
+    pub snippet: String,
+    pub score: f32,
+    /// In [0, 1]: how clearly this article, and no other, answers (see
+    /// `switchboard_nlp::retrieval`); only the first hit can be above 0.
+    pub confidence: f32,
+    /// The whole best section (for extractive answers).
+    pub passage: Passage,
+}
+
+/// What is indexed of one article.
+#[derive(Debug, Clone)]
+struct Meta {
+    id: KbArticleId,
+    portal_id: KbPortalId,
+    locale: String,
+    slug: String,
+    title: String,
+}
+
+/// A tenant's indexes.
+#[derive(Debug)]
+pub struct TenantIndex {
+    stamp: (i64, i64),
+    by_scope: HashMap<(KbPortalId, String), Bm25Index>,
+    articles: HashMap<String, Meta>,
+    portals: Vec<KbPortalId>,
+}
+
+impl TenantIndex {
+    fn build(stamp: (i64, i64), portals: Vec<KbPortalId>, articles: Vec<KbArticle>) -> Self {
+        let mut passages: HashMap<(KbPortalId, String), Vec<Passage>> = HashMap::new();
+        let mut metas = HashMap::new();
+        for a in articles {
+            let body = format!("# {}\n\n{}", a.title, a.body);
+            passages
+                .entry((a.portal_id.clone(), a.locale.clone()))
+                .or_default()
+                .extend(article_passages(a.id.as_str(), &body));
+            metas.insert(
+                a.id.to_string(),
+                Meta {
+                    id: a.id,
+                    portal_id: a.portal_id,
+                    locale: a.locale,
+                    slug: a.slug,
+                    title: a.title,
+                },
+            );
+        }
+        Self {
+            stamp,
+            by_scope: passages
+                .into_iter()
+                .map(|(k, p)| (k, Bm25Index::build(p, Bm25Params::default())))
+                .collect(),
+            articles: metas,
+            portals,
+        }
+    }
+
+    pub fn has_portal(&self, p: &KbPortalId) -> bool {
+        self.portals.contains(p)
+    }
+
+    /// Searches the chosen help centre and locale (or all of them, each index ranking its own
+    /// articles, merged by score).
+    pub fn search(
+        &self,
+        query: &str,
+        portal: Option<&KbPortalId>,
+        locale: Option<&str>,
+        limit: usize,
+    ) -> Vec<KbHit> {
+        let mut hits = Vec::new();
+        for ((p, l), index) in &self.by_scope {
+            if portal.is_some_and(|want| want != p) || locale.is_some_and(|want| want != l) {
+                continue;
+            }
+            for h in index.search_documents(query, limit) {
+                let (Some(meta), Some(passage)) =
+                    (self.articles.get(&h.doc_id), index.passage(h.passage))
+                else {
+                    continue;
+                };
+                hits.push(KbHit {
+                    article_id: meta.id.clone(),
+                    portal_id: meta.portal_id.clone(),
+                    locale: meta.locale.clone(),
+                    slug: meta.slug.clone(),
+                    title: meta.title.clone(),
+                    heading: passage.heading.clone(),
+                    snippet: snippet(&passage.text),
+                    score: h.score,
+                    confidence: h.confidence,
+                    passage: passage.clone(),
+                });
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.article_id.as_str().cmp(b.article_id.as_str()))
+        });
+        hits.truncate(limit);
+        hits
+    }
+}
+
+/// The first ~240 characters of a section, cut at a word.
+fn snippet(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= 240 {
+        return flat;
+    }
+    let cut: String = flat.chars().take(240).collect();
+    match cut.rfind(' ') {
+        Some(i) => format!("{}…", &cut[..i]),
+        None => format!("{cut}…"),
+    }
+}
+
+/// The per-process cache of tenants' indexes.
+#[derive(Debug, Default)]
+pub struct KbIndexCache {
+    tenants: Mutex<HashMap<TenantId, Arc<TenantIndex>>>,
+}
+
+impl Core {
+    /// The tenant's index, rebuilt when its articles changed since it was built.
+    pub(crate) async fn kb_index(&self, ctx: &TenantCtx) -> CoreResult<Arc<TenantIndex>> {
+        let mut tx = self.store().tenant(ctx, Access::Read).await?;
+        let stamp = tx.kb_stamp().await?;
+        let cached = self
+            .kb_cache()
+            .tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(ctx.tenant())
+            .filter(|i| i.stamp == stamp)
+            .cloned();
+        if let Some(i) = cached {
+            return Ok(i);
+        }
+        let portals = tx
+            .list_kb_portals()
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let articles = tx
+            .list_kb_articles(&KbArticleFilter {
+                status: Some("published".into()),
+                limit: MAX_INDEXED,
+                ..Default::default()
+            })
+            .await?;
+        drop(tx);
+        // Building is CPU work (tokenising every section): off the async executor.
+        let built =
+            tokio::task::spawn_blocking(move || TenantIndex::build(stamp, portals, articles))
+                .await
+                .map_err(|e| crate::CoreError::Internal(e.to_string()))?;
+        let built = Arc::new(built);
+        let mut cache = self
+            .kb_cache()
+            .tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_TENANTS {
+            cache.clear();
+        }
+        cache.insert(ctx.tenant().clone(), built.clone());
+        Ok(built)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_cut_at_a_word() {
+        assert_eq!(snippet("short  text\nhere"), "short text here");
+        let long = "word ".repeat(100);
+        let s = snippet(&long);
+        assert!(s.ends_with('…'));
+        assert!(s.chars().count() <= 241);
+    }
+}
