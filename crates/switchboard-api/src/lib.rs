@@ -51,6 +51,7 @@ pub use state::{ApiConfig, AppState};
         (name = "channels", description = "SMS (Twilio) and email inboxes: settings, inbound webhooks and raw email"),
         (name = "automation", description = "Automation rules (trigger, conditions incl. the triage fields, actions), their run log and dry runs"),
         (name = "knowledge-base", description = "Help centres, categories and articles (per locale, drafts and published), and search over them"),
+        (name = "ai", description = "AI answers from the help centre: settings (extractive or any OpenAI-compatible model), decisions per conversation, token usage"),
         (name = "widget", description = "The web widget: inbox settings, and the public API visitors' browsers call"),
     )
 )]
@@ -101,6 +102,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::conversation_tools::router())
         .merge(routes::automation::router())
         .merge(routes::kb::router())
+        .merge(routes::ai::router())
 }
 
 /// The OpenAPI document, as generated from the handlers.

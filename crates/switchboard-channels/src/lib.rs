@@ -3,6 +3,7 @@
 //! providers' wire formats (Twilio's REST API, SMTP, RFC 5322).
 
 pub mod email_in;
+pub mod openai;
 pub mod smtp;
 pub mod twilio;
 

@@ -3,6 +3,7 @@
 //! Every change writes its audit entry (and, for tenant data, its outbox event) in the same
 //! transaction as the change itself.
 
+pub mod ai;
 pub mod apikeys;
 pub mod assignment;
 pub mod attachments;
@@ -93,6 +94,8 @@ pub struct CoreConfig {
     pub platform_endpoint: Option<platform_events::PlatformEndpoint>,
     /// Each plan's limits (by plan name; none: unlimited).
     pub quotas: quotas::Quotas,
+    /// Where the server is reached from outside (links in AI answers); empty: relative links.
+    pub public_url: String,
 }
 
 impl Default for CoreConfig {
@@ -120,6 +123,7 @@ impl Default for CoreConfig {
             webhooks: webhooks::WebhookOptions::default(),
             platform_endpoint: None,
             quotas: quotas::Quotas::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -139,6 +143,7 @@ pub struct Core {
     webhook_lookup: Arc<dyn switchboard_webhooks::Lookup>,
     webhook_client: switchboard_webhooks::Deliverer,
     kb_cache: kb::KbIndexCache,
+    chat_model: Arc<dyn ai::ChatModel>,
 }
 
 impl Core {
@@ -167,7 +172,19 @@ impl Core {
             blobs: Arc::new(blob::NoBlobs),
             triage,
             kb_cache: kb::KbIndexCache::default(),
+            chat_model: Arc::new(ai::NoChatModel),
         })
+    }
+
+    /// Asks tenants' generative models through `model` (the binary hands in the
+    /// chat-completions adapter).
+    pub fn with_chat_model(mut self, model: Arc<dyn ai::ChatModel>) -> Self {
+        self.chat_model = model;
+        self
+    }
+
+    pub(crate) fn chat_model(&self) -> &Arc<dyn ai::ChatModel> {
+        &self.chat_model
     }
 
     /// The per-process cache of knowledge-base search indexes.

@@ -128,6 +128,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "knowledge_base",
         include_str!("../migrations/0025_knowledge_base.sql"),
     ),
+    (
+        26,
+        "ai_answers",
+        include_str!("../migrations/0026_ai_answers.sql"),
+    ),
 ];
 
 /// Why the database could not be opened.

@@ -17,5 +17,6 @@ mod traits;
 pub use ctx::TenantCtx;
 pub use error::StoreError;
 pub use traits::{
-    Access, AuditWriter, AutomationTx, Backend, ControlTx, KnowledgeTx, Store, TenantTx, WebhookTx,
+    Access, AiTx, AuditWriter, AutomationTx, Backend, ControlTx, KnowledgeTx, Store, TenantTx,
+    WebhookTx,
 };

@@ -631,6 +631,29 @@ pub struct KbArticleFilter {
     pub limit: i64,
 }
 
+/// A tenant's AI-answer settings as stored; core owns their meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAiSettings {
+    pub settings: serde_json::Value,
+    /// The generative model's API key, sealed.
+    pub api_key: Option<String>,
+    pub updated_at: i64,
+}
+
+/// What the AI did with one customer message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AiAnswer {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    /// `running`, `reply`, `resolve`, `handoff` or `skipped`.
+    pub action: String,
+    pub reply_message_id: Option<MessageId>,
+    /// Why: confidences and thresholds, citations, the model.
+    pub details: serde_json::Value,
+    pub tokens: i64,
+    pub created_at: i64,
+}
+
 /// Which conversations to list.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {

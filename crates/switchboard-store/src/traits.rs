@@ -273,9 +273,30 @@ pub trait KnowledgeTx: Send {
     async fn kb_stamp(&mut self) -> Result<(i64, i64), StoreError>;
 }
 
+/// A tenant's AI-answer settings, decisions and token usage.
+#[async_trait]
+pub trait AiTx: Send {
+    async fn get_ai_settings(&mut self) -> Result<Option<StoredAiSettings>, StoreError>;
+    async fn put_ai_settings(&mut self, s: &StoredAiSettings) -> Result<(), StoreError>;
+    /// Records a decision being made; `false` (nothing written) when this message already has
+    /// one.
+    async fn insert_ai_answer(&mut self, a: &AiAnswer) -> Result<bool, StoreError>;
+    /// Saves a decision's outcome.
+    async fn finish_ai_answer(&mut self, a: &AiAnswer) -> Result<(), StoreError>;
+    /// A conversation's decisions, oldest first.
+    async fn list_ai_answers(
+        &mut self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<AiAnswer>, StoreError>;
+    /// Tokens and requests spent in `month` (`YYYY-MM`).
+    async fn ai_usage(&mut self, month: &str) -> Result<(i64, i64), StoreError>;
+    /// Adds to `month`'s usage.
+    async fn add_ai_usage(&mut self, month: &str, tokens: i64) -> Result<(), StoreError>;
+}
+
 /// A transaction over one tenant's data. Dropping it without `commit` rolls back.
 #[async_trait]
-pub trait TenantTx: AuditWriter + WebhookTx + AutomationTx + KnowledgeTx + Send {
+pub trait TenantTx: AuditWriter + WebhookTx + AutomationTx + KnowledgeTx + AiTx + Send {
     fn ctx(&self) -> &TenantCtx;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 

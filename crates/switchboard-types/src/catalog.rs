@@ -51,6 +51,7 @@ macro_rules! catalog {
 
 catalog! {
     "agent.availability_changed" => AgentAvailabilityChanged, "An agent went online, busy or offline.",
+    "ai.settings_updated" => AiSettingsUpdated, "The tenant's AI-answer settings changed.",
     "api_key.created" => ApiKeyCreated, "An API key was created.",
     "api_key.revoked" => ApiKeyRevoked, "An API key was revoked.",
     "attachment.uploaded" => AttachmentUploaded, "A file was uploaded for a message.",

@@ -187,6 +187,23 @@ data!(/// `label.created`
 LabelCreated { label_id: String, name: String });
 data!(/// `label.deleted`
 LabelDeleted { label_id: String });
+data!(/// `ai.settings_updated`: the tenant's AI-answer settings (never the model's key)
+AiSettingsUpdated {
+    enabled: bool,
+    #[serde(default)]
+    portal_id: Option<String>,
+    #[serde(default)]
+    locale: Option<String>,
+    inbox_ids: Vec<String>,
+    intents: Vec<String>,
+    min_intent_confidence: f64,
+    min_retrieval_confidence: f64,
+    max_turns: i64,
+    /// The generative model's address and name, when one is set.
+    #[serde(default)]
+    generative: Option<Value>,
+    api_key_set: bool,
+});
 data!(/// `automation_rule.created`, `automation_rule.updated`
 AutomationRuleChanged {
     rule_id: String,

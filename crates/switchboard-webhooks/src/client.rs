@@ -107,6 +107,21 @@ impl reqwest::dns::Resolve for VettingResolver {
     }
 }
 
+/// A client builder held to `policy`: every host name is resolved once through `lookup`, vetted,
+/// and connected to at the vetted address; no redirects are followed and no proxy is used. For
+/// any outbound call to an address a tenant chose (webhooks, a tenant's language model). Address
+/// literals in URLs never reach the resolver: callers check them with
+/// [`AddressPolicy::check`].
+pub fn vetted_builder(
+    policy: Arc<AddressPolicy>,
+    lookup: Arc<dyn Lookup>,
+) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(VettingResolver { lookup, policy }))
+}
+
 /// How the client behaves.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -171,20 +186,20 @@ pub struct Deliverer {
 #[error("building the webhook HTTP client failed: {0}")]
 pub struct BuildError(String);
 
+impl From<String> for BuildError {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
 impl Deliverer {
     pub fn new(config: ClientConfig, lookup: Arc<dyn Lookup>) -> Result<Self, BuildError> {
         let policy = Arc::new(config.policy);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+        let http = vetted_builder(policy.clone(), lookup)
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .user_agent(config.user_agent)
             .pool_idle_timeout(Duration::from_secs(30))
-            .dns_resolver(Arc::new(VettingResolver {
-                lookup,
-                policy: policy.clone(),
-            }))
             .build()
             .map_err(|e| BuildError(e.to_string()))?;
         Ok(Self {

@@ -55,6 +55,7 @@ pub struct Config {
     pub triage: TriageConfig,
     pub webhooks: WebhooksConfig,
     pub automation: AutomationConfig,
+    pub ai: AiConfig,
     pub events: EventsConfig,
     pub blob: BlobConfig,
     pub widget: WidgetConfig,
@@ -95,6 +96,13 @@ pub struct TriageConfig {
     pub model_max_bytes: usize,
     /// The sentence encoder for models with encoder features (empty: none).
     pub encoder_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiConfig {
+    /// Private ranges tenants' generative-model endpoints may reach.
+    pub allow_private: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -439,6 +447,11 @@ impl Config {
         if n.poll_ms < 10 || n.max_age_hours == 0 {
             e.push("events.nats.poll_ms must be at least 10 and max_age_hours at least 1".into());
         }
+        for range in &self.ai.allow_private {
+            if let Err(why) = range.parse::<switchboard_webhooks::Cidr>() {
+                e.push(format!("ai.allow_private: {why}"));
+            }
+        }
         let w = &self.webhooks;
         for range in &w.allow_private {
             if let Err(why) = range.parse::<switchboard_webhooks::Cidr>() {
@@ -624,6 +637,7 @@ impl Config {
                     (plan.clone(), limits)
                 })
                 .collect(),
+            public_url: self.server.public_url.clone(),
             platform_endpoint: url::Url::parse(&self.webhooks.platform_url)
                 .ok()
                 .zip(

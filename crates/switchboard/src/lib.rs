@@ -125,10 +125,25 @@ pub async fn build_core(
     let core = Arc::new(
         Core::new(store, clock, limiter, core_cfg)?
             .with_channel_sender(Arc::new(channels(cfg)?))
-            .with_blob_store(blobs),
+            .with_blob_store(blobs)
+            .with_chat_model(Arc::new(chat_model(cfg)?)),
     );
     core.ensure_local_cell().await?;
     Ok(core)
+}
+
+/// The chat-completions client tenants' generative models are called through.
+pub fn chat_model(cfg: &Config) -> anyhow::Result<switchboard_channels::openai::OpenAiChat> {
+    let allow = cfg
+        .ai
+        .allow_private
+        .iter()
+        .filter_map(|r| r.parse().ok())
+        .collect();
+    Ok(switchboard_channels::openai::OpenAiChat::new(
+        switchboard_webhooks::AddressPolicy::with_allow_list(allow),
+        switchboard_webhooks::default_lookup(),
+    )?)
 }
 
 /// The blob store this configuration asks for.

@@ -1,6 +1,7 @@
 //! Routers per area. Each module owns its DTOs and handlers; handlers stay thin and delegate to
 //! `switchboard_core`.
 
+pub mod ai;
 pub mod api_keys;
 pub mod attachments;
 pub mod attributes;

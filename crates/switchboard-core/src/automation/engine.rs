@@ -127,6 +127,7 @@ impl Core {
                 return Ok(report);
             };
             let rules = ready(tx.list_automation_rules().await?);
+            let ai_on = crate::ai::load_settings(&mut *tx).await?.enabled;
             let events = if cursor < head {
                 tx.outbox_after(cursor, BATCH).await?
             } else {
@@ -138,6 +139,17 @@ impl Core {
             };
             for event in &events {
                 report.runs += self.on_event(&base, &rules, event).await?;
+                if ai_on && event.event.event_type == "message.created" {
+                    if let Some(m) = event
+                        .event
+                        .payload
+                        .get("message_id")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse::<MessageId>().ok())
+                    {
+                        self.ai_on_message(&base, &m).await?;
+                    }
+                }
             }
             report.events += events.len();
             if !self

@@ -21,6 +21,8 @@ const MAX_TENANTS: usize = 1_000;
 pub struct KbHit {
     pub article_id: KbArticleId,
     pub portal_id: KbPortalId,
+    /// The help centre's slug (for the article's public address).
+    pub portal_slug: String,
     pub locale: String,
     pub slug: String,
     pub title: String,
@@ -41,6 +43,7 @@ pub struct KbHit {
 struct Meta {
     id: KbArticleId,
     portal_id: KbPortalId,
+    portal_slug: String,
     locale: String,
     slug: String,
     title: String,
@@ -52,11 +55,15 @@ pub struct TenantIndex {
     stamp: (i64, i64),
     by_scope: HashMap<(KbPortalId, String), Bm25Index>,
     articles: HashMap<String, Meta>,
-    portals: Vec<KbPortalId>,
+    portals: Vec<(KbPortalId, String)>,
 }
 
 impl TenantIndex {
-    fn build(stamp: (i64, i64), portals: Vec<KbPortalId>, articles: Vec<KbArticle>) -> Self {
+    fn build(
+        stamp: (i64, i64),
+        portals: Vec<(KbPortalId, String)>,
+        articles: Vec<KbArticle>,
+    ) -> Self {
         let mut passages: HashMap<(KbPortalId, String), Vec<Passage>> = HashMap::new();
         let mut metas = HashMap::new();
         for a in articles {
@@ -65,11 +72,17 @@ impl TenantIndex {
                 .entry((a.portal_id.clone(), a.locale.clone()))
                 .or_default()
                 .extend(article_passages(a.id.as_str(), &body));
+            let portal_slug = portals
+                .iter()
+                .find(|(id, _)| *id == a.portal_id)
+                .map(|(_, slug)| slug.clone())
+                .unwrap_or_default();
             metas.insert(
                 a.id.to_string(),
                 Meta {
                     id: a.id,
                     portal_id: a.portal_id,
+                    portal_slug,
                     locale: a.locale,
                     slug: a.slug,
                     title: a.title,
@@ -88,7 +101,7 @@ impl TenantIndex {
     }
 
     pub fn has_portal(&self, p: &KbPortalId) -> bool {
-        self.portals.contains(p)
+        self.portals.iter().any(|(id, _)| id == p)
     }
 
     /// Searches the chosen help centre and locale (or all of them, each index ranking its own
@@ -114,6 +127,7 @@ impl TenantIndex {
                 hits.push(KbHit {
                     article_id: meta.id.clone(),
                     portal_id: meta.portal_id.clone(),
+                    portal_slug: meta.portal_slug.clone(),
                     locale: meta.locale.clone(),
                     slug: meta.slug.clone(),
                     title: meta.title.clone(),
@@ -174,7 +188,7 @@ impl Core {
             .list_kb_portals()
             .await?
             .into_iter()
-            .map(|p| p.id)
+            .map(|p| (p.id, p.slug))
             .collect();
         let articles = tx
             .list_kb_articles(&KbArticleFilter {

@@ -4,6 +4,7 @@
 //! text, which both SQLite and PostgreSQL understand. [`Dialect`] carries the few differences: how a
 //! transaction learns its tenant (PostgreSQL row-level security), job claiming, and catalog reads.
 
+mod ai;
 mod audit;
 mod automation;
 mod control;

@@ -3,6 +3,7 @@
 //! Helpers here are test code too: they fail by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod ai;
 mod api_input;
 mod attachments;
 mod audit_log;

@@ -230,9 +230,18 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
         let app = TestApp::spawn_with(db, |c| {
             c.jobs.concurrency = 0;
             c.webhooks.allow_private = vec!["127.0.0.1/32".into()];
+            c.ai.allow_private = vec!["127.0.0.1/32".into()];
         })
         .await;
         let hook = switchboard_testkit::HttpReceiver::start(500, "down").await;
+        let llm = switchboard_testkit::HttpReceiver::start(
+            200,
+            &crate::ai::completion(
+                &json!({"action": "reply", "text": "Use Cancel Order.", "citations": [1]}),
+                50,
+            ),
+        )
+        .await;
         let doomed = app.tenant().await;
         let kept = app.tenant().await;
         for t in [&doomed, &kept] {
@@ -339,7 +348,46 @@ async fn deleting_a_tenant_purges_every_row_it_owns_and_nothing_else() {
             )
             .await
             .expect(201);
-            crate::kb::help_centre(&app, t, &["cancel_order"], &[]).await;
+            let (portal, _, _) = crate::kb::help_centre(&app, t, &["cancel_order"], &[]).await;
+            app.call(
+                Method::PUT,
+                "/v1/ai/settings",
+                Some(&t.key),
+                Some(json!({"enabled": true, "portal_id": portal,
+                    "generative": {"base_url": format!("{}v1", llm.url), "model": "m"}})),
+            )
+            .await
+            .expect(200);
+            let asked = app
+                .call(
+                    Method::POST,
+                    &format!("/v1/inboxes/{}/messages", inbox.body["id"].as_str().unwrap()),
+                    Some(&t.key),
+                    Some(json!({"contact": {"email": "ai@example.com"}, "content": "How can I cancel my order?"})),
+                )
+                .await
+                .expect(201);
+            let asked = asked.body["conversation"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let started = std::time::Instant::now();
+            loop {
+                let d = app
+                    .call(
+                        Method::GET,
+                        &format!("/v1/conversations/{asked}/ai-answers"),
+                        Some(&t.key),
+                        None,
+                    )
+                    .await
+                    .expect(200);
+                if d.body["data"][0]["action"] == "reply" {
+                    break;
+                }
+                assert!(started.elapsed().as_secs() < 10, "no AI answer: {}", d.text);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             let rule = app
                 .call(
                     Method::POST,

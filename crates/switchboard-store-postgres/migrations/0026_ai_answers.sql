@@ -1,0 +1,54 @@
+-- AI answers: each tenant's settings (the generative model's key sealed), what the AI did with
+-- each customer message it looked at, and tokens spent per month.
+
+CREATE TABLE ai_settings (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id),
+    settings   TEXT NOT NULL,
+    -- The generative model's API key, sealed with the server's key; never stored in clear.
+    api_key    TEXT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id)
+);
+
+CREATE TABLE ai_answers (
+    tenant_id        TEXT NOT NULL REFERENCES tenants (id),
+    -- The customer message looked at (one decision per message).
+    message_id       TEXT NOT NULL,
+    conversation_id  TEXT NOT NULL,
+    -- running, reply, resolve, handoff, skipped
+    action           TEXT NOT NULL,
+    reply_message_id TEXT,
+    -- JSON: why (confidences, thresholds), citations, the model used.
+    details          TEXT NOT NULL,
+    tokens           BIGINT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, message_id)
+);
+CREATE INDEX ai_answers_by_conversation ON ai_answers (tenant_id, conversation_id, created_at);
+
+CREATE TABLE ai_usage (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    -- YYYY-MM (UTC)
+    month     TEXT NOT NULL,
+    tokens    BIGINT NOT NULL,
+    requests  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, month)
+);
+
+ALTER TABLE ai_settings ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_settings FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_settings
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+
+ALTER TABLE ai_answers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_answers FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_answers
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+
+ALTER TABLE ai_usage ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ai_usage FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ai_usage
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
