@@ -270,6 +270,26 @@ pub async fn reports(
             label: "Handed off",
             value: pct(t.handoff_rate),
         },
+        Card {
+            label: "AI involvement",
+            value: pct(t.ai.involvement_rate),
+        },
+        Card {
+            label: "AI resolution",
+            value: pct(t.ai.ai_resolution_rate),
+        },
+        Card {
+            label: "AI hand-off",
+            value: pct(t.ai.handoff_rate),
+        },
+        Card {
+            label: "Automation rate",
+            value: pct(t.ai.automation_rate),
+        },
+        Card {
+            label: "Deflection",
+            value: pct(t.ai.deflection_rate),
+        },
     ];
     let bucket_names: Vec<&str> = DURATION_BUCKETS.iter().map(|(_, n)| *n).collect();
     let shell = Shell::new(&state, &agent, &access).await?;

@@ -14,6 +14,14 @@
 //! - **Hand-off rate**: hand-offs over conversations created.
 //! - **CSAT**: a survey goes out with every resolution; score = the average rating (1–5),
 //!   satisfaction = the share of ratings of 4 or 5, response rate = answers over surveys sent.
+//! - **AI outcomes** (see [`AiOutcomes`]): conversations *in play* are those with a creation,
+//!   AI reply, hand-off or resolution in the range; *AI-involved* ones got at least one AI reply.
+//!   Involvement rate = AI-involved / in play; AI resolution rate = AI-involved conversations
+//!   resolved with no person's reply in the cycle and not reopened within 72 h / AI-involved;
+//!   hand-off rate = conversations the AI handed to people / conversations the AI took up
+//!   (replied in or handed off); automation rate = involvement × AI resolution (= AI-resolved /
+//!   in play); deflection rate = AI-involved conversations that never reached a person (no
+//!   hand-off, no reply by a person) / AI-involved.
 //!
 //! The facts are written by the changes themselves, in their transactions (`metric_events`).
 
@@ -186,6 +194,70 @@ pub struct CsatStats {
     pub satisfaction_rate: Option<f64>,
 }
 
+/// What the AI did (definitions in the module documentation and docs/reports.md).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AiOutcomes {
+    pub conversations_in_play: usize,
+    pub ai_involved: usize,
+    pub ai_resolved: usize,
+    pub ai_handoffs: usize,
+    pub deflected: usize,
+    pub involvement_rate: Option<f64>,
+    pub ai_resolution_rate: Option<f64>,
+    pub handoff_rate: Option<f64>,
+    pub automation_rate: Option<f64>,
+    pub deflection_rate: Option<f64>,
+}
+
+/// How long after a resolution a reopening takes the AI's resolution back.
+pub const AI_REOPEN_WINDOW_MS: i64 = 72 * 3_600_000;
+
+fn ai_outcomes(facts: &[&MetricEvent], reopened: &BTreeMap<String, Vec<i64>>) -> AiOutcomes {
+    use std::collections::BTreeSet;
+    let convs = |kinds: &[&str]| -> BTreeSet<&str> {
+        facts
+            .iter()
+            .filter(|m| kinds.contains(&m.kind.as_str()))
+            .map(|m| m.conversation_id.as_str())
+            .collect()
+    };
+    let in_play = convs(&["created", "ai_reply", "handoff", "resolution"]);
+    let involved = convs(&["ai_reply"]);
+    let took_up = convs(&["ai_reply", "ai_handoff"]);
+    let ai_handoffs = convs(&["ai_handoff"]);
+    let reached_person = convs(&["handoff", "first_response", "reply"]);
+    let resolved: BTreeSet<&str> = facts
+        .iter()
+        .filter(|m| m.kind == "resolution" && m.value == Some(1))
+        .filter(|m| involved.contains(m.conversation_id.as_str()))
+        .filter(|m| {
+            !reopened
+                .get(m.conversation_id.as_str())
+                .is_some_and(|times| {
+                    times
+                        .iter()
+                        .any(|t| *t > m.at && *t <= m.at + AI_REOPEN_WINDOW_MS)
+                })
+        })
+        .map(|m| m.conversation_id.as_str())
+        .collect();
+    let deflected = involved.difference(&reached_person).count();
+    let involvement = ratio(involved.len(), in_play.len());
+    let resolution = ratio(resolved.len(), involved.len());
+    AiOutcomes {
+        conversations_in_play: in_play.len(),
+        ai_involved: involved.len(),
+        ai_resolved: resolved.len(),
+        ai_handoffs: ai_handoffs.len(),
+        deflected,
+        involvement_rate: involvement,
+        ai_resolution_rate: resolution,
+        handoff_rate: ratio(ai_handoffs.len(), took_up.len()),
+        automation_rate: involvement.zip(resolution).map(|(a, b)| a * b),
+        deflection_rate: ratio(deflected, involved.len()),
+    }
+}
+
 /// One set of figures.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Metrics {
@@ -206,6 +278,7 @@ pub struct Metrics {
     pub handoffs: usize,
     pub handoff_rate: Option<f64>,
     pub csat: CsatStats,
+    pub ai: AiOutcomes,
 }
 
 fn ratio(a: usize, b: usize) -> Option<f64> {
@@ -219,7 +292,11 @@ fn of<'a>(
     facts.iter().copied().filter(move |m| m.kind == kind)
 }
 
-fn compute(facts: &[&MetricEvent], calendar: Option<&Calendar>) -> Metrics {
+fn compute(
+    facts: &[&MetricEvent],
+    calendar: Option<&Calendar>,
+    reopened: &BTreeMap<String, Vec<i64>>,
+) -> Metrics {
     let of = |k: &'static str| of(facts, k);
     let spans = |k: &'static str| of(k).map(|m| m.at - m.started_at).collect::<Vec<_>>();
     let business = |k: &'static str| {
@@ -258,6 +335,7 @@ fn compute(facts: &[&MetricEvent], calendar: Option<&Calendar>) -> Metrics {
                 .then(|| ratings.iter().sum::<i64>() as f64 / ratings.len() as f64),
             satisfaction_rate: ratio(ratings.iter().filter(|r| **r >= 4).count(), ratings.len()),
         },
+        ai: ai_outcomes(facts, reopened),
     }
 }
 
@@ -452,8 +530,27 @@ impl Core {
                 "too much activity in this range for one report: narrow the range or filter",
             ));
         }
+        // Reopenings up to 72 h past the range take back AI resolutions near its end.
+        let mut reopened: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for m in tx
+            .list_metrics(&MetricFilter {
+                kinds: vec!["reopened".into()],
+                since: q.since,
+                until: q.until.saturating_add(AI_REOPEN_WINDOW_MS),
+                inbox_id: q.inbox_id.clone(),
+                agent_id: None,
+                team_id: None,
+                label_id: None,
+            })
+            .await?
+        {
+            reopened
+                .entry(m.conversation_id.to_string())
+                .or_default()
+                .push(m.at);
+        }
         let all: Vec<&MetricEvent> = facts.iter().collect();
-        let totals = compute(&all, calendar.as_ref());
+        let totals = compute(&all, calendar.as_ref(), &reopened);
         let tz = tz.unwrap_or(jiff::tz::TimeZone::UTC);
         let mut groups: BTreeMap<String, Vec<&MetricEvent>> = BTreeMap::new();
         if q.group_by != GroupBy::None {
@@ -476,7 +573,7 @@ impl Core {
             totals,
             groups: groups
                 .into_iter()
-                .map(|(k, v)| (k, compute(&v, calendar.as_ref())))
+                .map(|(k, v)| (k, compute(&v, calendar.as_ref(), &reopened)))
                 .collect(),
         })
     }
@@ -673,7 +770,7 @@ mod tests {
             fact("csat", 0, 0, Some(5)),
         ];
         let refs: Vec<&MetricEvent> = facts.iter().collect();
-        let m = compute(&refs, None);
+        let m = compute(&refs, None, &BTreeMap::new());
         assert_eq!(m.conversations_created, 2);
         assert_eq!(m.first_response_time.avg_ms, Some(120_000));
         assert_eq!(m.first_response_time.median_ms, Some(180_000));
@@ -685,7 +782,68 @@ mod tests {
         assert_eq!(m.csat.average_score, Some(5.0));
         assert_eq!(m.csat.satisfaction_rate, Some(1.0));
         assert!(m.first_response_time_business.is_none());
-        assert_eq!(compute(&[], None), Metrics::default());
+        assert_eq!(compute(&[], None, &BTreeMap::new()), Metrics::default());
+    }
+
+    fn on(
+        conv: &switchboard_types::ConversationId,
+        kind: &str,
+        at: i64,
+        value: Option<i64>,
+    ) -> MetricEvent {
+        MetricEvent {
+            conversation_id: conv.clone(),
+            ..fact(kind, at, at, value)
+        }
+    }
+
+    #[test]
+    fn ai_outcomes_follow_their_definitions() {
+        use switchboard_types::ConversationId;
+        let [a, b, c, d, e] = std::array::from_fn(|_| ConversationId::generate());
+        let facts = [
+            // a: AI answered, resolved with no person, never reopened → AI-resolved, deflected.
+            on(&a, "created", 0, None),
+            on(&a, "ai_reply", 1, None),
+            on(&a, "resolution", 2, Some(1)),
+            // b: AI answered, resolved, reopened within 72 h → not AI-resolved; still deflected.
+            on(&b, "created", 0, None),
+            on(&b, "ai_reply", 1, None),
+            on(&b, "resolution", 2, Some(1)),
+            // c: AI answered, then handed off to a person who replied.
+            on(&c, "created", 0, None),
+            on(&c, "ai_reply", 1, None),
+            on(&c, "ai_handoff", 2, None),
+            on(&c, "handoff", 2, None),
+            on(&c, "first_response", 3, None),
+            // d: the AI handed off at once (took it up, never involved).
+            on(&d, "created", 0, None),
+            on(&d, "ai_handoff", 1, None),
+            on(&d, "handoff", 1, None),
+            // e: people only.
+            on(&e, "created", 0, None),
+            on(&e, "first_response", 1, None),
+        ];
+        let mut reopened = BTreeMap::new();
+        reopened.insert(b.to_string(), vec![2 + AI_REOPEN_WINDOW_MS - 1]);
+        reopened.insert(a.to_string(), vec![2 + AI_REOPEN_WINDOW_MS + 1]);
+        let refs: Vec<&MetricEvent> = facts.iter().collect();
+        let o = compute(&refs, None, &reopened).ai;
+        assert_eq!(
+            (
+                o.conversations_in_play,
+                o.ai_involved,
+                o.ai_resolved,
+                o.ai_handoffs,
+                o.deflected
+            ),
+            (5, 3, 1, 2, 2)
+        );
+        assert_eq!(o.involvement_rate, Some(0.6));
+        assert_eq!(o.ai_resolution_rate, Some(1.0 / 3.0));
+        assert_eq!(o.handoff_rate, Some(0.5));
+        assert_eq!(o.automation_rate, Some(0.6 / 3.0));
+        assert_eq!(o.deflection_rate, Some(2.0 / 3.0));
     }
 
     #[test]

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use switchboard_core::clock::parse_rfc3339;
-use switchboard_core::reports::{CsatStats, DurationStats, GroupBy, Metrics, ReportQuery};
+use switchboard_core::reports::{
+    AiOutcomes, CsatStats, DurationStats, GroupBy, Metrics, ReportQuery,
+};
 use switchboard_core::FieldError;
 use switchboard_types::{CalendarId, InboxId, LabelId, TeamId};
 use utoipa::{IntoParams, ToSchema};
@@ -87,6 +89,44 @@ impl From<CsatStats> for CsatOut {
     }
 }
 
+/// What the AI did; definitions in docs/reports.md.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AiOut {
+    /// Conversations created, answered by the AI, handed off or resolved in the range.
+    pub conversations_in_play: usize,
+    /// Conversations the AI replied in.
+    pub ai_involved: usize,
+    /// AI-involved conversations resolved with no person's reply and not reopened within 72 h.
+    pub ai_resolved: usize,
+    /// Conversations the AI handed to people.
+    pub ai_handoffs: usize,
+    /// AI-involved conversations that never reached a person.
+    pub deflected: usize,
+    pub involvement_rate: Option<f64>,
+    pub ai_resolution_rate: Option<f64>,
+    pub handoff_rate: Option<f64>,
+    /// Involvement × AI resolution.
+    pub automation_rate: Option<f64>,
+    pub deflection_rate: Option<f64>,
+}
+
+impl From<AiOutcomes> for AiOut {
+    fn from(a: AiOutcomes) -> Self {
+        Self {
+            conversations_in_play: a.conversations_in_play,
+            ai_involved: a.ai_involved,
+            ai_resolved: a.ai_resolved,
+            ai_handoffs: a.ai_handoffs,
+            deflected: a.deflected,
+            involvement_rate: a.involvement_rate,
+            ai_resolution_rate: a.ai_resolution_rate,
+            handoff_rate: a.handoff_rate,
+            automation_rate: a.automation_rate,
+            deflection_rate: a.deflection_rate,
+        }
+    }
+}
+
 /// One set of figures; definitions in docs/reports.md.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MetricsOut {
@@ -106,6 +146,7 @@ pub struct MetricsOut {
     pub handoffs: usize,
     pub handoff_rate: Option<f64>,
     pub csat: CsatOut,
+    pub ai: AiOut,
 }
 
 impl From<Metrics> for MetricsOut {
@@ -124,6 +165,7 @@ impl From<Metrics> for MetricsOut {
             handoffs: m.handoffs,
             handoff_rate: m.handoff_rate,
             csat: m.csat.into(),
+            ai: m.ai.into(),
         }
     }
 }

@@ -212,10 +212,13 @@ impl Core {
         record.details = details;
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
         tx.finish_ai_answer(&record).await?;
-        if matches!(record.action.as_str(), "reply" | "resolve") {
-            if let Some(c) = tx.get_conversation(&conversation.id).await? {
-                crate::reports::record(&mut *tx, "ai_reply", &c, None, now, now, None).await?;
-            }
+        let fact = if record.action == "handoff" {
+            "ai_handoff"
+        } else {
+            "ai_reply"
+        };
+        if let Some(c) = tx.get_conversation(&conversation.id).await? {
+            crate::reports::record(&mut *tx, fact, &c, None, now, now, None).await?;
         }
         let draft = AuditDraft::success(
             match record.action.as_str() {

@@ -161,6 +161,35 @@ async fn extractive_answers_cite_the_help_centre_and_hand_off_when_unsure() {
             "handed off: the AI stays out"
         );
 
+        // The outcomes: two conversations in play, one AI-involved (then handed off), two
+        // hand-offs of two taken up; the person-free resolution rate counts nothing yet.
+        let since = switchboard_core::clock::rfc3339(app.clock_now() - 3_600_000);
+        let until = switchboard_core::clock::rfc3339(app.clock_now() + 3_600_000);
+        let r = app
+            .call(
+                Method::GET,
+                &format!(
+                    "/v1/reports/summary?since={}&until={}",
+                    since.replace(':', "%3A"),
+                    until.replace(':', "%3A")
+                ),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let ai = &r.body["totals"]["ai"];
+        assert_eq!(ai["conversations_in_play"], 2, "{db:?}: {ai}");
+        assert_eq!(ai["ai_involved"], 1);
+        assert_eq!(ai["ai_handoffs"], 2);
+        assert_eq!(ai["involvement_rate"], 0.5);
+        assert_eq!(ai["handoff_rate"], 1.0);
+        assert_eq!(ai["ai_resolution_rate"], 0.0);
+        assert_eq!(
+            ai["deflection_rate"], 0.0,
+            "handed off: it reached a person"
+        );
+
         // Isolation and bad settings.
         app.call(
             Method::GET,
