@@ -286,6 +286,15 @@
   function retry() { setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 15000); }
   setInterval(function () { if (socket && socket.readyState === 1) { socket.send('{"type":"ping"}'); } }, 25000);
 
+  // "Use this reply": the suggested answer goes into the composer, to edit before sending.
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest ? ev.target.closest("[data-insert]") : null;
+    var r = $("#reply");
+    if (!b || !r) { return; }
+    r.value = b.getAttribute("data-insert");
+    r.focus();
+  });
+
   localTimes(document);
   var tl = $("#timeline"); if (tl) { tl.scrollTop = tl.scrollHeight; }
   connect();

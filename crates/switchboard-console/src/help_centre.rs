@@ -202,7 +202,7 @@ pub async fn search(
     Query(p): Query<SearchParams>,
 ) -> ConsoleResult<Html<String>> {
     let hc = state.core.open_help_centre(&tenant, &portal).await?;
-    let (_, _, locales) = state.core.help_centre_contents(&hc, &locale).await?;
+    let locales = state.core.help_centre_locales(&hc).await?;
     let q = p.q.trim();
     if q.is_empty() || q.len() > 1_000 {
         return Err(ConsoleError::BadRequest(
@@ -228,7 +228,7 @@ pub async fn article(
 ) -> ConsoleResult<Html<String>> {
     let hc = state.core.open_help_centre(&tenant, &portal).await?;
     let a = state.core.help_centre_article(&hc, &locale, &slug).await?;
-    let (_, _, locales) = state.core.help_centre_contents(&hc, &locale).await?;
+    let locales = state.core.help_centre_locales(&hc).await?;
     let f = Frame::new(&hc, &locale, locales, "");
     let page = ArticlePage {
         portal_name: f.portal_name,

@@ -289,6 +289,10 @@ struct Pane {
     priority_choices: Vec<Choice>,
     /// `(short code, content)` for the composer's `/shortcode` completion.
     canned: Vec<(String, String)>,
+    /// Help-centre articles for the customer's latest message: `(title, address, snippet)`.
+    suggested_articles: Vec<(String, String, String)>,
+    /// An extractive reply from the best of them (empty: none).
+    suggested_reply: String,
     back: String,
 }
 
@@ -791,6 +795,19 @@ async fn pane(
         .into_iter()
         .map(|r| (r.short_code, r.content))
         .collect();
+    // What the help centre says about the customer's latest message (nothing when there is no
+    // knowledge base, or the role may not search it).
+    let last_question = messages
+        .iter()
+        .rev()
+        .find(|m| m.direction == switchboard_types::Direction::Incoming && !m.private)
+        .map(|m| m.content.clone())
+        .unwrap_or_default();
+    let suggestions = state
+        .core
+        .kb_suggestions(access, &last_question)
+        .await
+        .unwrap_or_default();
     let teams = state.core.list_teams(access).await.unwrap_or_default();
     let inbox = state
         .core
@@ -913,6 +930,12 @@ async fn pane(
             c.priority.as_str(),
         ),
         canned,
+        suggested_articles: suggestions
+            .articles
+            .into_iter()
+            .map(|(h, url)| (h.title, url, h.snippet))
+            .collect(),
+        suggested_reply: suggestions.reply,
         back,
     })
 }

@@ -268,9 +268,14 @@ pub trait KnowledgeTx: Send {
         id: &switchboard_types::KbArticleId,
         helpful: Option<bool>,
     ) -> Result<bool, StoreError>;
-    /// Changes whenever the tenant's articles change: (how many, newest change), so a cached
-    /// search index knows when it is stale.
-    async fn kb_stamp(&mut self) -> Result<(i64, i64), StoreError>;
+    /// The locales a help centre has published articles in, sorted.
+    async fn kb_published_locales(
+        &mut self,
+        portal: &switchboard_types::KbPortalId,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Changes whenever the tenant's articles change: (how many, how many published, newest
+    /// change), so a cached search index knows when it is stale.
+    async fn kb_stamp(&mut self) -> Result<(i64, i64, i64), StoreError>;
 }
 
 /// A tenant's AI-answer settings, decisions and token usage.

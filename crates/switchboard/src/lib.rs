@@ -367,7 +367,8 @@ pub fn spawn_dispatcher(
     ))
 }
 
-/// Starts the automation engine under a name unique to this process (its cursor leases).
+/// Starts the automation engine and the AI answers beside it, under a name unique to this
+/// process (their cursor leases).
 pub fn spawn_automation(
     core: &Arc<Core>,
     shutdown: &CancellationToken,
@@ -378,11 +379,15 @@ pub fn spawn_automation(
             .get(..12)
             .unwrap_or("0")
     );
-    tokio::spawn(switchboard_core::automation::run_automation_engine(
+    let rules = switchboard_core::automation::run_automation_engine(
         core.clone(),
-        owner,
+        owner.clone(),
         shutdown.clone(),
-    ))
+    );
+    let answers = switchboard_core::ai::run_ai_engine(core.clone(), owner, shutdown.clone());
+    tokio::spawn(async move {
+        tokio::join!(rules, answers);
+    })
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

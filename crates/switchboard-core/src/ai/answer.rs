@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use switchboard_nlp::retrieval::extract_answer;
 use switchboard_store::model::{AiAnswer, Message};
 use switchboard_store::Access;
-use switchboard_types::{Actor, ActorKind, ConversationStatus, Direction, MessageId};
+use switchboard_types::{
+    Actor, ActorKind, ConversationId, ConversationStatus, Direction, MessageId,
+};
 
 /// The AI's actor id (its kind is `ai`).
 pub const AI_ACTOR: &str = "answers";
@@ -102,6 +104,16 @@ impl Core {
         if !in_scope {
             return Ok(());
         }
+        // Opened before anything is recorded: a process that cannot open it (another server
+        // secret) fails the job, which is then retried, instead of deciding wrongly.
+        let key = match key {
+            Some(sealed) => Some(secrets::open(
+                &self.config().channel_key,
+                &seal_context(access.ctx.tenant()),
+                &sealed,
+            )?),
+            None => None,
+        };
         let mut record = AiAnswer {
             message_id: m.id.clone(),
             conversation_id: conversation.id.clone(),
@@ -151,63 +163,33 @@ impl Core {
                 reason: format!("the answer could not be prepared: {}", describe(&e)),
             },
         };
-        match verdict {
-            Verdict::Answer {
-                text,
-                citations,
-                resolve,
-                source,
-            } => {
-                let links: Vec<Value> = citations
-                    .iter()
-                    .map(|h| json!({"article_id": h.article_id, "title": h.title,
-                                    "url": self.article_url(&access, h), "confidence": h.confidence}))
-                    .collect();
-                let mut body = text;
-                if !links.is_empty() {
-                    body.push_str("\n\nSources:");
-                    for l in &links {
-                        body.push_str(&format!(
-                            "\n- {}: {}",
-                            l["title"].as_str().unwrap_or_default(),
-                            l["url"].as_str().unwrap_or_default()
-                        ));
-                    }
-                }
-                let reply = self
-                    .write_reply(&access.ctx, &conversation.id, body, false, &[], &meta)
-                    .await?;
-                record.reply_message_id = Some(reply.id.clone());
-                record.action = if resolve { "resolve" } else { "reply" }.into();
-                details["source"] = json!(source);
-                details["citations"] = Value::Array(links);
-                if resolve {
-                    self.update_conversation(
-                        &access,
-                        &conversation.id,
-                        ConversationPatch {
-                            status: Some(ConversationStatus::Resolved),
-                            ..Default::default()
-                        },
-                        &meta,
-                    )
-                    .await?;
-                }
+        if let Err(e) = self
+            .carry_out(
+                &access,
+                &conversation.id,
+                verdict,
+                &mut record,
+                &mut details,
+                &meta,
+            )
+            .await
+        {
+            // The answer could not be posted: people take over, as with any other doubt.
+            let reason = format!("the answer could not be sent: {}", describe(&e));
+            tracing::warn!(conversation = %conversation.id, error = %e, "AI answer failed; handing off");
+            let note = format!("AI answer handed this conversation to a person: {reason}.");
+            if let Err(e) = self
+                .write_reply(&access.ctx, &conversation.id, note, true, &[], &meta)
+                .await
+            {
+                tracing::warn!(error = %e, "the AI hand-off note failed");
             }
-            Verdict::Handoff { reason } => {
-                self.write_reply(
-                    &access.ctx,
-                    &conversation.id,
-                    format!("AI answer handed this conversation to a person: {reason}."),
-                    true,
-                    &[],
-                    &meta,
-                )
-                .await?;
-                self.hand_off(&access, &conversation.id, &meta).await?;
-                record.action = "handoff".into();
-                details["reason"] = json!(reason);
+            if let Err(e) = self.hand_off(&access, &conversation.id, &meta).await {
+                tracing::warn!(error = %e, "the AI hand-off failed");
             }
+            record.action = "handoff".into();
+            record.reply_message_id = None;
+            details["reason"] = json!(reason);
         }
         record.details = details;
         let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
@@ -238,6 +220,79 @@ impl Core {
         Ok(())
     }
 
+    /// Posts the answer (and resolves), or hands off with a note saying why.
+    async fn carry_out(
+        &self,
+        access: &TenantAccess,
+        conversation: &ConversationId,
+        verdict: Verdict,
+        record: &mut AiAnswer,
+        details: &mut Value,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        match verdict {
+            Verdict::Answer {
+                text,
+                citations,
+                resolve,
+                source,
+            } => {
+                let links: Vec<Value> = citations
+                    .iter()
+                    .map(|h| {
+                        json!({"article_id": h.article_id, "title": h.title,
+                                    "url": self.article_url(access, h), "confidence": h.confidence})
+                    })
+                    .collect();
+                let mut body = text;
+                if !links.is_empty() {
+                    body.push_str("\n\nSources:");
+                    for l in &links {
+                        body.push_str(&format!(
+                            "\n- {}: {}",
+                            l["title"].as_str().unwrap_or_default(),
+                            l["url"].as_str().unwrap_or_default()
+                        ));
+                    }
+                }
+                let reply = self
+                    .write_reply(&access.ctx, conversation, body, false, &[], meta)
+                    .await?;
+                record.reply_message_id = Some(reply.id.clone());
+                record.action = if resolve { "resolve" } else { "reply" }.into();
+                details["source"] = json!(source);
+                details["citations"] = Value::Array(links);
+                if resolve {
+                    self.update_conversation(
+                        access,
+                        conversation,
+                        ConversationPatch {
+                            status: Some(ConversationStatus::Resolved),
+                            ..Default::default()
+                        },
+                        meta,
+                    )
+                    .await?;
+                }
+            }
+            Verdict::Handoff { reason } => {
+                self.write_reply(
+                    &access.ctx,
+                    conversation,
+                    format!("AI answer handed this conversation to a person: {reason}."),
+                    true,
+                    &[],
+                    meta,
+                )
+                .await?;
+                self.hand_off(access, conversation, meta).await?;
+                record.action = "handoff".into();
+                details["reason"] = json!(reason);
+            }
+        }
+        Ok(())
+    }
+
     /// The public address of a cited article.
     fn article_url(&self, access: &TenantAccess, h: &KbHit) -> String {
         let portal_slug = h.portal_slug.as_str();
@@ -257,7 +312,7 @@ impl Core {
         &self,
         access: &TenantAccess,
         settings: &AiSettings,
-        sealed_key: Option<&str>,
+        key: Option<&str>,
         m: &Message,
         turns: usize,
         details: &mut Value,
@@ -326,7 +381,7 @@ impl Core {
                 return handoff("no passage of the best article matches the question".into());
             }
             return Ok(Verdict::Answer {
-                text: extract.text,
+                text: cap(&extract.text),
                 citations: hits.into_iter().take(1).collect(),
                 resolve: false,
                 source: "extractive",
@@ -344,14 +399,6 @@ impl Core {
                 g.monthly_token_budget
             ));
         }
-        let key = match sealed_key {
-            Some(s) => Some(secrets::open(
-                &self.config().channel_key,
-                &seal_context(access.ctx.tenant()),
-                s,
-            )?),
-            None => None,
-        };
         let Ok(base_url) = url::Url::parse(&g.base_url) else {
             return handoff("the model's address is not a URL".into());
         };
@@ -379,7 +426,7 @@ impl Core {
         let call = ChatCall {
             base_url: &base_url,
             model: &g.model,
-            api_key: key.as_deref(),
+            api_key: key,
             stream: g.stream,
             timeout: std::time::Duration::from_millis(g.timeout_ms),
             max_tokens: g.max_output_tokens,
@@ -388,19 +435,29 @@ impl Core {
             tool_description: "Give your decision and, unless handing off, the answer.",
             tool_parameters: decision_schema(),
         };
+        // Roughly four characters a token, for endpoints that report no usage.
+        let prompt_chars: usize = call.messages.iter().map(|(_, c)| c.chars().count()).sum();
         let result = self.chat_model().call_tool(call).await;
         let tool = match result {
             Ok(t) => t,
             Err(e) => {
+                // A failed call still counts as a request (the endpoint may have charged for it).
+                let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
+                tx.add_ai_usage(&month, 0).await?;
+                tx.commit().await?;
                 return handoff(match e {
                     ChatError::Status { status, .. } => {
                         format!("the model endpoint answered {status}")
                     }
                     other => other.to_string(),
-                })
+                });
             }
         };
-        *tokens = tool.tokens.max(0);
+        *tokens = if tool.tokens > 0 {
+            tool.tokens
+        } else {
+            i64::try_from((prompt_chars + tool.arguments.chars().count()) / 4).unwrap_or(i64::MAX)
+        };
         {
             let mut tx = self.store().tenant(&access.ctx, Access::Write).await?;
             tx.add_ai_usage(&month, *tokens).await?;
@@ -444,6 +501,19 @@ impl Core {
     }
 }
 
+/// At most [`MAX_ANSWER_CHARS`], cut at a line or word with an ellipsis.
+fn cap(text: &str) -> String {
+    if text.chars().count() <= MAX_ANSWER_CHARS {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(MAX_ANSWER_CHARS).collect();
+    let at = cut
+        .rfind('\n')
+        .or_else(|| cut.rfind(' '))
+        .unwrap_or(cut.len());
+    format!("{}…", cut[..at].trim_end())
+}
+
 fn describe(e: &CoreError) -> String {
     match e {
         CoreError::Internal(_) => "internal error".into(),
@@ -454,6 +524,17 @@ fn describe(e: &CoreError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_answers_are_cut_at_a_word() {
+        let long = "word ".repeat(2_000);
+        let c = cap(&long);
+        assert!(c.chars().count() <= MAX_ANSWER_CHARS + 1);
+        assert!(c.ends_with("word…"));
+        assert_eq!(cap("short"), "short");
+        let wide = "é".repeat(5_000);
+        assert!(cap(&wide).chars().count() <= MAX_ANSWER_CHARS + 1);
+    }
 
     #[test]
     fn decisions_parse_strictly() {

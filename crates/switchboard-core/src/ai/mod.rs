@@ -8,7 +8,10 @@
 //! agents and audited.
 
 mod answer;
+mod follow;
 mod model;
+
+pub use follow::{run_ai_engine, AI_CONSUMER};
 
 pub use model::{ChatCall, ChatError, ChatModel, NoChatModel, ToolCall, DECISION_TOOL};
 
@@ -240,6 +243,24 @@ impl Core {
             .as_ref()
             .and_then(|b| serde_json::from_value::<AiSettings>(b.settings.clone()).ok())
             .is_some_and(|s| s.enabled);
+        // A stored key only ever goes to the address it was given for: moving the endpoint to
+        // another scheme, host or port needs the key again (or none).
+        let origin = |g: Option<&GenerativeSettings>| {
+            g.and_then(|g| url::Url::parse(&g.base_url).ok())
+                .map(|u| u.origin().ascii_serialization())
+        };
+        let before_settings = before
+            .as_ref()
+            .and_then(|b| serde_json::from_value::<AiSettings>(b.settings.clone()).ok());
+        let moved = origin(before_settings.as_ref().and_then(|b| b.generative.as_ref()))
+            != origin(settings.generative.as_ref());
+        let had_key = before.as_ref().is_some_and(|b| b.api_key.is_some());
+        if moved && had_key && key == KeyChange::Keep && settings.generative.is_some() {
+            return Err(CoreError::field(
+                "generative.api_key",
+                "the model's address changed: send its key again (or an empty one for none)",
+            ));
+        }
         let api_key = match key {
             KeyChange::Keep => before.as_ref().and_then(|b| b.api_key.clone()),
             KeyChange::Clear => None,
@@ -257,7 +278,12 @@ impl Core {
         };
         tx.put_ai_settings(&stored).await?;
         match (was_enabled, settings.enabled) {
-            (false, true) => crate::automation::serve(&mut *tx, 1).await?,
+            (false, true) => {
+                crate::automation::serve(&mut *tx, 1).await?;
+                // Customers who wrote before the AI was switched on are not answered now.
+                let head = tx.outbox_head().await?;
+                tx.reset_event_cursor(AI_CONSUMER, head).await?;
+            }
             (true, false) => crate::automation::serve(&mut *tx, -1).await?,
             _ => {}
         }

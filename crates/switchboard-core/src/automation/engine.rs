@@ -42,6 +42,8 @@ const BATCH: i64 = 200;
 const LEASE_MS: i64 = 30_000;
 /// How far back the first look for quiet conversations reaches.
 const IDLE_LOOKBACK_MS: i64 = 24 * 3_600_000;
+/// Activity this soon after a time-based rule's run is taken as the run's own.
+const OWN_ACTIVITY_MS: i64 = 60_000;
 /// Quiet conversations looked at per pass and rule.
 const IDLE_SCAN_LIMIT: i64 = 1_000;
 
@@ -127,7 +129,6 @@ impl Core {
                 return Ok(report);
             };
             let rules = ready(tx.list_automation_rules().await?);
-            let ai_on = crate::ai::load_settings(&mut *tx).await?.enabled;
             let events = if cursor < head {
                 tx.outbox_after(cursor, BATCH).await?
             } else {
@@ -139,17 +140,6 @@ impl Core {
             };
             for event in &events {
                 report.runs += self.on_event(&base, &rules, event).await?;
-                if ai_on && event.event.event_type == "message.created" {
-                    if let Some(m) = event
-                        .event
-                        .payload
-                        .get("message_id")
-                        .and_then(Value::as_str)
-                        .and_then(|s| s.parse::<MessageId>().ok())
-                    {
-                        self.ai_on_message(&base, &m).await?;
-                    }
-                }
             }
             report.events += events.len();
             if !self
@@ -164,7 +154,10 @@ impl Core {
     }
 
     /// The tenant's automation identity (an administrator's rights; each run acts as its rule).
-    async fn automation_access(&self, tenant: &TenantId) -> CoreResult<Option<TenantAccess>> {
+    pub(crate) async fn automation_access(
+        &self,
+        tenant: &TenantId,
+    ) -> CoreResult<Option<TenantAccess>> {
         let t = {
             let mut tx = self.store().control(Access::Read).await?;
             tx.get_tenant(tenant).await?
@@ -535,7 +528,9 @@ impl Core {
             })
             .collect();
         let since = scanned_to.unwrap_or(now - IDLE_LOOKBACK_MS);
-        *scanned_to = Some(now);
+        // Where the next look starts: now, or, when a rule found more quiet conversations than
+        // one look takes, the point that rule got to (so none is passed over).
+        let mut reached = now;
         let mut runs = 0;
         let empty = Value::Object(serde_json::Map::new());
         for (r, idle_ms) in timed {
@@ -544,7 +539,27 @@ impl Core {
                 tx.conversations_idle_between(since - idle_ms, now - idle_ms, IDLE_SCAN_LIMIT)
                     .await?
             };
+            if quiet.len() >= usize::try_from(IDLE_SCAN_LIMIT).unwrap_or(usize::MAX) {
+                if let Some(last) = quiet.last() {
+                    reached = reached.min(last.last_activity_at + idle_ms);
+                }
+            }
             for c in quiet {
+                // The rule's own actions (a note, a reply) are activity too: a quiet spell that
+                // began with this rule's previous run is not a new one.
+                let own = {
+                    let mut tx = self.store().tenant(&base.ctx, Access::Read).await?;
+                    tx.latest_automation_run(&r.rule.id, &c.id)
+                        .await?
+                        .is_some_and(|run| {
+                            run.event_id.starts_with("idle:")
+                                && c.last_activity_at >= run.created_at
+                                && c.last_activity_at <= run.created_at + OWN_ACTIVITY_MS
+                        })
+                };
+                if own {
+                    continue;
+                }
                 let occasion = Occasion {
                     key: format!("idle:{}:{}", c.id, c.last_activity_at),
                     event_type: "conversation.idle",
@@ -556,6 +571,7 @@ impl Core {
                 runs += self.run_rules(base, &[r], &occasion).await?;
             }
         }
+        *scanned_to = Some(reached);
         Ok(runs)
     }
 

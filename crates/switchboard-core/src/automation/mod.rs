@@ -384,7 +384,8 @@ impl Core {
                 rule_id: rule.cloned(),
                 conversation_id: conversation.cloned(),
                 before,
-                limit: limit.clamp(1, 200),
+                // One more than a page, so the caller knows whether another follows.
+                limit: limit.clamp(1, 201),
             })
             .await?)
     }

@@ -52,7 +52,7 @@ struct Meta {
 /// A tenant's indexes.
 #[derive(Debug)]
 pub struct TenantIndex {
-    stamp: (i64, i64),
+    stamp: (i64, i64, i64),
     by_scope: HashMap<(KbPortalId, String), Bm25Index>,
     articles: HashMap<String, Meta>,
     portals: Vec<(KbPortalId, String)>,
@@ -60,7 +60,7 @@ pub struct TenantIndex {
 
 impl TenantIndex {
     fn build(
-        stamp: (i64, i64),
+        stamp: (i64, i64, i64),
         portals: Vec<(KbPortalId, String)>,
         articles: Vec<KbArticle>,
     ) -> Self {

@@ -7,6 +7,7 @@ mod index;
 mod public;
 
 pub use index::{KbHit, KbIndexCache};
+
 pub use public::PublicPortal;
 
 use crate::audit::RequestMeta;
@@ -19,6 +20,8 @@ use switchboard_types::{KbArticleId, KbCategoryId, KbPortalId};
 
 /// Largest article body.
 pub const MAX_BODY_BYTES: usize = 200 * 1024;
+/// Most articles per tenant (what one search index holds).
+const MAX_ARTICLES: i64 = 10_000;
 /// Most portals per tenant.
 const MAX_PORTALS: usize = 20;
 
@@ -338,6 +341,12 @@ impl Core {
             .get_kb_portal(&portal_id)
             .await?
             .ok_or_else(|| CoreError::field("portal_id", "no such help centre"))?;
+        if tx.kb_stamp().await?.0 >= MAX_ARTICLES {
+            return Err(CoreError::field(
+                "portal_id",
+                "at most 10,000 articles per tenant",
+            ));
+        }
         let locale = input
             .locale
             .unwrap_or_else(|| portal.default_locale.clone());
@@ -565,6 +574,48 @@ impl Core {
             }
         }
         Ok(index.search(q, portal, locale, limit.clamp(1, 50)))
+    }
+}
+
+/// What the conversation view suggests for a customer's message.
+#[derive(Debug, Clone, Default)]
+pub struct Suggestions {
+    /// The best articles, best first.
+    pub articles: Vec<(KbHit, String)>,
+    /// An extractive reply from the best article (empty when nothing matches).
+    pub reply: String,
+}
+
+impl Core {
+    /// Suggested articles (with their public addresses) and a suggested reply for `text`, the
+    /// customer's latest message (anyone who reads conversations).
+    pub async fn kb_suggestions(
+        &self,
+        access: &TenantAccess,
+        text: &str,
+    ) -> CoreResult<Suggestions> {
+        let q: String = text.chars().take(1_000).collect();
+        if q.trim().is_empty() {
+            return Ok(Suggestions::default());
+        }
+        let hits = self.search_kb(access, &q, None, None, 3).await?;
+        let reply = hits
+            .first()
+            .filter(|h| h.confidence > 0.0)
+            .map(|h| switchboard_nlp::retrieval::extract_answer(&q, &[&h.passage], 4).text)
+            .unwrap_or_default();
+        let base = self.config().public_url.trim_end_matches('/').to_owned();
+        let articles = hits
+            .into_iter()
+            .map(|h| {
+                let url = format!(
+                    "{base}/hc/{}/{}/{}/articles/{}",
+                    access.tenant.slug, h.portal_slug, h.locale, h.slug
+                );
+                (h, url)
+            })
+            .collect();
+        Ok(Suggestions { articles, reply })
     }
 }
 

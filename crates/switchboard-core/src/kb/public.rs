@@ -71,22 +71,23 @@ impl Core {
         }
         let mut tx = self.store().tenant(&hc.ctx, Access::Read).await?;
         let categories = tx.list_kb_categories(&hc.portal.id).await?;
-        let published = tx
+        let articles = tx
             .list_kb_articles(&KbArticleFilter {
                 portal_id: Some(hc.portal.id.clone()),
                 status: Some("published".into()),
-                limit: 10_000,
+                locale: Some(locale.to_owned()),
+                limit: 2_000,
                 ..Default::default()
             })
             .await?;
-        let mut locales: Vec<String> = published.iter().map(|a| a.locale.clone()).collect();
-        locales.sort();
-        locales.dedup();
-        let articles = published
-            .into_iter()
-            .filter(|a| a.locale == locale)
-            .collect();
+        let locales = tx.kb_published_locales(&hc.portal.id).await?;
         Ok((categories, articles, locales))
+    }
+
+    /// The locales a help centre has published articles in.
+    pub async fn help_centre_locales(&self, hc: &PublicPortal) -> CoreResult<Vec<String>> {
+        let mut tx = self.store().tenant(&hc.ctx, Access::Read).await?;
+        Ok(tx.kb_published_locales(&hc.portal.id).await?)
     }
 
     /// A published article, counting the view.

@@ -388,14 +388,36 @@ impl KnowledgeTx for SqlTenantTx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn kb_stamp(&mut self) -> Result<(i64, i64), StoreError> {
+    async fn kb_published_locales(
+        &mut self,
+        portal_id: &KbPortalId,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = query(
+            "SELECT DISTINCT locale FROM kb_articles WHERE tenant_id = $1 AND portal_id = $2 \
+             AND status = 'published' ORDER BY locale LIMIT 100",
+        )
+        .bind(self.tenant().to_owned())
+        .bind(portal_id.as_str())
+        .fetch_all(&mut self.tx)
+        .await?;
+        rows.iter().map(|r| r.try_get("locale")).collect()
+    }
+
+    async fn kb_stamp(&mut self) -> Result<(i64, i64, i64), StoreError> {
+        // Published articles counted apart, so a publish or unpublish in the same millisecond as
+        // another change still moves the stamp.
         let row = query(
-            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS newest FROM kb_articles \
-             WHERE tenant_id = $1",
+            "SELECT COUNT(*) AS n, \
+             COALESCE(SUM(CASE WHEN status = 'published' THEN 1 ELSE 0 END), 0) AS published, \
+             COALESCE(MAX(updated_at), 0) AS newest FROM kb_articles WHERE tenant_id = $1",
         )
         .bind(self.tenant().to_owned())
         .fetch_one(&mut self.tx)
         .await?;
-        Ok((row.try_get("n")?, row.try_get("newest")?))
+        Ok((
+            row.try_get("n")?,
+            row.try_get("published")?,
+            row.try_get("newest")?,
+        ))
     }
 }

@@ -410,11 +410,52 @@ async fn a_generative_model_decides_through_a_tool_call_and_any_failure_hands_of
         .await
         .expect_problem(422, "validation_failed");
 
+        // Moving the endpoint elsewhere needs the key again: a stored key never follows the
+        // address to another host.
+        let r = app
+            .call(
+                Method::PUT,
+                "/v1/ai/settings",
+                Some(&t.key),
+                Some(json!({"enabled": true, "portal_id": portal,
+                    "generative": {"base_url": "https://attacker.example/v1", "model": "m"}})),
+            )
+            .await
+            .expect_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "generative.api_key");
+
+        // A model that never answers: the timeout hands off.
+        let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hang_url = format!("http://{}/v1", hang.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = hang.accept().await {
+                held.push(s);
+            }
+        });
+        settings(
+            &app,
+            &t,
+            json!({"enabled": true, "portal_id": portal, "generative": {"base_url": hang_url, "model": "m",
+                   "api_key": "sk-other", "timeout_ms": 1000, "monthly_token_budget": 100000}}),
+        )
+        .await;
+        let c = ask(&app, &t, &inbox, "slow", "How can I cancel my order?").await;
+        let d = decisions(&app, &t, &c, 1).await;
+        assert_eq!(d[0]["action"], "handoff");
+        assert!(
+            d[0]["details"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("in time"),
+            "{d:?}"
+        );
+
         // An endpoint at a metadata address is refused without a call, and hands off.
         settings(
             &app,
             &t,
-            json!({"enabled": true, "portal_id": portal, "generative": {"base_url": "http://169.254.169.254/v1", "model": "m"}}),
+            json!({"enabled": true, "portal_id": portal, "generative": {"base_url": "http://169.254.169.254/v1", "model": "m", "api_key": ""}}),
         )
         .await;
         let c = ask(&app, &t, &inbox, "ssrf", "How can I cancel my order?").await;

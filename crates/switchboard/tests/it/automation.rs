@@ -416,12 +416,36 @@ async fn time_based_rules_fire_once_per_quiet_spell() {
             .starts_with(&format!("idle:{conv}:")));
         let c = get(&app, &t, &format!("/v1/conversations/{conv}")).await;
         assert_eq!(c["labels"], json!(["stale"]));
-        // The note is activity, but the spell it ended was the one that fired: later looks do
-        // not fire again until an hour after the note.
-        app.clock.advance_ms(5 * 60_000);
+        // The rule's own note is activity, but not a new quiet spell: an hour after it, the
+        // rule does not fire again on its own output.
+        app.clock.advance_ms(61 * 60_000);
         customer_says(&app, &t, &new_inbox(&app, &t).await, "again").await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(runs(&app, &t, &stale).await.len(), 1, "{db:?}");
+        let on_conv = |list: Vec<Value>| {
+            list.into_iter()
+                .filter(|r| r["conversation_id"] == conv.as_str())
+                .count()
+        };
+        assert_eq!(on_conv(runs(&app, &t, &stale).await), 1, "{db:?}");
+        // The customer writing again starts a new spell, which fires once it is an hour old.
+        app.call(
+            Method::POST,
+            &format!("/v1/inboxes/{inbox}/messages"),
+            Some(&t.key),
+            Some(json!({"contact": {"email": "ada@example.com", "name": "Ada"}, "content": "still there?"})),
+        )
+        .await
+        .expect(201);
+        app.clock.advance_ms(61 * 60_000);
+        customer_says(&app, &t, &new_inbox(&app, &t).await, "wake").await;
+        let started = std::time::Instant::now();
+        while on_conv(runs(&app, &t, &stale).await) < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no second spell"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         app.stop().await;
     }
 }
