@@ -111,5 +111,5 @@ if [ $# -eq 0 ] && [ "${SWITCHBOARD_SKIP_ENCODER:-0}" != 1 ]; then
   SWITCHBOARD_TEST_ENCODER=$(scripts/fetch-encoder.sh)
   export SWITCHBOARD_TEST_ENCODER
   cargo test --locked -p switchboard-nlp --features encoder --test encoder
-  cargo test --locked -p switchboard --features encoder --test it -- cli:: triage::
+  cargo test --locked -p switchboard --features encoder --test it -- cli:: triage:: kb::
 fi

@@ -1365,6 +1365,35 @@ pub fn rerank(
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
 }
 
+/// The embeddings of an index's passages (title, heading and text), in index order, for
+/// [`rerank`]'s `doc_vecs`.
+pub fn embed_passages(
+    encoder: &crate::encoder::SentenceEncoder,
+    index: &Bm25Index,
+) -> Result<Vec<Vec<f32>>, crate::NlpError> {
+    let texts: Vec<String> = index
+        .passages()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}. {}{}",
+                p.title,
+                p.heading
+                    .as_deref()
+                    .map(|h| format!("{h}. "))
+                    .unwrap_or_default(),
+                p.text
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(32) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        out.extend(encoder.embed(&refs)?);
+    }
+    Ok(out)
+}
+
 /// Cosine similarity; 0 for vectors of different lengths, zero vectors or non-finite values.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if a.len() != b.len() || a.is_empty() {
@@ -1405,13 +1434,28 @@ pub struct RetrievalEval {
 /// Ranks the articles for each `(question, expected article id)` and measures how high the
 /// expected one comes.
 pub fn evaluate(index: &Bm25Index, questions: &[(String, String)]) -> RetrievalEval {
+    evaluate_ranked(questions, |q| {
+        index
+            .search_documents(q, EVAL_DEPTH)
+            .into_iter()
+            .map(|h| h.doc_id)
+            .collect()
+    })
+}
+
+/// [`evaluate`] with any ranker: `rank(question)` gives article ids, best first (only the first
+/// [`EVAL_DEPTH`] count), e.g. BM25 followed by [`rerank`].
+pub fn evaluate_ranked(
+    questions: &[(String, String)],
+    rank: impl Fn(&str) -> Vec<String>,
+) -> RetrievalEval {
     let (mut at1, mut at5, mut rr) = (0usize, 0usize, 0.0f64);
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (question, expected) in questions {
-        let rank = index
-            .search_documents(question, EVAL_DEPTH)
+        let rank = rank(question)
             .iter()
-            .position(|h| &h.doc_id == expected);
+            .take(EVAL_DEPTH)
+            .position(|d| d == expected);
         let entry = per.entry(expected.clone()).or_default();
         entry.1 += 1;
         if let Some(r) = rank {

@@ -203,11 +203,12 @@ pub trait AutomationTx: Send {
         up_to: i64,
         limit: i64,
     ) -> Result<Vec<Conversation>, StoreError>;
-    /// A rule's newest run on a conversation.
+    /// A rule's newest run on a conversation that began at or before `at`.
     async fn latest_automation_run(
         &mut self,
         rule: &switchboard_types::AutomationRuleId,
         conversation: &ConversationId,
+        at: i64,
     ) -> Result<Option<AutomationRun>, StoreError>;
 }
 

@@ -14,8 +14,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use switchboard_nlp::encoder::SentenceEncoder;
 use switchboard_nlp::retrieval::{
-    article_passages, evaluate, load_articles, Bm25Index, Bm25Params, Passage,
+    article_passages, embed_passages, evaluate, evaluate_ranked, load_articles, rerank, Bm25Index,
+    Bm25Params, Passage, RetrievalEval,
 };
 
 /// Largest data file read.
@@ -184,9 +186,48 @@ fn load_dir(dir: &Path) -> anyhow::Result<Vec<Passage>> {
     load_articles(dir).with_context(|| format!("reading articles from {}", dir.display()))
 }
 
+/// The optional dense re-ranker: a sentence encoder and how much its similarity weighs.
+#[derive(Debug, Clone)]
+pub struct Rerank<'a> {
+    pub encoder: &'a Path,
+    /// 0–1: the share of the score the embedding similarity takes.
+    pub weight: f32,
+    /// BM25 articles re-ranked per question.
+    pub depth: usize,
+}
+
+fn measure(
+    index: &Bm25Index,
+    questions: &[(String, String)],
+    dense: Option<(&SentenceEncoder, &[Vec<f32>], f32, usize)>,
+) -> anyhow::Result<RetrievalEval> {
+    let Some((encoder, vectors, weight, depth)) = dense else {
+        return Ok(evaluate(index, questions));
+    };
+    let texts: Vec<&str> = questions.iter().map(|(q, _)| q.as_str()).collect();
+    let mut query_vecs = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(32) {
+        query_vecs.extend(encoder.embed(chunk)?);
+    }
+    let by_question: std::collections::HashMap<&str, &Vec<f32>> =
+        texts.iter().copied().zip(query_vecs.iter()).collect();
+    Ok(evaluate_ranked(questions, |q| {
+        let mut hits = index.search_documents(q, depth);
+        if let Some(v) = by_question.get(q) {
+            rerank(&mut hits, v, &|i| vectors.get(i).cloned(), weight);
+        }
+        hits.into_iter().map(|h| h.doc_id).collect()
+    }))
+}
+
 /// Measures recall@1, recall@5 and MRR over every split of `data` (or only `split`), and over
-/// all of them together.
-pub fn eval(data: &Path, articles: Option<&PathBuf>, split: Option<&str>) -> anyhow::Result<Value> {
+/// all of them together; with `dense`, BM25's top articles are re-ranked by a sentence encoder.
+pub fn eval(
+    data: &Path,
+    articles: Option<&PathBuf>,
+    split: Option<&str>,
+    dense: Option<Rerank<'_>>,
+) -> anyhow::Result<Value> {
     let set = load(data, articles.map(PathBuf::as_path))?;
     let articles_n = set
         .passages
@@ -207,8 +248,23 @@ pub fn eval(data: &Path, articles: Option<&PathBuf>, split: Option<&str>) -> any
     if all.is_empty() {
         bail!("no questions");
     }
+    let encoder = match &dense {
+        Some(d) => {
+            if !(0.0..=1.0).contains(&d.weight) || !(1..=100).contains(&d.depth) {
+                bail!("--rerank-weight is 0 to 1 and --rerank-depth 1 to 100");
+            }
+            let e = SentenceEncoder::load(d.encoder)
+                .with_context(|| format!("loading the encoder in {}", d.encoder.display()))?;
+            let vectors = embed_passages(&e, &index)?;
+            Some((e, vectors, d.weight, d.depth))
+        }
+        None => None,
+    };
+    let dense_ref = encoder
+        .as_ref()
+        .map(|(e, v, w, d)| (e, v.as_slice(), *w, *d));
     let started = std::time::Instant::now();
-    let overall = evaluate(&index, &all);
+    let overall = measure(&index, &all, dense_ref)?;
     let per_query_us = started.elapsed().as_secs_f64() * 1e6 / all.len() as f64;
     let mut out = serde_json::to_value(&overall)?;
     if let Value::Object(o) = &mut out {
@@ -218,10 +274,16 @@ pub fn eval(data: &Path, articles: Option<&PathBuf>, split: Option<&str>) -> any
             "search_us_per_question".into(),
             json!((per_query_us * 10.0).round() / 10.0),
         );
+        if let Some(d) = &dense {
+            o.insert(
+                "rerank".into(),
+                json!({"encoder": d.encoder.display().to_string(), "weight": d.weight, "depth": d.depth}),
+            );
+        }
         if chosen.len() > 1 || chosen.first().is_some_and(|(n, _)| n != "all") {
             let mut splits = Map::new();
             for (name, qs) in &chosen {
-                let e = evaluate(&index, qs);
+                let e = measure(&index, qs, dense_ref)?;
                 splits.insert(
                     name.clone(),
                     json!({"n": e.n, "recall_at_1": e.recall_at_1, "recall_at_5": e.recall_at_5, "mrr": e.mrr}),
@@ -258,7 +320,7 @@ mod tests {
             ]})
             .to_string(),
         );
-        let v = eval(&data, None, None).unwrap();
+        let v = eval(&data, None, None, None).unwrap();
         assert_eq!(v["n"], 2);
         assert_eq!(v["recall_at_1"], 1.0, "{v}");
         assert_eq!(v["articles"], 2);
@@ -280,21 +342,23 @@ mod tests {
             "q.csv",
             "question,article\nrefund please,refunds\n",
         );
-        assert!(eval(&csv, None, None).is_err(), "no --articles");
-        let v = eval(&csv, Some(&arts), None).unwrap();
+        assert!(eval(&csv, None, None, None).is_err(), "no --articles");
+        let v = eval(&csv, Some(&arts), None, None).unwrap();
         assert_eq!(v["n"], 1);
         let unknown = write(
             dir.path(),
             "u.jsonl",
             "{\"question\": \"x\", \"article\": \"nope\"}\n",
         );
-        let e = eval(&unknown, Some(&arts), None).unwrap_err().to_string();
+        let e = eval(&unknown, Some(&arts), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope"), "{e}");
         let bad = write(dir.path(), "b.jsonl", "{\"question\": \"x\"}\n");
-        let e = format!("{:#}", eval(&bad, Some(&arts), None).unwrap_err());
+        let e = format!("{:#}", eval(&bad, Some(&arts), None, None).unwrap_err());
         assert!(e.contains("line 1"), "{e}");
         let empty = write(dir.path(), "e.csv", "question,article\n,refunds\n");
-        let e = format!("{:#}", eval(&empty, Some(&arts), None).unwrap_err());
+        let e = format!("{:#}", eval(&empty, Some(&arts), None, None).unwrap_err());
         assert!(e.contains("line 2"), "{e}");
     }
 
@@ -306,19 +370,19 @@ mod tests {
             "eval.json",
             &json!({"articles_dir": "../../etc", "splits": {"dev": []}}).to_string(),
         );
-        let e = eval(&data, None, None).unwrap_err().to_string();
+        let e = eval(&data, None, None, None).unwrap_err().to_string();
         assert!(e.contains("inside"), "{e}");
     }
 
     #[test]
     fn the_shipped_pack_reports_each_split() {
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packs/kb/ecommerce/eval.json");
-        let v = eval(&data, None, None).unwrap();
+        let v = eval(&data, None, None, None).unwrap();
         assert_eq!(v["articles"], 27);
         assert_eq!(v["splits"]["dev"]["n"], 270);
         assert_eq!(v["splits"]["test"]["n"], 540);
-        let dev = eval(&data, None, Some("dev")).unwrap();
+        let dev = eval(&data, None, Some("dev"), None).unwrap();
         assert_eq!(dev["n"], 270);
-        assert!(eval(&data, None, Some("nope")).is_err());
+        assert!(eval(&data, None, Some("nope"), None).is_err());
     }
 }

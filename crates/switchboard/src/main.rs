@@ -115,6 +115,17 @@ enum KbCmd {
         /// Only this split of an evaluation pack (e.g. `test`).
         #[arg(long)]
         split: Option<String>,
+        /// A sentence-transformers directory: re-rank BM25's best articles by embedding
+        /// similarity (needs a build with `--features encoder`).
+        #[arg(long, value_name = "DIR")]
+        encoder: Option<PathBuf>,
+        /// The share of the score the embedding similarity takes (0–1; 0.85 was best on the
+        /// shipped pack's dev split).
+        #[arg(long, default_value_t = 0.85)]
+        rerank_weight: f32,
+        /// BM25 articles re-ranked per question.
+        #[arg(long, default_value_t = 20)]
+        rerank_depth: usize,
     },
 }
 
@@ -485,8 +496,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             data,
             articles,
             split,
+            encoder,
+            rerank_weight,
+            rerank_depth,
         }) => {
-            let value = switchboard::kb_cli::eval(&data, articles.as_ref(), split.as_deref())?;
+            let dense = encoder.as_deref().map(|e| switchboard::kb_cli::Rerank {
+                encoder: e,
+                weight: rerank_weight,
+                depth: rerank_depth,
+            });
+            let value =
+                switchboard::kb_cli::eval(&data, articles.as_ref(), split.as_deref(), dense)?;
             writeln!(std::io::stdout().lock(), "{value}")?;
             return Ok(std::process::ExitCode::SUCCESS);
         }

@@ -361,7 +361,9 @@ impl Core {
             }
         };
         let index = self.kb_index(&access.ctx).await?;
-        let hits = index.search(&m.content, Some(portal), Some(&locale), PASSAGES);
+        let hits = self
+            .kb_search_in(&index, &m.content, Some(portal), Some(&locale), PASSAGES)
+            .await?;
         let best = hits.first().map_or(0.0, |h| f64::from(h.confidence));
         details["retrieval_confidence"] = json!(best);
         details["articles"] = hits

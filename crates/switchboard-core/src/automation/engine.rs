@@ -79,6 +79,8 @@ struct Occasion<'a> {
     event_type: &'a str,
     data: &'a Value,
     actor: Option<&'a Actor>,
+    /// When the event happened (now, for quiet spells).
+    occurred_at: i64,
     conversation: ConversationId,
     message: Option<MessageId>,
 }
@@ -214,6 +216,7 @@ impl Core {
             event_type: &e.event_type,
             data: &e.payload,
             actor: Some(&e.actor),
+            occurred_at: e.occurred_at,
             conversation,
             message,
         };
@@ -263,7 +266,9 @@ impl Core {
         hours.load(&mut *tx, &calendars).await?;
         let depth = match &cause {
             Some(rule) => {
-                tx.latest_automation_run(rule, &g.conversation.id)
+                // The causing run: the rule's latest on this conversation that began before the
+                // event happened.
+                tx.latest_automation_run(rule, &g.conversation.id, o.occurred_at)
                     .await?
                     .map_or(0, |run| run.depth)
                     + 1
@@ -549,7 +554,7 @@ impl Core {
                 // began with this rule's previous run is not a new one.
                 let own = {
                     let mut tx = self.store().tenant(&base.ctx, Access::Read).await?;
-                    tx.latest_automation_run(&r.rule.id, &c.id)
+                    tx.latest_automation_run(&r.rule.id, &c.id, i64::MAX)
                         .await?
                         .is_some_and(|run| {
                             run.event_id.starts_with("idle:")
@@ -565,6 +570,7 @@ impl Core {
                     event_type: "conversation.idle",
                     data: &empty,
                     actor: None,
+                    occurred_at: now,
                     conversation: c.id.clone(),
                     message: None,
                 };

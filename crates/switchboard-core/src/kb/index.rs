@@ -6,7 +6,10 @@ use crate::error::CoreResult;
 use crate::Core;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use switchboard_nlp::retrieval::{article_passages, Bm25Index, Bm25Params, Passage};
+use switchboard_nlp::encoder::SentenceEncoder;
+use switchboard_nlp::retrieval::{
+    article_passages, embed_passages, rerank, Bm25Index, Bm25Params, Passage,
+};
 use switchboard_store::model::{KbArticle, KbArticleFilter};
 use switchboard_store::{Access, TenantCtx};
 use switchboard_types::{KbArticleId, KbPortalId, TenantId};
@@ -15,6 +18,12 @@ use switchboard_types::{KbArticleId, KbPortalId, TenantId};
 const MAX_INDEXED: i64 = 10_000;
 /// Tenants whose indexes are kept.
 const MAX_TENANTS: usize = 1_000;
+/// With a sentence encoder: BM25's best articles re-ranked per search, and the share of the
+/// score the embedding similarity takes (chosen on the shipped pack's dev split; BENCHMARKS.md).
+const RERANK_DEPTH: usize = 20;
+const RERANK_WEIGHT: f32 = 0.85;
+/// Passages a tenant may have for them all to be embedded (beyond it, BM25 alone).
+const MAX_EMBEDDED: usize = 5_000;
 
 /// One search result: an article, the section that matched best, and how sure retrieval is.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +63,8 @@ struct Meta {
 pub struct TenantIndex {
     stamp: (i64, i64, i64),
     by_scope: HashMap<(KbPortalId, String), Bm25Index>,
+    /// Each scope's passage embeddings, in index order (with an encoder configured).
+    vectors: HashMap<(KbPortalId, String), Vec<Vec<f32>>>,
     articles: HashMap<String, Meta>,
     portals: Vec<(KbPortalId, String)>,
 }
@@ -63,6 +74,7 @@ impl TenantIndex {
         stamp: (i64, i64, i64),
         portals: Vec<(KbPortalId, String)>,
         articles: Vec<KbArticle>,
+        encoder: Option<&SentenceEncoder>,
     ) -> Self {
         let mut passages: HashMap<(KbPortalId, String), Vec<Passage>> = HashMap::new();
         let mut metas = HashMap::new();
@@ -89,15 +101,36 @@ impl TenantIndex {
                 },
             );
         }
+        let by_scope: HashMap<(KbPortalId, String), Bm25Index> = passages
+            .into_iter()
+            .map(|(k, p)| (k, Bm25Index::build(p, Bm25Params::default())))
+            .collect();
+        let total: usize = by_scope.values().map(Bm25Index::len).sum();
+        let mut vectors = HashMap::new();
+        if let Some(e) = encoder.filter(|_| total <= MAX_EMBEDDED) {
+            for (scope, index) in &by_scope {
+                match embed_passages(e, index) {
+                    Ok(v) => {
+                        vectors.insert(scope.clone(), v);
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "embedding help-centre passages failed; BM25 alone");
+                    }
+                }
+            }
+        }
         Self {
             stamp,
-            by_scope: passages
-                .into_iter()
-                .map(|(k, p)| (k, Bm25Index::build(p, Bm25Params::default())))
-                .collect(),
+            by_scope,
+            vectors,
             articles: metas,
             portals,
         }
+    }
+
+    /// Whether searches re-rank with the sentence encoder.
+    pub fn is_dense(&self) -> bool {
+        !self.vectors.is_empty()
     }
 
     pub fn has_portal(&self, p: &KbPortalId) -> bool {
@@ -113,12 +146,35 @@ impl TenantIndex {
         locale: Option<&str>,
         limit: usize,
     ) -> Vec<KbHit> {
+        self.search_with(query, None, portal, locale, limit)
+    }
+
+    /// [`Self::search`], re-ranked by embedding similarity to `query_vec` where the scope's
+    /// passages are embedded.
+    pub fn search_with(
+        &self,
+        query: &str,
+        query_vec: Option<&[f32]>,
+        portal: Option<&KbPortalId>,
+        locale: Option<&str>,
+        limit: usize,
+    ) -> Vec<KbHit> {
         let mut hits = Vec::new();
         for ((p, l), index) in &self.by_scope {
             if portal.is_some_and(|want| want != p) || locale.is_some_and(|want| want != l) {
                 continue;
             }
-            for h in index.search_documents(query, limit) {
+            let dense = query_vec.zip(self.vectors.get(&(p.clone(), l.clone())));
+            let found = match dense {
+                Some((q, vectors)) => {
+                    let mut found = index.search_documents(query, RERANK_DEPTH.max(limit));
+                    rerank(&mut found, q, &|i| vectors.get(i).cloned(), RERANK_WEIGHT);
+                    found.truncate(limit);
+                    found
+                }
+                None => index.search_documents(query, limit),
+            };
+            for h in found {
                 let (Some(meta), Some(passage)) =
                     (self.articles.get(&h.doc_id), index.passage(h.passage))
                 else {
@@ -166,9 +222,56 @@ fn snippet(text: &str) -> String {
 #[derive(Debug, Default)]
 pub struct KbIndexCache {
     tenants: Mutex<HashMap<TenantId, Arc<TenantIndex>>>,
+    /// The sentence encoder searches re-rank with (`triage.encoder_dir`), loaded once; `None`
+    /// when none is configured or this build cannot run one.
+    encoder: std::sync::OnceLock<Option<Arc<SentenceEncoder>>>,
 }
 
 impl Core {
+    /// The sentence encoder for re-ranking, when one is configured and this build runs one.
+    fn kb_encoder(&self) -> Option<Arc<SentenceEncoder>> {
+        self.kb_cache()
+            .encoder
+            .get_or_init(|| {
+                let dir = self.config().triage.encoder_dir.as_ref()?;
+                match SentenceEncoder::load(dir) {
+                    Ok(e) => Some(Arc::new(e)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "help-centre search runs without its re-ranker");
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+
+    /// Searches `index`, embedding the query off the async executor when the index is dense.
+    pub(crate) async fn kb_search_in(
+        &self,
+        index: &Arc<TenantIndex>,
+        query: &str,
+        portal: Option<&KbPortalId>,
+        locale: Option<&str>,
+        limit: usize,
+    ) -> CoreResult<Vec<KbHit>> {
+        let encoder = self.kb_encoder().filter(|_| index.is_dense());
+        let Some(encoder) = encoder else {
+            return Ok(index.search(query, portal, locale, limit));
+        };
+        let q = query.to_owned();
+        let vector = tokio::task::spawn_blocking(move || encoder.embed(&[q.as_str()]))
+            .await
+            .map_err(|e| crate::CoreError::Internal(e.to_string()))?;
+        let vector = match vector {
+            Ok(mut v) => v.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding a search failed; BM25 alone");
+                None
+            }
+        };
+        Ok(index.search_with(query, vector.as_deref(), portal, locale, limit))
+    }
+
     /// The tenant's index, rebuilt when its articles changed since it was built.
     pub(crate) async fn kb_index(&self, ctx: &TenantCtx) -> CoreResult<Arc<TenantIndex>> {
         let mut tx = self.store().tenant(ctx, Access::Read).await?;
@@ -198,11 +301,14 @@ impl Core {
             })
             .await?;
         drop(tx);
-        // Building is CPU work (tokenising every section): off the async executor.
-        let built =
-            tokio::task::spawn_blocking(move || TenantIndex::build(stamp, portals, articles))
-                .await
-                .map_err(|e| crate::CoreError::Internal(e.to_string()))?;
+        let encoder = self.kb_encoder();
+        // Building is CPU work (tokenising, perhaps embedding every section): off the async
+        // executor.
+        let built = tokio::task::spawn_blocking(move || {
+            TenantIndex::build(stamp, portals, articles, encoder.as_deref())
+        })
+        .await
+        .map_err(|e| crate::CoreError::Internal(e.to_string()))?;
         let built = Arc::new(built);
         let mut cache = self
             .kb_cache()

@@ -573,7 +573,8 @@ impl Core {
                 return Err(CoreError::NotFound);
             }
         }
-        Ok(index.search(q, portal, locale, limit.clamp(1, 50)))
+        self.kb_search_in(&index, q, portal, locale, limit.clamp(1, 50))
+            .await
     }
 }
 

@@ -123,7 +123,8 @@ impl Core {
             return Err(CoreError::field("q", "1 to 1,000 characters"));
         }
         let index = self.kb_index(&hc.ctx).await?;
-        Ok(index.search(q, Some(&hc.portal.id), Some(locale), 10))
+        self.kb_search_in(&index, q, Some(&hc.portal.id), Some(locale), 10)
+            .await
     }
 
     /// A reader's verdict on a published article, limited per address and article.

@@ -241,15 +241,17 @@ impl AutomationTx for SqlTenantTx {
         &mut self,
         rule_id: &AutomationRuleId,
         conversation: &ConversationId,
+        at: i64,
     ) -> Result<Option<AutomationRun>, StoreError> {
         query(&format!(
             "SELECT {RUN_COLS} FROM automation_runs \
-             WHERE tenant_id = $1 AND rule_id = $2 AND conversation_id = $3 \
-             ORDER BY id DESC LIMIT 1"
+             WHERE tenant_id = $1 AND rule_id = $2 AND conversation_id = $3 AND created_at <= $4 \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
         ))
         .bind(self.tenant().to_owned())
         .bind(rule_id.as_str())
         .bind(conversation.as_str())
+        .bind(at)
         .fetch_optional(&mut self.tx)
         .await?
         .as_ref()

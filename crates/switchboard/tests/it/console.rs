@@ -1779,3 +1779,39 @@ async fn the_newest_messages_are_read_per_tenant() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_conversation_view_suggests_help_centre_articles_and_a_reply() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let other = app.tenant().await;
+        let (_, portal_slug, _) =
+            crate::kb::help_centre(&app, &t, &["cancel_order", "get_refund"], &[]).await;
+        // Another tenant's help centre on the same words is never suggested here.
+        crate::kb::help_centre(&app, &other, &["cancel_order"], &[]).await;
+        let conv = conversation(&app, &t, "How can I cancel my order?").await;
+        let quiet = conversation(&app, &t, "Bonjour").await;
+        let mut b = Browser::new(&app);
+        b.sign_in(&t.owner_email, &t.owner_password).await;
+        let page = b
+            .get(&format!("/app/t/{}/conversations/{conv}", t.slug))
+            .await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Suggested articles"), "{}", page.body);
+        let link = format!("/hc/{}/{portal_slug}/en/articles/cancel-order", t.slug);
+        assert!(page.body.contains(&link), "{}", page.body);
+        assert!(!page.body.contains(&format!("/hc/{}/", other.slug)));
+        assert!(page.body.contains("id=\"use-suggestion\""), "{}", page.body);
+        assert!(
+            page.body.contains("Cancel Order"),
+            "the suggested reply quotes the steps"
+        );
+        // Nothing to suggest for a message the help centre does not cover.
+        let page = b
+            .get(&format!("/app/t/{}/conversations/{quiet}", t.slug))
+            .await;
+        assert!(!page.body.contains("Suggested reply"), "{}", page.body);
+        app.stop().await;
+    }
+}
