@@ -35,6 +35,8 @@ const SECTIONS: &[(&str, &str)] = &[
     ("sla", "SLA policies"),
     ("api-keys", "API keys"),
     ("webhooks", "Webhooks"),
+    ("automation", "Automation rules"),
+    ("help-centre", "Help centre"),
     ("audit", "Audit log"),
 ];
 
@@ -170,12 +172,32 @@ enum Body {
     },
     Keys(Vec<KeyRow>),
     Webhooks(Vec<EndpointRow>),
+    /// `(id, name, trigger, enabled, position)`.
+    Rules(Vec<(String, String, String, bool, i64)>),
+    HelpCentre {
+        /// `(id, name, public address)`.
+        portals: Vec<(String, String, String)>,
+        articles: Vec<ArticleRow>,
+    },
     Webhook(Box<EndpointDetail>),
     Audit {
         rows: Vec<AuditRow>,
         verify: Option<(bool, String)>,
         older: Option<i64>,
     },
+}
+
+/// An article in the help-centre section.
+struct ArticleRow {
+    id: String,
+    title: String,
+    portal: String,
+    locale: String,
+    status: String,
+    /// Its public address (published articles).
+    url: String,
+    /// Readers' verdicts and views: `helpful / not helpful · views`.
+    feedback: String,
 }
 
 fn may_open(role: TenantRole, section: &str) -> bool {
@@ -352,6 +374,57 @@ async fn render(
                 });
             }
             Body::Teams { rows, people }
+        }
+        ("automation", _) => Body::Rules(
+            core.list_automation_rules(access)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.to_string(), r.name, r.trigger, r.enabled, r.position))
+                .collect(),
+        ),
+        ("help-centre", _) => {
+            let portals = core.list_kb_portals(access).await?;
+            let base = state.cfg.public_url.trim_end_matches('/');
+            let tenant = &access.tenant.slug;
+            let articles = core
+                .list_kb_articles(
+                    access,
+                    switchboard_store::model::KbArticleFilter {
+                        limit: 1_000,
+                        ..Default::default()
+                    },
+                )
+                .await?
+                .into_iter()
+                .map(|a| {
+                    let portal = portals.iter().find(|p| p.id == a.portal_id);
+                    ArticleRow {
+                        url: match (portal, a.status.as_str()) {
+                            (Some(p), "published") => format!(
+                                "{base}/hc/{tenant}/{}/{}/articles/{}",
+                                p.slug, a.locale, a.slug
+                            ),
+                            _ => String::new(),
+                        },
+                        portal: portal.map(|p| p.name.clone()).unwrap_or_default(),
+                        id: a.id.to_string(),
+                        title: a.title,
+                        locale: a.locale,
+                        status: a.status,
+                        feedback: format!("{} / {} · {}", a.helpful, a.not_helpful, a.views),
+                    }
+                })
+                .collect();
+            Body::HelpCentre {
+                portals: portals
+                    .into_iter()
+                    .map(|p| {
+                        let url = format!("{base}/hc/{tenant}/{}", p.slug);
+                        (p.id.to_string(), p.name, url)
+                    })
+                    .collect(),
+                articles,
+            }
         }
         ("labels", _) => Body::Labels(
             core.list_labels(access)
@@ -825,6 +898,85 @@ async fn apply(
                 meta,
             )
             .await?;
+        }
+        ("automation", None, "create") => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Written {
+                trigger: switchboard_core::automation::rules::Trigger,
+                #[serde(default)]
+                conditions: Option<switchboard_core::automation::rules::Condition>,
+                actions: Vec<switchboard_core::automation::rules::Action>,
+            }
+            let w: Written = serde_json::from_str(f.get("definition")).map_err(|e| {
+                ConsoleError::BadRequest(format!(
+                    "The rule is not valid JSON of {{trigger, conditions, actions}}: {e}"
+                ))
+            })?;
+            let input = switchboard_core::automation::RuleInput {
+                name: f.get("name").to_owned(),
+                description: f.get("description").to_owned(),
+                enabled: true,
+                position: None,
+                definition: switchboard_core::automation::rules::Definition {
+                    trigger: w.trigger,
+                    conditions: w.conditions,
+                    actions: w.actions,
+                },
+            };
+            core.create_automation_rule(access, input, meta).await?;
+        }
+        ("automation", None, "enable" | "disable") => {
+            let patch = switchboard_core::automation::RulePatch {
+                enabled: Some(f.op == "enable"),
+                ..Default::default()
+            };
+            core.update_automation_rule(access, &parse_id(f.get("rule"))?, patch, meta)
+                .await?;
+        }
+        ("automation", None, "delete") => {
+            core.delete_automation_rule(access, &parse_id(f.get("rule"))?, meta)
+                .await?;
+        }
+        ("help-centre", None, "create_portal") => {
+            core.create_kb_portal(
+                access,
+                f.get("slug"),
+                f.get("name"),
+                f.opt("locale").as_deref().unwrap_or("en"),
+                meta,
+            )
+            .await?;
+        }
+        ("help-centre", None, "create_article") => {
+            let input = switchboard_core::kb::ArticleInput {
+                portal_id: Some(parse_id(f.get("portal"))?),
+                title: f.get("title").to_owned(),
+                body: f.get("body").to_owned(),
+                locale: f.opt("locale"),
+                status: f.opt("status"),
+                ..Default::default()
+            };
+            core.create_kb_article(access, input, meta).await?;
+        }
+        ("help-centre", None, "publish" | "unpublish" | "delete_article") => {
+            let id = parse_id(f.get("article"))?;
+            if f.op == "delete_article" {
+                core.delete_kb_article(access, &id, meta).await?;
+            } else {
+                let patch = switchboard_core::kb::ArticlePatch {
+                    status: Some(
+                        if f.op == "publish" {
+                            "published"
+                        } else {
+                            "draft"
+                        }
+                        .into(),
+                    ),
+                    ..Default::default()
+                };
+                core.update_kb_article(access, &id, patch, meta).await?;
+            }
         }
         ("labels", None, "create") => {
             core.create_label(access, f.get("name"), f.get("colour"), meta)

@@ -1815,3 +1815,146 @@ async fn the_conversation_view_suggests_help_centre_articles_and_a_reply() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn admins_write_help_centre_articles_and_rules_in_the_console() {
+    for db in dbs() {
+        let app = TestApp::spawn(db).await;
+        let t = app.tenant().await;
+        let mut owner = Browser::new(&app);
+        owner.sign_in(&t.owner_email, &t.owner_password).await;
+        let base = format!("/app/t/{}/settings", t.slug);
+        let csrf = owner.csrf();
+        let hc = format!("{base}/help-centre");
+        assert_eq!(owner.get(&hc).await.status, 200);
+        let slug = switchboard_testkit::unique("help");
+        let r = owner
+            .post(
+                &hc,
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create_portal"),
+                    ("name", "Acme Help"),
+                    ("slug", &slug),
+                    ("locale", "en"),
+                ],
+            )
+            .await;
+        assert!(r.status.is_redirection() || r.status == 200, "{}", r.body);
+        let page = owner.get(&hc).await;
+        let portal = page
+            .body
+            .split("name=\"portal\"><option value=\"")
+            .nth(1)
+            .unwrap();
+        let portal = &portal[..portal.find('"').unwrap()];
+        let r = owner
+            .post(
+                &hc,
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create_article"),
+                    ("portal", portal),
+                    ("title", "Returning an item"),
+                    ("body", "## Steps\n\n1. Open **Orders**.\n2. Press Return."),
+                    ("status", "draft"),
+                ],
+            )
+            .await;
+        assert!(r.status.is_redirection() || r.status == 200, "{}", r.body);
+        let public = format!("/hc/{}/{slug}/en/articles/returning-an-item", t.slug);
+        app.call(Method::GET, &public, None, None).await.expect(404);
+        let page = owner.get(&hc).await;
+        let article = page.body.split("name=\"article\" value=\"").nth(1).unwrap();
+        let article = article[..article.find('"').unwrap()].to_owned();
+        owner
+            .post(
+                &hc,
+                &[("csrf", &csrf), ("op", "publish"), ("article", &article)],
+            )
+            .await;
+        let shown = app.call(Method::GET, &public, None, None).await.expect(200);
+        assert!(
+            shown.text.contains("<strong>Orders</strong>"),
+            "{}",
+            shown.text
+        );
+        // Another tenant's article id changes nothing here.
+        let other = app.tenant().await;
+        let foreign = owner
+            .post(
+                &hc,
+                &[
+                    ("csrf", &csrf),
+                    ("op", "delete_article"),
+                    ("article", "kba_01jd0000000000000000000000"),
+                ],
+            )
+            .await;
+        assert_eq!(foreign.status, 404, "{}", foreign.body);
+        assert_eq!(
+            owner
+                .get(&format!("/app/t/{}/settings/help-centre", other.slug))
+                .await
+                .status,
+            404
+        );
+
+        // Automation rules: written as JSON, switched off and on; bad JSON is refused.
+        let rules = format!("{base}/automation");
+        let definition = json!({"trigger": {"type": "message_created"},
+            "conditions": {"field": "message.content", "op": "contains", "value": "refund"},
+            "actions": [{"type": "set_priority", "priority": "high"}]})
+        .to_string();
+        let r = owner
+            .post(
+                &rules,
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create"),
+                    ("name", "Refunds first"),
+                    ("definition", &definition),
+                ],
+            )
+            .await;
+        assert!(r.status.is_redirection() || r.status == 200, "{}", r.body);
+        let bad = owner
+            .post(
+                &rules,
+                &[
+                    ("csrf", &csrf),
+                    ("op", "create"),
+                    ("name", "Broken"),
+                    ("definition", "{\"trigger\": 1}"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.body);
+        let listed = app
+            .call(Method::GET, "/v1/automation/rules", Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+        let id = listed.body["data"][0]["id"].as_str().unwrap().to_owned();
+        owner
+            .post(&rules, &[("csrf", &csrf), ("op", "disable"), ("rule", &id)])
+            .await;
+        let one = app
+            .call(
+                Method::GET,
+                &format!("/v1/automation/rules/{id}"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        assert_eq!(one.body["enabled"], false);
+        // Agents do not reach either section.
+        let (email, password) = member(&app, &t, "agent").await;
+        let mut agent = Browser::new(&app);
+        agent.sign_in(&email, &password).await;
+        assert_eq!(agent.get(&hc).await.status, 403);
+        assert_eq!(agent.get(&rules).await.status, 403);
+        app.stop().await;
+    }
+}
