@@ -37,6 +37,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("webhooks", "Webhooks"),
     ("automation", "Automation rules"),
     ("help-centre", "Help centre"),
+    ("ai", "AI answers"),
     ("audit", "Audit log"),
 ];
 
@@ -174,6 +175,7 @@ enum Body {
     Webhooks(Vec<EndpointRow>),
     /// `(id, name, trigger, enabled, position)`.
     Rules(Vec<(String, String, String, bool, i64)>),
+    Ai(Box<AiForm>),
     HelpCentre {
         /// `(id, name, public address)`.
         portals: Vec<(String, String, String)>,
@@ -185,6 +187,24 @@ enum Body {
         verify: Option<(bool, String)>,
         older: Option<i64>,
     },
+}
+
+/// The AI-answer settings as the form shows them.
+struct AiForm {
+    enabled: bool,
+    /// `(id, name, selected)`.
+    portals: Vec<(String, String, bool)>,
+    intents: String,
+    min_intent: String,
+    min_retrieval: String,
+    max_turns: i64,
+    base_url: String,
+    model: String,
+    stream: bool,
+    key_set: bool,
+    budget: String,
+    /// This month's tokens and requests.
+    usage: String,
 }
 
 /// An article in the help-centre section.
@@ -382,6 +402,37 @@ async fn render(
                 .map(|r| (r.id.to_string(), r.name, r.trigger, r.enabled, r.position))
                 .collect(),
         ),
+        ("ai", _) => {
+            let v = core.ai_settings(access).await?;
+            let s = v.settings;
+            let (month, tokens, requests, _) = core.ai_usage(access, None).await?;
+            let g = s.generative.clone();
+            Body::Ai(Box::new(AiForm {
+                enabled: s.enabled,
+                portals: core
+                    .list_kb_portals(access)
+                    .await?
+                    .into_iter()
+                    .map(|p| {
+                        let on = s.portal_id.as_ref() == Some(&p.id);
+                        (p.id.to_string(), p.name, on)
+                    })
+                    .collect(),
+                intents: s.intents.join(", "),
+                min_intent: format!("{:.2}", s.min_intent_confidence),
+                min_retrieval: format!("{:.2}", s.min_retrieval_confidence),
+                max_turns: s.max_turns,
+                base_url: g.as_ref().map(|g| g.base_url.clone()).unwrap_or_default(),
+                model: g.as_ref().map(|g| g.model.clone()).unwrap_or_default(),
+                stream: g.as_ref().is_some_and(|g| g.stream),
+                key_set: v.api_key_set,
+                budget: g
+                    .as_ref()
+                    .map(|g| g.monthly_token_budget.to_string())
+                    .unwrap_or_else(|| "1000000".into()),
+                usage: format!("{month}: {tokens} tokens in {requests} requests"),
+            }))
+        }
         ("help-centre", _) => {
             let portals = core.list_kb_portals(access).await?;
             let base = state.cfg.public_url.trim_end_matches('/');
@@ -937,6 +988,56 @@ async fn apply(
         ("automation", None, "delete") => {
             core.delete_automation_rule(access, &parse_id(f.get("rule"))?, meta)
                 .await?;
+        }
+        ("ai", None, "save") => {
+            use switchboard_core::ai::{AiSettings, GenerativeSettings, KeyChange};
+            let number = |k: &str, default: f64| -> ConsoleResult<f64> {
+                match f.get(k) {
+                    "" => Ok(default),
+                    v => v.parse::<f64>().map_err(|_| {
+                        ConsoleError::BadRequest(format!("{k}: a number from 0 to 1"))
+                    }),
+                }
+            };
+            let current = core.ai_settings(access).await?.settings;
+            let base_url = f.get("base_url");
+            let generative = (!base_url.is_empty()).then(|| GenerativeSettings {
+                base_url: base_url.to_owned(),
+                model: f.get("model").to_owned(),
+                stream: f.get("stream") == "on",
+                timeout_ms: current.generative.as_ref().map_or(20_000, |g| g.timeout_ms),
+                monthly_token_budget: f.get("budget").parse().unwrap_or(1_000_000),
+                max_output_tokens: current
+                    .generative
+                    .as_ref()
+                    .map_or(500, |g| g.max_output_tokens),
+            });
+            let key = match (generative.is_some(), f.get("api_key"), f.get("clear_key")) {
+                (false, _, _) | (true, _, "on") => KeyChange::Clear,
+                (true, "", _) => KeyChange::Keep,
+                (true, k, _) => KeyChange::Set(k.to_owned()),
+            };
+            let settings = AiSettings {
+                enabled: f.get("enabled") == "on",
+                portal_id: match f.get("portal") {
+                    "" => None,
+                    p => Some(parse_id(p)?),
+                },
+                locale: current.locale,
+                inbox_ids: current.inbox_ids,
+                intents: f
+                    .get("intents")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|i| !i.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                min_intent_confidence: number("min_intent", 0.0)?,
+                min_retrieval_confidence: number("min_retrieval", 0.3)?,
+                max_turns: f.get("max_turns").parse().unwrap_or(3),
+                generative,
+            };
+            core.put_ai_settings(access, settings, key, meta).await?;
         }
         ("help-centre", None, "create_portal") => {
             core.create_kb_portal(

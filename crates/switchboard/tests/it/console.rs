@@ -1949,12 +1949,52 @@ async fn admins_write_help_centre_articles_and_rules_in_the_console() {
             .await
             .expect(200);
         assert_eq!(one.body["enabled"], false);
-        // Agents do not reach either section.
+        // AI answers: switched on with a help centre and a model whose key is never shown again.
+        let ai = format!("{base}/ai");
+        assert_eq!(owner.get(&ai).await.status, 200);
+        let r = owner
+            .post(
+                &ai,
+                &[
+                    ("csrf", &csrf),
+                    ("op", "save"),
+                    ("enabled", "on"),
+                    ("portal", portal),
+                    ("min_retrieval", "0.4"),
+                    ("max_turns", "2"),
+                    ("base_url", "https://llm.example/v1"),
+                    ("model", "small"),
+                    ("api_key", "sk-console-secret"),
+                    ("budget", "5000"),
+                ],
+            )
+            .await;
+        assert!(r.status.is_redirection() || r.status == 200, "{}", r.body);
+        let saved = app
+            .call(Method::GET, "/v1/ai/settings", Some(&t.key), None)
+            .await
+            .expect(200);
+        assert_eq!(saved.body["enabled"], true, "{}", saved.text);
+        assert_eq!(saved.body["min_retrieval_confidence"], 0.4);
+        assert_eq!(saved.body["generative"]["api_key_set"], true);
+        let shown = owner.get(&ai).await;
+        assert!(!shown.body.contains("sk-console-secret"));
+        assert!(shown.body.contains("one is stored"));
+        let bad = owner
+            .post(
+                &ai,
+                &[("csrf", &csrf), ("op", "save"), ("min_retrieval", "lots")],
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.body);
+
+        // Agents do not reach these sections.
         let (email, password) = member(&app, &t, "agent").await;
         let mut agent = Browser::new(&app);
         agent.sign_in(&email, &password).await;
         assert_eq!(agent.get(&hc).await.status, 403);
         assert_eq!(agent.get(&rules).await.status, 403);
+        assert_eq!(agent.get(&ai).await.status, 403);
         app.stop().await;
     }
 }
