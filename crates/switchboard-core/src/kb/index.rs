@@ -225,6 +225,8 @@ pub struct KbIndexCache {
     /// The sentence encoder searches re-rank with (`triage.encoder_dir`), loaded once; `None`
     /// when none is configured or this build cannot run one.
     encoder: std::sync::OnceLock<Option<Arc<SentenceEncoder>>>,
+    /// Held while an index is built.
+    building: tokio::sync::Mutex<()>,
 }
 
 impl Core {
@@ -274,17 +276,28 @@ impl Core {
 
     /// The tenant's index, rebuilt when its articles changed since it was built.
     pub(crate) async fn kb_index(&self, ctx: &TenantCtx) -> CoreResult<Arc<TenantIndex>> {
+        let cached = |stamp: (i64, i64, i64)| {
+            self.kb_cache()
+                .tenants
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(ctx.tenant())
+                .filter(|i| i.stamp == stamp)
+                .cloned()
+        };
+        let stamp = {
+            let mut tx = self.store().tenant(ctx, Access::Read).await?;
+            tx.kb_stamp().await?
+        };
+        if let Some(i) = cached(stamp) {
+            return Ok(i);
+        }
+        // One build at a time in this process: requests arriving after an edit wait for the
+        // build in progress instead of each starting their own.
+        let _building = self.kb_cache().building.lock().await;
         let mut tx = self.store().tenant(ctx, Access::Read).await?;
         let stamp = tx.kb_stamp().await?;
-        let cached = self
-            .kb_cache()
-            .tenants
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(ctx.tenant())
-            .filter(|i| i.stamp == stamp)
-            .cloned();
-        if let Some(i) = cached {
+        if let Some(i) = cached(stamp) {
             return Ok(i);
         }
         let portals = tx
