@@ -1001,16 +1001,16 @@ async fn apply(
             };
             let current = core.ai_settings(access).await?.settings;
             let base_url = f.get("base_url");
-            let generative = (!base_url.is_empty()).then(|| GenerativeSettings {
-                base_url: base_url.to_owned(),
-                model: f.get("model").to_owned(),
-                stream: f.get("stream") == "on",
-                timeout_ms: current.generative.as_ref().map_or(20_000, |g| g.timeout_ms),
-                monthly_token_budget: f.get("budget").parse().unwrap_or(1_000_000),
-                max_output_tokens: current
-                    .generative
-                    .as_ref()
-                    .map_or(500, |g| g.max_output_tokens),
+            let generative = (!base_url.is_empty()).then(|| {
+                let d = GenerativeSettings::new(base_url.to_owned(), f.get("model").to_owned());
+                let kept = current.generative.as_ref();
+                GenerativeSettings {
+                    stream: f.get("stream") == "on",
+                    timeout_ms: kept.map_or(d.timeout_ms, |g| g.timeout_ms),
+                    monthly_token_budget: f.get("budget").parse().unwrap_or(d.monthly_token_budget),
+                    max_output_tokens: kept.map_or(d.max_output_tokens, |g| g.max_output_tokens),
+                    ..d
+                }
             });
             let key = match (generative.is_some(), f.get("api_key"), f.get("clear_key")) {
                 (false, _, _) | (true, _, "on") => KeyChange::Clear,

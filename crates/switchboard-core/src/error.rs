@@ -62,6 +62,20 @@ impl CoreError {
     pub fn field(field: &str, message: &str) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
     }
+
+    /// The reason as shown to a tenant in a log of background work (automation runs, AI
+    /// decisions): field errors spelled out, internal detail never.
+    pub(crate) fn public_reason(&self) -> String {
+        match self {
+            Self::Validation(errors) => errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;

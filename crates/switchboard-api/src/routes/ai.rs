@@ -130,21 +130,13 @@ async fn put_settings(
             Some(Some(k)) if k.is_empty() => KeyChange::Clear,
             Some(Some(k)) => KeyChange::Set(k),
         };
-        let d = GenerativeSettings {
-            base_url: String::new(),
-            model: String::new(),
-            stream: false,
-            timeout_ms: 20_000,
-            monthly_token_budget: 1_000_000,
-            max_output_tokens: 500,
-        };
+        let d = GenerativeSettings::new(g.base_url, g.model);
         GenerativeSettings {
-            base_url: g.base_url,
-            model: g.model,
             stream: g.stream,
             timeout_ms: g.timeout_ms.unwrap_or(d.timeout_ms),
             monthly_token_budget: g.monthly_token_budget.unwrap_or(d.monthly_token_budget),
             max_output_tokens: g.max_output_tokens.unwrap_or(d.max_output_tokens),
+            ..d
         }
     });
     if generative.is_none() {

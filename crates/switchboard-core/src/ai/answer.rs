@@ -4,7 +4,7 @@ use super::model::{decision_schema, ChatCall, ChatError, DECISION_TOOL};
 use super::{load_settings, month_of, seal_context, AiSettings};
 use crate::audit::{self, AuditDraft, RequestMeta};
 use crate::conversations::ConversationPatch;
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreResult;
 use crate::kb::KbHit;
 use crate::{secrets, Core, TenantAccess};
 use serde::Deserialize;
@@ -160,7 +160,7 @@ impl Core {
         let verdict = match verdict {
             Ok(v) => v,
             Err(e) => Verdict::Handoff {
-                reason: format!("the answer could not be prepared: {}", describe(&e)),
+                reason: format!("the answer could not be prepared: {}", e.public_reason()),
             },
         };
         if let Err(e) = self
@@ -175,7 +175,7 @@ impl Core {
             .await
         {
             // The answer could not be posted: people take over, as with any other doubt.
-            let reason = format!("the answer could not be sent: {}", describe(&e));
+            let reason = format!("the answer could not be sent: {}", e.public_reason());
             tracing::warn!(conversation = %conversation.id, error = %e, "AI answer failed; handing off");
             let note = format!("AI answer handed this conversation to a person: {reason}.");
             if let Err(e) = self
@@ -514,13 +514,6 @@ fn cap(text: &str) -> String {
         .or_else(|| cut.rfind(' '))
         .unwrap_or(cut.len());
     format!("{}…", cut[..at].trim_end())
-}
-
-fn describe(e: &CoreError) -> String {
-    match e {
-        CoreError::Internal(_) => "internal error".into(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

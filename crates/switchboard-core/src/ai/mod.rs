@@ -45,6 +45,20 @@ pub struct GenerativeSettings {
     pub max_output_tokens: u32,
 }
 
+impl GenerativeSettings {
+    /// A model at `base_url` with the default timeout, budget and answer length.
+    pub fn new(base_url: String, model: String) -> Self {
+        Self {
+            base_url,
+            model,
+            stream: false,
+            timeout_ms: default_timeout_ms(),
+            monthly_token_budget: default_budget(),
+            max_output_tokens: default_max_tokens(),
+        }
+    }
+}
+
 fn default_timeout_ms() -> u64 {
     20_000
 }

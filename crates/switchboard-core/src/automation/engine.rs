@@ -346,7 +346,7 @@ impl Core {
             {
                 Ok(()) => results.push(json!({"type": action.name(), "ok": true})),
                 Err(e) => {
-                    let why = describe(&e);
+                    let why = e.public_reason();
                     results.push(json!({"type": action.name(), "ok": false, "error": why}));
                     failure = Some(format!("actions[{i}] ({}): {why}", action.name()));
                     break;
@@ -653,19 +653,6 @@ impl Core {
     }
 }
 
-/// A failed action's reason, for the run log (never internal detail).
-fn describe(e: &CoreError) -> String {
-    match e {
-        CoreError::Validation(errors) => errors
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        CoreError::Internal(_) => "internal error".to_owned(),
-        other => other.to_string(),
-    }
-}
-
 /// Runs the engine for every tenant of this process's region with enabled rules (or AI answers)
 /// until `cancel`.
 pub async fn run_automation_engine(core: Arc<Core>, owner: String, cancel: CancellationToken) {
@@ -721,11 +708,11 @@ mod tests {
     #[test]
     fn failures_are_described_without_internals() {
         assert_eq!(
-            describe(&CoreError::Internal("db password wrong".into())),
+            CoreError::Internal("db password wrong".into()).public_reason(),
             "internal error"
         );
         assert_eq!(
-            describe(&CoreError::field("assignee_id", "not an agent")),
+            CoreError::field("assignee_id", "not an agent").public_reason(),
             "assignee_id: not an agent"
         );
     }

@@ -12,7 +12,6 @@ const ANSWER_COLS: &str =
     "message_id, conversation_id, action, reply_message_id, details, tokens, created_at";
 
 fn answer(row: &Row) -> Result<AiAnswer, StoreError> {
-    let details: String = row.try_get("details")?;
     Ok(AiAnswer {
         message_id: MessageId::from_trusted(row.try_get("message_id")?),
         conversation_id: ConversationId::from_trusted(row.try_get("conversation_id")?),
@@ -20,8 +19,7 @@ fn answer(row: &Row) -> Result<AiAnswer, StoreError> {
         reply_message_id: row
             .try_get::<Option<String>, _>("reply_message_id")?
             .map(MessageId::from_trusted),
-        details: serde_json::from_str(&details)
-            .map_err(|e| StoreError::Invalid(format!("details: {e}")))?,
+        details: super::rows::json(row, "details")?,
         tokens: row.try_get("tokens")?,
         created_at: row.try_get("created_at")?,
     })
@@ -36,10 +34,8 @@ impl AiTx for SqlTenantTx {
                 .fetch_optional(&mut self.tx)
                 .await?;
         row.map(|r| {
-            let raw: String = r.try_get("settings")?;
             Ok(StoredAiSettings {
-                settings: serde_json::from_str(&raw)
-                    .map_err(|e| StoreError::Invalid(format!("settings: {e}")))?,
+                settings: super::rows::json(&r, "settings")?,
                 api_key: r.try_get("api_key")?,
                 updated_at: r.try_get("updated_at")?,
             })

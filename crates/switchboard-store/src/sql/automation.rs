@@ -1,7 +1,7 @@
 //! Automation rules and the log of their runs, for both engines.
 
 use super::exec::{query, Row};
-use super::rows;
+use super::rows::{self, json};
 use super::tenant::SqlTenantTx;
 use crate::model::{AutomationRule, AutomationRun, AutomationRunFilter, Conversation};
 use crate::traits::AutomationTx;
@@ -14,11 +14,6 @@ const RULE_COLS: &str =
 
 const RUN_COLS: &str =
     "id, rule_id, event_id, conversation_id, depth, outcome, actions, error, created_at";
-
-fn json(row: &Row, col: &str) -> Result<serde_json::Value, StoreError> {
-    let raw: String = row.try_get(col)?;
-    serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("{col}: {e}")))
-}
 
 fn rule(row: &Row) -> Result<AutomationRule, StoreError> {
     Ok(AutomationRule {

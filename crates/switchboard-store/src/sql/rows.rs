@@ -30,7 +30,7 @@ fn opt_int(row: &Row, col: &str) -> Result<Option<i64>, StoreError> {
     row.try_get::<Option<i64>, _>(col)
 }
 
-fn json(row: &Row, col: &str) -> Result<serde_json::Value, StoreError> {
+pub(super) fn json(row: &Row, col: &str) -> Result<serde_json::Value, StoreError> {
     let raw = text(row, col)?;
     serde_json::from_str(&raw).map_err(|e| StoreError::Invalid(format!("{col}: {e}")))
 }
