@@ -257,7 +257,10 @@ impl Core {
         last_seq: i64,
     ) -> CoreResult<bool> {
         let rows = attempt_rows(&attempts, &endpoints);
-        for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION) {
+        // A small batch is recorded in the same transaction as the cursor: on PostgreSQL every
+        // round trip counts when deliveries come one or two at a time.
+        let together = rows.len() <= ATTEMPTS_PER_TRANSACTION;
+        for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION).filter(|_| !together) {
             let mut tx = self.store().tenant(ctx, Access::Write).await?;
             // An endpoint deleted while the batch was out takes its attempts with it.
             let live: HashSet<WebhookEndpointId> = tx
@@ -275,13 +278,9 @@ impl Core {
             tx.commit().await?;
         }
         let mut tx = self.store().tenant(ctx, Access::Write).await?;
-        if !tx
+        let advanced = tx
             .advance_event_cursor(DISPATCH_CONSUMER, owner, last_seq)
-            .await?
-        {
-            tracing::warn!(tenant = %ctx.tenant(), "lost the webhook cursor lease mid-batch");
-            return Ok(false);
-        }
+            .await?;
         // Health is applied to the endpoints as they are now (locked until commit), never to the
         // copies read before the batch went out: a rotation, an edit or a switch-off made
         // meanwhile stays.
@@ -292,6 +291,20 @@ impl Core {
                 index.insert(e.id.clone(), fresh.len());
                 fresh.push(now);
             }
+        }
+        if together {
+            // An endpoint deleted while the batch was out takes its attempts with it.
+            let kept: Vec<WebhookAttempt> = rows
+                .into_iter()
+                .filter(|a| index.contains_key(&a.endpoint_id))
+                .collect();
+            tx.insert_webhook_attempts(&kept).await?;
+        }
+        if !advanced {
+            // The attempts happened: they are kept even though the batch is another's now.
+            tx.commit().await?;
+            tracing::warn!(tenant = %ctx.tenant(), "lost the webhook cursor lease mid-batch");
+            return Ok(false);
         }
         let attempts: Vec<Recorded> = attempts
             .into_iter()

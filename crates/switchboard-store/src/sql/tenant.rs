@@ -19,6 +19,8 @@ use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, Mess
 
 /// Outbox rows per INSERT statement when a transaction flushes its events.
 const OUTBOX_ROWS_PER_INSERT: usize = 500;
+/// Audit rows per INSERT statement at commit (PostgreSQL; 16 parameters a row).
+const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 pub(super) struct SqlTenantTx {
     pub(super) tx: Conn,
@@ -85,22 +87,108 @@ impl SqlTenantTx {
         Ok((head, row.try_get("outbox_seq")?))
     }
 
-    /// Chains this transaction's audit entries after `head` (locked) and writes them.
-    async fn flush_audit(&mut self, mut head: AuditHead) -> Result<(), StoreError> {
+    /// PostgreSQL's commit-time writes in as few round trips as possible, because a tenant's
+    /// writers queue behind whoever holds the head row until that one commits: one statement
+    /// locks the head, reserves the event numbers and writes the events; one more writes the
+    /// chained audit entries and moves the head to the last of them.
+    async fn flush_chain_postgres(&mut self) -> Result<(), StoreError> {
+        let head = if self.outbox.is_empty() || self.outbox.len() > OUTBOX_ROWS_PER_INSERT {
+            let (head, last_event) = self.lock_head_reserving_events().await?;
+            if !self.outbox.is_empty() {
+                self.flush_outbox(last_event).await?;
+            }
+            head
+        } else {
+            self.lock_head_writing_events().await?
+        };
         let t = self.ctx.tenant().clone();
+        let records = self.chain_audit(head);
+        for chunk in records.chunks(AUDIT_ROWS_PER_INSERT) {
+            audit::append_moving_tenant_head(&mut self.tx, &t, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::lock_head_reserving_events`] and [`Self::flush_outbox`] as one PostgreSQL
+    /// statement (a data-modifying `WITH`), for up to [`OUTBOX_ROWS_PER_INSERT`] events.
+    async fn lock_head_writing_events(&mut self) -> Result<AuditHead, StoreError> {
+        const COLS: usize = 8;
+        let n = self.outbox.len() as i64;
+        let mut sql = String::from(
+            "WITH h AS (INSERT INTO audit_heads (tenant_id, seq, hash, outbox_seq) \
+             VALUES ($1, 0, '', $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET outbox_seq = audit_heads.outbox_seq + $3 \
+             RETURNING seq, hash, outbox_seq), \
+             o AS (INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, \
+             occurred_at, actor_type, actor_id, payload) \
+             SELECT $1, h.outbox_seq - $3 + v.k, v.id, v.event_type, v.version, v.occurred_at, \
+             v.actor_type, v.actor_id, v.payload FROM h, (VALUES ",
+        );
+        for i in 0..self.outbox.len() {
+            let b = 3 + i * COLS;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}::bigint, ${}::text, ${}::text, ${}::bigint, ${}::bigint, ${}::text, \
+                 ${}::text, ${}::text)",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        sql.push_str(
+            ") AS v (k, id, event_type, version, occurred_at, actor_type, actor_id, payload)) \
+             SELECT seq, hash FROM h",
+        );
+        let mut q = query(&sql).bind(self.tenant().to_owned()).bind(n).bind(n);
+        for (i, e) in self.outbox.iter().enumerate() {
+            q = q
+                .bind(i as i64 + 1)
+                .bind(e.id.as_str())
+                .bind(e.event_type.as_str())
+                .bind(e.version)
+                .bind(e.occurred_at)
+                .bind(e.actor.kind.as_str())
+                .bind(e.actor.id.as_str())
+                .bind(e.payload.to_string());
+        }
+        let row = q.fetch_one(&mut self.tx).await?;
+        Ok(AuditHead {
+            seq: row.try_get("seq")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+
+    /// This transaction's audit entries, numbered and hashed after `head`.
+    fn chain_audit(&mut self, mut head: AuditHead) -> Vec<AuditRecord> {
         let chain = self.audit_chain_id();
-        for mut record in std::mem::take(&mut self.audit) {
+        let mut records = std::mem::take(&mut self.audit);
+        for record in &mut records {
             record.seq = head.seq + 1;
             record.prev_hash = head.hash.clone();
             record.hash = crate::audit_chain::chain_hash(
                 &record.prev_hash,
-                &crate::audit_chain::canonical_json(&chain, &record),
+                &crate::audit_chain::canonical_json(&chain, record),
             );
-            audit::append(&mut self.tx, Chain::Tenant(&t), &record).await?;
             head = AuditHead {
                 seq: record.seq,
-                hash: record.hash,
+                hash: record.hash.clone(),
             };
+        }
+        records
+    }
+
+    /// Chains this transaction's audit entries after `head` (locked) and writes them.
+    async fn flush_audit(&mut self, head: AuditHead) -> Result<(), StoreError> {
+        let t = self.ctx.tenant().clone();
+        for record in self.chain_audit(head) {
+            audit::append(&mut self.tx, Chain::Tenant(&t), &record).await?;
         }
         Ok(())
     }
@@ -295,10 +383,15 @@ impl TenantTx for SqlTenantTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let wrote_events = !self.outbox.is_empty();
         if wrote_events || !self.audit.is_empty() {
-            let (head, last_event) = self.lock_head_reserving_events().await?;
-            self.flush_audit(head).await?;
-            if wrote_events {
-                self.flush_outbox(last_event).await?;
+            match self.dialect {
+                Dialect::Postgres => self.flush_chain_postgres().await?,
+                Dialect::Sqlite => {
+                    let (head, last_event) = self.lock_head_reserving_events().await?;
+                    self.flush_audit(head).await?;
+                    if wrote_events {
+                        self.flush_outbox(last_event).await?;
+                    }
+                }
             }
         }
         let tenant = self.ctx.tenant().clone();

@@ -213,22 +213,21 @@ impl WebhookTx for SqlTenantTx {
         lease_until: i64,
         start_seq: i64,
     ) -> Result<Option<i64>, StoreError> {
-        query(
-            "INSERT INTO event_cursors (tenant_id, consumer, seq) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant_id, consumer) DO NOTHING",
+        // One statement, since readers claim on every pass: create the cursor already leased,
+        // or take the lease over when it is free, ours, or run out; no row while another
+        // owner's lease runs.
+        let row = query(
+            "INSERT INTO event_cursors (tenant_id, consumer, seq, lease_owner, lease_until) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, consumer) DO UPDATE \
+             SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until \
+             WHERE event_cursors.lease_owner IS NULL OR event_cursors.lease_owner = $4 \
+             OR event_cursors.lease_until < $6 \
+             RETURNING seq",
         )
         .bind(self.tenant().to_owned())
         .bind(consumer)
         .bind(start_seq)
-        .execute(&mut self.tx)
-        .await?;
-        let row = query(
-            "UPDATE event_cursors SET lease_owner = $3, lease_until = $4 \
-             WHERE tenant_id = $1 AND consumer = $2 \
-             AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until < $5) RETURNING seq",
-        )
-        .bind(self.tenant().to_owned())
-        .bind(consumer)
         .bind(owner)
         .bind(lease_until)
         .bind(now)
