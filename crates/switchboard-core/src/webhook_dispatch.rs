@@ -143,16 +143,13 @@ impl Core {
                 break;
             };
             let Some(last_seq) = events.last().map(|e| e.seq) else {
-                // Caught up: finish recording, then look once more for what arrived meanwhile.
-                match recording.take() {
-                    Some(previous) => {
-                        if previous.await? {
-                            continue;
-                        }
-                        break;
-                    }
-                    None => break,
+                // Caught up: finish recording and stop. What this process commits meanwhile
+                // sends the follower round once more (`consumers::follow_tenants`), and other
+                // processes' commits are polled, so no further read is needed here.
+                if let Some(previous) = recording.take() {
+                    previous.await?;
                 }
+                break;
             };
             let now = self.now();
             let targets = self.targets(tenant, endpoints, now, limits)?;

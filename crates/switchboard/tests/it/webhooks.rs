@@ -203,16 +203,32 @@ async fn deliveries_are_signed_and_a_reference_implementation_verifies_them() {
         assert!(!python_verifies(&secret, &forged));
         assert!(!rust_verifies(&secret, &forged));
 
-        // The attempt log and the statistics.
-        let attempts = app
-            .call(
-                Method::GET,
-                &format!("/v1/webhooks/{endpoint}/attempts"),
-                Some(&t.key),
-                None,
-            )
-            .await
-            .expect(200);
+        // The attempt log and the statistics. Attempts are written after they are sent, so the
+        // log may trail the receiver by a moment.
+        let started = std::time::Instant::now();
+        let attempts = loop {
+            let attempts = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/webhooks/{endpoint}/attempts"),
+                    Some(&t.key),
+                    None,
+                )
+                .await
+                .expect(200);
+            if attempts.body["data"]
+                .as_array()
+                .is_some_and(|a| a.len() >= 2)
+            {
+                break attempts;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the attempts were never logged: {}",
+                attempts.text
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let first = &attempts.body["data"]
             .as_array()
             .unwrap()
