@@ -92,18 +92,19 @@ pub(crate) async fn follow_tenants<L, LF, P, PF>(
             tasks.spawn(async move {
                 loop {
                     pass(core.clone(), tenant.clone()).await;
+                    // Under the `running` lock, as the follower asks for another round under it:
+                    // a commit announced now either sees this pass still running (and is in
+                    // `again`) or sees it gone (and starts a new one), never neither.
+                    let mut r = running.lock().unwrap_or_else(|p| p.into_inner());
                     let requested = again
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&tenant);
                     if !requested {
+                        r.remove(&tenant);
                         break;
                     }
                 }
-                running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&tenant);
             });
         }
     }

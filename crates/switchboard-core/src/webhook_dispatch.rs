@@ -255,7 +255,8 @@ impl Core {
     ) -> CoreResult<bool> {
         let rows = attempt_rows(&attempts, &endpoints);
         // A small batch is recorded in the same transaction as the cursor: on PostgreSQL every
-        // round trip counts when deliveries come one or two at a time.
+        // round trip counts when deliveries come one or two at a time. If that transaction
+        // fails, the batch is sent again and the log shows the new attempts only.
         let together = rows.len() <= ATTEMPTS_PER_TRANSACTION;
         for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION).filter(|_| !together) {
             let mut tx = self.store().tenant(ctx, Access::Write).await?;

@@ -133,11 +133,6 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ai_answers",
         include_str!("../migrations/0026_ai_answers.sql"),
     ),
-    (
-        27,
-        "commit_round_trips",
-        include_str!("../migrations/0027_commit_round_trips.sql"),
-    ),
 ];
 
 /// Why the database could not be opened.

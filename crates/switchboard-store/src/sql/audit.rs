@@ -150,21 +150,23 @@ pub(super) async fn append(
     Ok(())
 }
 
-/// Writes a tenant's chained entries and moves its head to the last of them, in one statement
-/// (PostgreSQL: a data-modifying `WITH`; its tenant chain has no head trigger since migration
-/// 0027, so this is the one way entries are appended there).
-pub(super) async fn append_moving_tenant_head(
+/// Writes chained entries of a tenant in one statement (PostgreSQL, where every statement is a
+/// round trip under the tenant's head lock); the head trigger (migration 0003) moves the head
+/// row by row, so it ends at the last entry. The trigger stays even though this statement could
+/// move the head itself: a process of the previous release, still running during a rolling
+/// upgrade, appends one entry at a time and relies on it.
+pub(super) async fn append_tenant_entries(
     tx: &mut Conn,
     tenant: &TenantId,
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
     const COLS: usize = 16;
-    let Some(last) = records.last() else {
+    if records.is_empty() {
         return Ok(());
-    };
+    }
     let mut sql = String::from(
-        "WITH a AS (INSERT INTO audit_events (tenant_id, seq, id, occurred_at, actor_type, \
-         actor_id, action, target_type, target_id, outcome, ip, user_agent, request_id, details, \
+        "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, actor_type, actor_id, \
+         action, target_type, target_id, outcome, ip, user_agent, request_id, details, \
          prev_hash, hash) VALUES ",
     );
     for i in 0..records.len() {
@@ -176,13 +178,6 @@ pub(super) async fn append_moving_tenant_head(
         sql.push_str(&p.join(", "));
         sql.push(')');
     }
-    let n = records.len() * COLS;
-    sql.push_str(&format!(
-        ") UPDATE audit_heads SET seq = ${}, hash = ${} WHERE tenant_id = ${}",
-        n + 1,
-        n + 2,
-        n + 3
-    ));
     let mut q = query(&sql);
     for r in records {
         q = q
@@ -203,11 +198,7 @@ pub(super) async fn append_moving_tenant_head(
             .bind(r.prev_hash.as_str())
             .bind(r.hash.as_str());
     }
-    q.bind(last.seq)
-        .bind(last.hash.as_str())
-        .bind(tenant.as_str())
-        .execute(&mut *tx)
-        .await?;
+    q.execute(&mut *tx).await?;
     Ok(())
 }
 

@@ -90,7 +90,7 @@ impl SqlTenantTx {
     /// PostgreSQL's commit-time writes in as few round trips as possible, because a tenant's
     /// writers queue behind whoever holds the head row until that one commits: one statement
     /// locks the head, reserves the event numbers and writes the events; one more writes the
-    /// chained audit entries and moves the head to the last of them.
+    /// chained audit entries (whose trigger moves the head).
     async fn flush_chain_postgres(&mut self) -> Result<(), StoreError> {
         let head = if self.outbox.is_empty() || self.outbox.len() > OUTBOX_ROWS_PER_INSERT {
             let (head, last_event) = self.lock_head_reserving_events().await?;
@@ -104,7 +104,7 @@ impl SqlTenantTx {
         let t = self.ctx.tenant().clone();
         let records = self.chain_audit(head);
         for chunk in records.chunks(AUDIT_ROWS_PER_INSERT) {
-            audit::append_moving_tenant_head(&mut self.tx, &t, chunk).await?;
+            audit::append_tenant_entries(&mut self.tx, &t, chunk).await?;
         }
         Ok(())
     }
