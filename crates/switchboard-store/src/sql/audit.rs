@@ -105,31 +105,12 @@ pub(super) async fn read_head(tx: &mut Conn, chain: Chain<'_>) -> Result<AuditHe
     )
 }
 
-/// Inserts an entry; a trigger (migration 0003) moves the chain head to it in the same
-/// statement, so the append is one round trip on both engines.
-pub(super) async fn append(
-    tx: &mut Conn,
-    chain: Chain<'_>,
-    r: &AuditRecord,
-) -> Result<(), StoreError> {
-    const COLS: &str =
-        "seq, id, occurred_at, actor_type, actor_id, action, target_type, target_id, \
-        outcome, ip, user_agent, request_id, details, prev_hash, hash";
-    let (events, _, _) = chain.tables();
-    let sql = match chain {
-        Chain::Tenant(_) => format!(
-            "INSERT INTO {events} (tenant_id, {COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11, $12, $13, $14, $15, $16)"
-        ),
-        Chain::Platform => format!(
-            "INSERT INTO {events} ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15)"
-        ),
-    };
-    let q = match chain {
-        Chain::Tenant(t) => query(&sql).bind(t.as_str()),
-        Chain::Platform => query(&sql),
-    };
+/// An entry's columns after the tenant, in [`bind_entry`]'s order.
+const ENTRY_COLS: &str = "seq, id, occurred_at, actor_type, actor_id, action, target_type, \
+    target_id, outcome, ip, user_agent, request_id, details, prev_hash, hash";
+
+/// Binds an entry's [`ENTRY_COLS`].
+fn bind_entry<'q>(q: Query<'q>, r: &AuditRecord) -> Query<'q> {
     q.bind(r.seq)
         .bind(r.id.as_str())
         .bind(r.occurred_at)
@@ -145,8 +126,31 @@ pub(super) async fn append(
         .bind(r.details.to_string())
         .bind(r.prev_hash.as_str())
         .bind(r.hash.as_str())
-        .execute(&mut *tx)
-        .await?;
+}
+
+/// Inserts an entry; a trigger (migration 0003) moves the chain head to it in the same
+/// statement, so the append is one round trip on both engines.
+pub(super) async fn append(
+    tx: &mut Conn,
+    chain: Chain<'_>,
+    r: &AuditRecord,
+) -> Result<(), StoreError> {
+    let (events, _, _) = chain.tables();
+    let sql = match chain {
+        Chain::Tenant(_) => format!(
+            "INSERT INTO {events} (tenant_id, {ENTRY_COLS}) VALUES {}",
+            super::values_placeholders(1, 16)
+        ),
+        Chain::Platform => format!(
+            "INSERT INTO {events} ({ENTRY_COLS}) VALUES {}",
+            super::values_placeholders(1, 15)
+        ),
+    };
+    let q = match chain {
+        Chain::Tenant(t) => query(&sql).bind(t.as_str()),
+        Chain::Platform => query(&sql),
+    };
+    bind_entry(q, r).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -164,39 +168,13 @@ pub(super) async fn append_tenant_entries(
     if records.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from(
-        "INSERT INTO audit_events (tenant_id, seq, id, occurred_at, actor_type, actor_id, \
-         action, target_type, target_id, outcome, ip, user_agent, request_id, details, \
-         prev_hash, hash) VALUES ",
+    let sql = format!(
+        "INSERT INTO audit_events (tenant_id, {ENTRY_COLS}) VALUES {}",
+        super::values_placeholders(records.len(), COLS)
     );
-    for i in 0..records.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let p: Vec<String> = (1..=COLS).map(|k| format!("${}", i * COLS + k)).collect();
-        sql.push('(');
-        sql.push_str(&p.join(", "));
-        sql.push(')');
-    }
     let mut q = query(&sql);
     for r in records {
-        q = q
-            .bind(tenant.as_str())
-            .bind(r.seq)
-            .bind(r.id.as_str())
-            .bind(r.occurred_at)
-            .bind(r.actor.kind.as_str())
-            .bind(r.actor.id.as_str())
-            .bind(r.action.as_str())
-            .bind(r.target_type.as_str())
-            .bind(r.target_id.as_deref())
-            .bind(r.outcome.as_str())
-            .bind(r.ip.as_deref())
-            .bind(r.user_agent.as_deref())
-            .bind(r.request_id.as_deref())
-            .bind(r.details.to_string())
-            .bind(r.prev_hash.as_str())
-            .bind(r.hash.as_str());
+        q = bind_entry(q.bind(tenant.as_str()), r);
     }
     q.execute(&mut *tx).await?;
     Ok(())

@@ -169,6 +169,25 @@ impl Store for SqlStore {
     }
 }
 
+/// `($1, …, $cols), ($cols+1, …), …` for a multi-row `VALUES` list of `rows` rows.
+fn values_placeholders(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for k in 1..=cols {
+            if k > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i * cols + k));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// A value bound to a dynamically built query.
 #[derive(Debug, Clone)]
 enum Bind {

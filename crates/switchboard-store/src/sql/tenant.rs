@@ -22,6 +22,18 @@ const OUTBOX_ROWS_PER_INSERT: usize = 500;
 /// Audit rows per INSERT statement at commit (PostgreSQL; 16 parameters a row).
 const AUDIT_ROWS_PER_INSERT: usize = 500;
 
+/// Binds an outbox event's `id, event_type, version, occurred_at, actor_type, actor_id,
+/// payload`.
+fn bind_event<'q>(q: super::exec::Query<'q>, e: &OutboxEvent) -> super::exec::Query<'q> {
+    q.bind(e.id.as_str())
+        .bind(e.event_type.as_str())
+        .bind(e.version)
+        .bind(e.occurred_at)
+        .bind(e.actor.kind.as_str())
+        .bind(e.actor.id.as_str())
+        .bind(e.payload.to_string())
+}
+
 pub(super) struct SqlTenantTx {
     pub(super) tx: Conn,
     ctx: TenantCtx,
@@ -148,15 +160,7 @@ impl SqlTenantTx {
         );
         let mut q = query(&sql).bind(self.tenant().to_owned()).bind(n).bind(n);
         for (i, e) in self.outbox.iter().enumerate() {
-            q = q
-                .bind(i as i64 + 1)
-                .bind(e.id.as_str())
-                .bind(e.event_type.as_str())
-                .bind(e.version)
-                .bind(e.occurred_at)
-                .bind(e.actor.kind.as_str())
-                .bind(e.actor.id.as_str())
-                .bind(e.payload.to_string());
+            q = bind_event(q.bind(i as i64 + 1), e);
         }
         let row = q.fetch_one(&mut self.tx).await?;
         Ok(AuditHead {
@@ -200,33 +204,15 @@ impl SqlTenantTx {
         let tenant = self.tenant().to_owned();
         // Bounded statements: PostgreSQL takes at most 65,535 parameters, SQLite 32,766.
         for (c, chunk) in self.outbox.chunks(OUTBOX_ROWS_PER_INSERT).enumerate() {
-            let mut sql = String::from(
+            let sql = format!(
                 "INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, occurred_at, \
-                 actor_type, actor_id, payload) VALUES ",
+                 actor_type, actor_id, payload) VALUES {}",
+                super::values_placeholders(chunk.len(), 9)
             );
-            for i in 0..chunk.len() {
-                let b = i * 9;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let p: Vec<String> = (1..=9).map(|k| format!("${}", b + k)).collect();
-                sql.push('(');
-                sql.push_str(&p.join(", "));
-                sql.push(')');
-            }
             let base = first + (c * OUTBOX_ROWS_PER_INSERT) as i64;
             let mut q = query(&sql);
             for (i, e) in chunk.iter().enumerate() {
-                q = q
-                    .bind(tenant.clone())
-                    .bind(base + i as i64)
-                    .bind(e.id.as_str())
-                    .bind(e.event_type.as_str())
-                    .bind(e.version)
-                    .bind(e.occurred_at)
-                    .bind(e.actor.kind.as_str())
-                    .bind(e.actor.id.as_str())
-                    .bind(e.payload.to_string());
+                q = bind_event(q.bind(tenant.clone()).bind(base + i as i64), e);
             }
             q.execute(&mut self.tx).await?;
         }

@@ -261,17 +261,10 @@ impl WebhookTx for SqlTenantTx {
     ) -> Result<(), StoreError> {
         let tenant = self.tenant().to_owned();
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
-            let mut sql =
-                format!("INSERT INTO webhook_attempts (tenant_id, {ATTEMPT_COLS}) VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let p: Vec<String> = (1..=13).map(|k| format!("${}", i * 13 + k)).collect();
-                sql.push('(');
-                sql.push_str(&p.join(", "));
-                sql.push(')');
-            }
+            let sql = format!(
+                "INSERT INTO webhook_attempts (tenant_id, {ATTEMPT_COLS}) VALUES {}",
+                super::values_placeholders(chunk.len(), 13)
+            );
             let mut q = query(&sql);
             for a in chunk {
                 q = q
