@@ -258,22 +258,24 @@ impl Core {
         // round trip counts when deliveries come one or two at a time. If that transaction
         // fails, the batch is sent again and the log shows the new attempts only.
         let together = rows.len() <= ATTEMPTS_PER_TRANSACTION;
-        for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION).filter(|_| !together) {
-            let mut tx = self.store().tenant(ctx, Access::Write).await?;
-            // An endpoint deleted while the batch was out takes its attempts with it.
-            let live: HashSet<WebhookEndpointId> = tx
-                .list_webhook_endpoints()
-                .await?
-                .into_iter()
-                .map(|e| e.id)
-                .collect();
-            let kept: Vec<WebhookAttempt> = chunk
-                .iter()
-                .filter(|a| live.contains(&a.endpoint_id))
-                .cloned()
-                .collect();
-            tx.insert_webhook_attempts(&kept).await?;
-            tx.commit().await?;
+        if !together {
+            for chunk in rows.chunks(ATTEMPTS_PER_TRANSACTION) {
+                let mut tx = self.store().tenant(ctx, Access::Write).await?;
+                // An endpoint deleted while the batch was out takes its attempts with it.
+                let live: HashSet<WebhookEndpointId> = tx
+                    .list_webhook_endpoints()
+                    .await?
+                    .into_iter()
+                    .map(|e| e.id)
+                    .collect();
+                let kept: Vec<WebhookAttempt> = chunk
+                    .iter()
+                    .filter(|a| live.contains(&a.endpoint_id))
+                    .cloned()
+                    .collect();
+                tx.insert_webhook_attempts(&kept).await?;
+                tx.commit().await?;
+            }
         }
         let mut tx = self.store().tenant(ctx, Access::Write).await?;
         let advanced = tx

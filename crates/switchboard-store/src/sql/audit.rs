@@ -128,33 +128,19 @@ fn bind_entry<'q>(q: Query<'q>, r: &AuditRecord) -> Query<'q> {
         .bind(r.hash.as_str())
 }
 
-/// Inserts an entry; a trigger (migration 0003) moves the chain head to it in the same
-/// statement, so the append is one round trip on both engines.
-pub(super) async fn append(
-    tx: &mut Conn,
-    chain: Chain<'_>,
-    r: &AuditRecord,
-) -> Result<(), StoreError> {
-    let (events, _, _) = chain.tables();
-    let sql = match chain {
-        Chain::Tenant(_) => format!(
-            "INSERT INTO {events} (tenant_id, {ENTRY_COLS}) VALUES {}",
-            super::values_placeholders(1, 16)
-        ),
-        Chain::Platform => format!(
-            "INSERT INTO {events} ({ENTRY_COLS}) VALUES {}",
-            super::values_placeholders(1, 15)
-        ),
-    };
-    let q = match chain {
-        Chain::Tenant(t) => query(&sql).bind(t.as_str()),
-        Chain::Platform => query(&sql),
-    };
-    bind_entry(q, r).execute(&mut *tx).await?;
+/// Appends an entry to the platform chain; a trigger (migration 0003) moves the chain head to
+/// it in the same statement. (Tenant chains are written by [`append_tenant_entries`].)
+pub(super) async fn append_platform(tx: &mut Conn, r: &AuditRecord) -> Result<(), StoreError> {
+    let (events, _, _) = Chain::Platform.tables();
+    let sql = format!(
+        "INSERT INTO {events} ({ENTRY_COLS}) VALUES {}",
+        super::values_placeholders(1, 15, 0)
+    );
+    bind_entry(query(&sql), r).execute(&mut *tx).await?;
     Ok(())
 }
 
-/// Writes chained entries of a tenant in one statement (PostgreSQL, where every statement is a
+/// Writes chained entries of a tenant in one statement (on PostgreSQL every statement is a
 /// round trip under the tenant's head lock); the head trigger (migration 0003) moves the head
 /// row by row, so it ends at the last entry. The trigger stays even though this statement could
 /// move the head itself: a process of the previous release, still running during a rolling
@@ -170,7 +156,7 @@ pub(super) async fn append_tenant_entries(
     }
     let sql = format!(
         "INSERT INTO audit_events (tenant_id, {ENTRY_COLS}) VALUES {}",
-        super::values_placeholders(records.len(), COLS)
+        super::values_placeholders(records.len(), COLS, 0)
     );
     let mut q = query(&sql);
     for r in records {

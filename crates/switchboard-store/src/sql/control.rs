@@ -53,7 +53,7 @@ impl AuditWriter for SqlControlTx {
     }
 
     async fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        audit::append(&mut self.tx, Chain::Platform, record).await
+        audit::append_platform(&mut self.tx, record).await
     }
 
     async fn read_audit_head(&mut self) -> Result<AuditHead, StoreError> {

@@ -169,8 +169,9 @@ impl Store for SqlStore {
     }
 }
 
-/// `($1, …, $cols), ($cols+1, …), …` for a multi-row `VALUES` list of `rows` rows.
-fn values_placeholders(rows: usize, cols: usize) -> String {
+/// `($after+1, …, $after+cols), …` for a multi-row `VALUES` list of `rows` rows whose
+/// parameters follow the statement's first `after`.
+fn values_placeholders(rows: usize, cols: usize, after: usize) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for i in 0..rows {
         if i > 0 {
@@ -181,7 +182,7 @@ fn values_placeholders(rows: usize, cols: usize) -> String {
             if k > 1 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", i * cols + k));
+            sql.push_str(&format!("${}", after + i * cols + k));
         }
         sql.push(')');
     }

@@ -19,7 +19,7 @@ use switchboard_types::{CannedResponseId, ConversationId, InboxId, LabelId, Mess
 
 /// Outbox rows per INSERT statement when a transaction flushes its events.
 const OUTBOX_ROWS_PER_INSERT: usize = 500;
-/// Audit rows per INSERT statement at commit (PostgreSQL; 16 parameters a row).
+/// Audit rows per INSERT statement at commit (16 parameters a row).
 const AUDIT_ROWS_PER_INSERT: usize = 500;
 
 /// Binds an outbox event's `id, event_type, version, occurred_at, actor_type, actor_id,
@@ -99,34 +99,11 @@ impl SqlTenantTx {
         Ok((head, row.try_get("outbox_seq")?))
     }
 
-    /// PostgreSQL's commit-time writes in as few round trips as possible, because a tenant's
-    /// writers queue behind whoever holds the head row until that one commits: one statement
-    /// locks the head, reserves the event numbers and writes the events; one more writes the
-    /// chained audit entries (whose trigger moves the head).
-    async fn flush_chain_postgres(&mut self) -> Result<(), StoreError> {
-        let head = if self.outbox.is_empty() || self.outbox.len() > OUTBOX_ROWS_PER_INSERT {
-            let (head, last_event) = self.lock_head_reserving_events().await?;
-            if !self.outbox.is_empty() {
-                self.flush_outbox(last_event).await?;
-            }
-            head
-        } else {
-            self.lock_head_writing_events().await?
-        };
-        let t = self.ctx.tenant().clone();
-        let records = self.chain_audit(head);
-        for chunk in records.chunks(AUDIT_ROWS_PER_INSERT) {
-            audit::append_tenant_entries(&mut self.tx, &t, chunk).await?;
-        }
-        Ok(())
-    }
-
     /// [`Self::lock_head_reserving_events`] and [`Self::flush_outbox`] as one PostgreSQL
     /// statement (a data-modifying `WITH`), for up to [`OUTBOX_ROWS_PER_INSERT`] events.
     async fn lock_head_writing_events(&mut self) -> Result<AuditHead, StoreError> {
-        const COLS: usize = 8;
         let n = self.outbox.len() as i64;
-        let mut sql = String::from(
+        let sql = format!(
             "WITH h AS (INSERT INTO audit_heads (tenant_id, seq, hash, outbox_seq) \
              VALUES ($1, 0, '', $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET outbox_seq = audit_heads.outbox_seq + $3 \
@@ -134,29 +111,10 @@ impl SqlTenantTx {
              o AS (INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, \
              occurred_at, actor_type, actor_id, payload) \
              SELECT $1, h.outbox_seq - $3 + v.k, v.id, v.event_type, v.version, v.occurred_at, \
-             v.actor_type, v.actor_id, v.payload FROM h, (VALUES ",
-        );
-        for i in 0..self.outbox.len() {
-            let b = 3 + i * COLS;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}::bigint, ${}::text, ${}::text, ${}::bigint, ${}::bigint, ${}::text, \
-                 ${}::text, ${}::text)",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            ));
-        }
-        sql.push_str(
-            ") AS v (k, id, event_type, version, occurred_at, actor_type, actor_id, payload)) \
+             v.actor_type, v.actor_id, v.payload FROM h, (VALUES {}) \
+             AS v (k, id, event_type, version, occurred_at, actor_type, actor_id, payload)) \
              SELECT seq, hash FROM h",
+            super::values_placeholders(self.outbox.len(), 8, 3)
         );
         let mut q = query(&sql).bind(self.tenant().to_owned()).bind(n).bind(n);
         for (i, e) in self.outbox.iter().enumerate() {
@@ -188,11 +146,12 @@ impl SqlTenantTx {
         records
     }
 
-    /// Chains this transaction's audit entries after `head` (locked) and writes them.
+    /// Chains this transaction's audit entries after `head` (locked) and writes them, a few
+    /// hundred per statement (their trigger moves the head).
     async fn flush_audit(&mut self, head: AuditHead) -> Result<(), StoreError> {
         let t = self.ctx.tenant().clone();
-        for record in self.chain_audit(head) {
-            audit::append(&mut self.tx, Chain::Tenant(&t), &record).await?;
+        for chunk in self.chain_audit(head).chunks(AUDIT_ROWS_PER_INSERT) {
+            audit::append_tenant_entries(&mut self.tx, &t, chunk).await?;
         }
         Ok(())
     }
@@ -207,7 +166,7 @@ impl SqlTenantTx {
             let sql = format!(
                 "INSERT INTO outbox_events (tenant_id, seq, id, event_type, version, occurred_at, \
                  actor_type, actor_id, payload) VALUES {}",
-                super::values_placeholders(chunk.len(), 9)
+                super::values_placeholders(chunk.len(), 9, 0)
             );
             let base = first + (c * OUTBOX_ROWS_PER_INSERT) as i64;
             let mut q = query(&sql);
@@ -369,16 +328,20 @@ impl TenantTx for SqlTenantTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let wrote_events = !self.outbox.is_empty();
         if wrote_events || !self.audit.is_empty() {
-            match self.dialect {
-                Dialect::Postgres => self.flush_chain_postgres().await?,
-                Dialect::Sqlite => {
-                    let (head, last_event) = self.lock_head_reserving_events().await?;
-                    self.flush_audit(head).await?;
-                    if wrote_events {
-                        self.flush_outbox(last_event).await?;
-                    }
+            // On PostgreSQL every statement is a round trip while the tenant's writers queue
+            // behind the head row, so the events go in the statement that locks it.
+            let head = if self.dialect == Dialect::Postgres
+                && (1..=OUTBOX_ROWS_PER_INSERT).contains(&self.outbox.len())
+            {
+                self.lock_head_writing_events().await?
+            } else {
+                let (head, last_event) = self.lock_head_reserving_events().await?;
+                if wrote_events {
+                    self.flush_outbox(last_event).await?;
                 }
-            }
+                head
+            };
+            self.flush_audit(head).await?;
         }
         let tenant = self.ctx.tenant().clone();
         self.tx.commit().await?;

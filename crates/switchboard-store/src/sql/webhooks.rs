@@ -263,7 +263,7 @@ impl WebhookTx for SqlTenantTx {
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO webhook_attempts (tenant_id, {ATTEMPT_COLS}) VALUES {}",
-                super::values_placeholders(chunk.len(), 13)
+                super::values_placeholders(chunk.len(), 13, 0)
             );
             let mut q = query(&sql);
             for a in chunk {

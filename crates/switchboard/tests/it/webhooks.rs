@@ -76,6 +76,33 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// The endpoint's attempt log (newest first) once it holds at least `n` rows. Attempts are
+/// written after they are sent, so the log may trail the receiver by a moment.
+async fn logged_attempts(app: &TestApp, t: &TestTenant, endpoint: &str, n: usize) -> Vec<Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let log = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhooks/{endpoint}/attempts"),
+                Some(&t.key),
+                None,
+            )
+            .await
+            .expect(200);
+        let rows = log.body["data"].as_array().cloned().unwrap_or_default();
+        if rows.len() >= n {
+            return rows;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "fewer than {n} attempts were logged: {}",
+            log.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn of_type<'a>(taken: &'a [Captured], kind: &str) -> Vec<&'a Captured> {
     taken
         .iter()
@@ -203,38 +230,9 @@ async fn deliveries_are_signed_and_a_reference_implementation_verifies_them() {
         assert!(!python_verifies(&secret, &forged));
         assert!(!rust_verifies(&secret, &forged));
 
-        // The attempt log and the statistics. Attempts are written after they are sent, so the
-        // log may trail the receiver by a moment.
-        let started = std::time::Instant::now();
-        let attempts = loop {
-            let attempts = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/webhooks/{endpoint}/attempts"),
-                    Some(&t.key),
-                    None,
-                )
-                .await
-                .expect(200);
-            if attempts.body["data"]
-                .as_array()
-                .is_some_and(|a| a.len() >= 2)
-            {
-                break attempts;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the attempts were never logged: {}",
-                attempts.text
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let first = &attempts.body["data"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
+        // The attempt log and the statistics.
+        let attempts = logged_attempts(&app, &t, &endpoint, 2).await;
+        let first = attempts.last().unwrap();
         assert_eq!(first["status_code"], 200);
         assert_eq!(first["succeeded"], true);
         assert_eq!(first["cause"], "dispatch");
@@ -877,26 +875,9 @@ async fn a_hanging_receiver_does_not_hold_up_another_endpoint() {
             started.elapsed()
         );
         // The hanging one times out (2 s here, 15 s by default) and is logged as such.
-        let mut waited = 0;
-        loop {
-            let log = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/webhooks/{slow}/attempts"),
-                    Some(&t.key),
-                    None,
-                )
-                .await
-                .expect(200);
-            if let Some(a) = log.body["data"].as_array().unwrap().first() {
-                assert_eq!(a["error"], "timed out");
-                assert!(a["status_code"].is_null());
-                break;
-            }
-            waited += 1;
-            assert!(waited < 300, "the timed-out attempt was never logged");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let a = &logged_attempts(&app, &t, &slow, 1).await[0];
+        assert_eq!(a["error"], "timed out");
+        assert!(a["status_code"].is_null());
         app.stop().await;
     }
 }
@@ -1086,26 +1067,9 @@ async fn a_response_with_a_nul_byte_is_logged_and_does_not_stall_dispatch() {
         send(&app, &t, &ib, "nul", "second").await;
         until("the second delivery", || receiver.taken().len() == 2).await;
         // Recorded (PostgreSQL refuses NUL in text: it is stored as U+FFFD), and not re-sent.
-        let mut waited = 0;
-        loop {
-            let log = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/webhooks/{endpoint}/attempts"),
-                    Some(&t.key),
-                    None,
-                )
-                .await
-                .expect(200);
-            let rows = log.body["data"].as_array().unwrap().clone();
-            if rows.len() == 2 {
-                assert_eq!(rows[0]["response_body"], "ok\u{FFFD}then");
-                break;
-            }
-            waited += 1;
-            assert!(waited < 300, "attempts never recorded: {}", log.text);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let rows = logged_attempts(&app, &t, &endpoint, 2).await;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0]["response_body"], "ok\u{FFFD}then");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(receiver.taken().len(), 2, "a batch was sent again");
         app.stop().await;
