@@ -143,3 +143,38 @@ fn encoder_features_help_and_survive_a_save_and_reload() {
     let empty = tempfile::tempdir().unwrap();
     assert!(SentenceEncoder::load(empty.path()).is_err());
 }
+
+/// Our forward pass against embeddings recorded from an independent implementation
+/// (candle-transformers' BERT) on the same weights: texts alone and in one batch, including an
+/// empty text, emoji and accents, and one text longer than the token limit.
+#[test]
+fn embeddings_match_a_reference_implementation() {
+    let golden: serde_json::Value =
+        serde_json::from_str(include_str!("data/encoder_golden.json")).unwrap();
+    let cases = golden["texts"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let want: Vec<Vec<f32>> = cases
+        .iter()
+        .map(|c| {
+            c["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let enc = encoder();
+    let batch = enc.embed(&texts).unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        let alone = enc.embed(&[text]).unwrap().remove(0);
+        for got in [&batch[i], &alone] {
+            let worst = got
+                .iter()
+                .zip(&want[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "text {i}: largest difference {worst}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Sentence embeddings from a local sentence-transformers BERT directory (`config.json`,
-//! `tokenizer.json`, `model.safetensors`; e.g. all-MiniLM-L6-v2): the BERT forward pass (candle)
-//! over the WordPiece tokens (tokenizers), mean-pooled over the real tokens and L2-normalised, as
-//! sentence-transformers does for that model. Never a download: the directory is configuration.
+//! `tokenizer.json`, `model.safetensors`; e.g. all-MiniLM-L6-v2): our BERT forward pass
+//! ([`bert`], candle for the matrix products) over the WordPiece tokens (tokenizers), mean-pooled
+//! over the tokens and L2-normalised, as sentence-transformers does for that model. Never a download: the directory is configuration.
 //!
 //! Built only with the `encoder` feature; without it [`SentenceEncoder::load`] explains how to
 //! get it.
@@ -82,15 +82,10 @@ impl SentenceEncoder {
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NlpError> {
         #[cfg(feature = "encoder")]
         {
-            // Texts of similar length share a batch, so little time goes to padding.
-            let mut order: Vec<usize> = (0..texts.len()).collect();
-            order.sort_by_key(|&i| texts[i].len());
-            let mut out = vec![Vec::new(); texts.len()];
-            for chunk in order.chunks(BATCH) {
-                let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-                for (&i, v) in chunk.iter().zip(self.inner.embed(&batch)?) {
-                    out[i] = v;
-                }
+            // Bounded batches bound the memory of one forward pass.
+            let mut out = Vec::with_capacity(texts.len());
+            for batch in texts.chunks(BATCH) {
+                out.extend(self.inner.embed(batch)?);
             }
             Ok(out)
         }
@@ -107,19 +102,21 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(feature = "encoder")]
+mod bert;
+#[cfg(feature = "encoder")]
+mod kernels;
+
+#[cfg(feature = "encoder")]
 mod imp {
+    use super::bert::{Bert, BertConfig};
     use super::MAX_TOKENS;
     use crate::NlpError;
-    use candle_core::{DType, Device, Tensor, D};
-    use candle_nn::VarBuilder;
-    use candle_transformers::models::bert::{BertModel, Config};
     use std::path::Path;
-    use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+    use tokenizers::{Tokenizer, TruncationParams};
 
     pub(super) struct Inner {
-        model: BertModel,
+        model: Bert,
         tokenizer: Tokenizer,
-        device: Device,
         pub(super) dims: usize,
     }
 
@@ -137,84 +134,37 @@ mod imp {
         pub(super) fn load(dir: &Path, weights: Vec<u8>) -> Result<Self, NlpError> {
             let config_raw = std::fs::read_to_string(dir.join("config.json"))
                 .map_err(|e| err("config.json")(e.to_string()))?;
-            let config: Config =
+            let config: BertConfig =
                 serde_json::from_str(&config_raw).map_err(|e| err("config.json")(e.to_string()))?;
+            let model = Bert::load(&config, &weights)
+                .map_err(|e| err("model.safetensors")(e.to_string()))?;
             let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
                 .map_err(|e| err("tokenizer.json")(e.to_string()))?;
-            tokenizer.with_padding(Some(PaddingParams {
-                strategy: PaddingStrategy::BatchLongest,
-                ..Default::default()
-            }));
+            // No padding: the forward pass stacks texts of any length.
+            tokenizer.with_padding(None);
             tokenizer
                 .with_truncation(Some(TruncationParams {
-                    max_length: MAX_TOKENS,
+                    max_length: MAX_TOKENS.min(model.max_positions()),
                     ..Default::default()
                 }))
                 .map_err(|e| err("tokenizer")(e.to_string()))?;
-            let device = Device::Cpu;
-            let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-                .map_err(|e| err("model.safetensors")(e.to_string()))?;
-            let model = BertModel::load(vb, &config).map_err(|e| err("weights")(e.to_string()))?;
             Ok(Self {
+                dims: model.hidden(),
                 model,
                 tokenizer,
-                device,
-                dims: config.hidden_size,
             })
         }
 
         /// Mean-pooled, L2-normalised embeddings of one batch.
         pub(super) fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NlpError> {
-            let run = || -> Result<Vec<Vec<f32>>, String> {
-                let encodings = self
-                    .tokenizer
-                    .encode_batch(texts.to_vec(), true)
-                    .map_err(|e| e.to_string())?;
-                let rows = encodings.len();
-                let width = encodings.first().map_or(0, |e| e.get_ids().len());
-                let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-                    encodings.iter().flat_map(|e| f(e).to_vec()).collect()
-                };
-                let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, width), &self.device)
-                    .map_err(|e| e.to_string())?;
-                let types =
-                    Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, width), &self.device)
-                        .map_err(|e| e.to_string())?;
-                let mask = Tensor::from_vec(
-                    flat(&|e| e.get_attention_mask()),
-                    (rows, width),
-                    &self.device,
-                )
-                .map_err(|e| e.to_string())?;
-                let hidden = self
-                    .model
-                    .forward(&ids, &types, Some(&mask))
-                    .map_err(|e| e.to_string())?;
-                // Mean over the real tokens only.
-                let mask = mask
-                    .to_dtype(DType::F32)
-                    .and_then(|m| m.unsqueeze(D::Minus1))
-                    .map_err(|e| e.to_string())?;
-                let summed = hidden
-                    .broadcast_mul(&mask)
-                    .and_then(|h| h.sum(1))
-                    .map_err(|e| e.to_string())?;
-                let counts = mask
-                    .sum(1)
-                    .and_then(|c| c.clamp(1e-9f32, f32::MAX))
-                    .map_err(|e| e.to_string())?;
-                let mean = summed.broadcast_div(&counts).map_err(|e| e.to_string())?;
-                let norms = mean
-                    .sqr()
-                    .and_then(|s| s.sum_keepdim(1))
-                    .and_then(|s| s.sqrt())
-                    .and_then(|n| n.clamp(1e-12f32, f32::MAX))
-                    .map_err(|e| e.to_string())?;
-                mean.broadcast_div(&norms)
-                    .and_then(|t| t.to_vec2::<f32>())
-                    .map_err(|e| e.to_string())
-            };
-            run().map_err(|e| NlpError::Model(format!("sentence encoder: {e}")))
+            let encodings = self
+                .tokenizer
+                .encode_batch(texts.to_vec(), true)
+                .map_err(|e| err("tokenizer")(e.to_string()))?;
+            let ids: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
+            self.model
+                .embed(&ids)
+                .map_err(|e| NlpError::Model(format!("sentence encoder: {e}")))
         }
     }
 }

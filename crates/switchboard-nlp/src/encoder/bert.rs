@@ -1,0 +1,363 @@
+//! The BERT encoder's forward pass for inference, written for short texts on a few CPU cores.
+//!
+//! The dense products (the fused query/key/value projection, the attention output, the feed-
+//! forward layers and the per-head attention products) go to candle's matrix multiply; the
+//! rest — embeddings, biases, GELU, softmax, residuals and layer normalisation — are fused
+//! loops over rows ([`super::kernels`]). The texts of a batch are stacked row by row without
+//! padding: the dense layers see every token of every text in one product, and attention runs
+//! per text, so no time goes to padding and no mask is needed. Weights are transposed once at
+//! load, so no product repacks a weight matrix on every call.
+
+use super::kernels::{self, Cpu, Heads, Norm};
+use candle_core::{DType, Device, Tensor};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The fields of a Hugging Face BERT `config.json` the forward pass needs.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_position")]
+    pub position_embedding_type: String,
+}
+
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_position() -> String {
+    "absolute".into()
+}
+
+/// The feed-forward activation named by `hidden_act`.
+#[derive(Debug, Clone, Copy)]
+enum Activation {
+    /// `gelu`: the exact GELU.
+    Gelu,
+    /// `gelu_new` / `gelu_pytorch_tanh`: GELU's tanh approximation.
+    GeluTanh,
+    Relu,
+}
+
+/// Why a model directory cannot be used, or a forward pass failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BertError {
+    #[error("{0}")]
+    Shape(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+struct Layer {
+    /// `[hidden, 3·hidden]`: query, key and value projections side by side.
+    qkv: Tensor,
+    qkv_bias: Vec<f32>,
+    attn_out: Tensor,
+    attn_out_bias: Vec<f32>,
+    attn_gamma: Vec<f32>,
+    attn_beta: Vec<f32>,
+    up: Tensor,
+    up_bias: Vec<f32>,
+    down: Tensor,
+    down_bias: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+/// A loaded BERT encoder.
+pub(super) struct Bert {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    /// Token type 0's embedding: every input here is a single sentence.
+    token_type: Vec<f32>,
+    emb_gamma: Vec<f32>,
+    emb_beta: Vec<f32>,
+    layers: Vec<Layer>,
+    hidden: usize,
+    heads: usize,
+    vocab: usize,
+    max_positions: usize,
+    eps: f32,
+    act: Activation,
+    device: Device,
+    cpu: Cpu,
+}
+
+/// The tensors of a safetensors file, found with or without the `bert.` prefix some exports
+/// add, checked against the shape the configuration implies.
+struct Weights {
+    tensors: HashMap<String, Tensor>,
+}
+
+impl Weights {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, BertError> {
+        let t = self
+            .tensors
+            .get(name)
+            .or_else(|| self.tensors.get(&format!("bert.{name}")))
+            .ok_or_else(|| BertError::Shape(format!("model.safetensors has no tensor {name}")))?;
+        if t.dims() != shape {
+            return Err(BertError::Shape(format!(
+                "tensor {name} has shape {:?}, the configuration implies {shape:?}",
+                t.dims()
+            )));
+        }
+        Ok(t.to_dtype(DType::F32)?)
+    }
+
+    fn vec(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, BertError> {
+        Ok(self.get(name, shape)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// A `[out, in]` linear weight, transposed to a contiguous `[in, out]`.
+    fn linear(&self, name: &str, out: usize, inp: usize) -> Result<Tensor, BertError> {
+        Ok(self.get(name, &[out, inp])?.t()?.contiguous()?)
+    }
+}
+
+impl Bert {
+    pub(super) fn load(config: &BertConfig, safetensors: &[u8]) -> Result<Self, BertError> {
+        let (h, heads) = (config.hidden_size, config.num_attention_heads);
+        if h == 0 || heads == 0 || h % heads != 0 || config.num_hidden_layers == 0 {
+            return Err(BertError::Shape(format!(
+                "config.json: hidden_size {h} is not a multiple of num_attention_heads {heads}"
+            )));
+        }
+        if config.position_embedding_type != "absolute" {
+            return Err(BertError::Shape(format!(
+                "config.json: position_embedding_type {} is not supported (absolute only)",
+                config.position_embedding_type
+            )));
+        }
+        let act = match config.hidden_act.as_str() {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            other => {
+                return Err(BertError::Shape(format!(
+                    "config.json: hidden_act {other} is not supported"
+                )))
+            }
+        };
+        let device = Device::Cpu;
+        let w = Weights {
+            tensors: candle_core::safetensors::load_buffer(safetensors, &device)?,
+        };
+        let inter = config.intermediate_size;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            let q = w.linear(&format!("{p}.attention.self.query.weight"), h, h)?;
+            let k = w.linear(&format!("{p}.attention.self.key.weight"), h, h)?;
+            let v = w.linear(&format!("{p}.attention.self.value.weight"), h, h)?;
+            let mut qkv_bias = w.vec(&format!("{p}.attention.self.query.bias"), &[h])?;
+            qkv_bias.extend(w.vec(&format!("{p}.attention.self.key.bias"), &[h])?);
+            qkv_bias.extend(w.vec(&format!("{p}.attention.self.value.bias"), &[h])?);
+            layers.push(Layer {
+                qkv: Tensor::cat(&[&q, &k, &v], 1)?.contiguous()?,
+                qkv_bias,
+                attn_out: w.linear(&format!("{p}.attention.output.dense.weight"), h, h)?,
+                attn_out_bias: w.vec(&format!("{p}.attention.output.dense.bias"), &[h])?,
+                attn_gamma: w.vec(&format!("{p}.attention.output.LayerNorm.weight"), &[h])?,
+                attn_beta: w.vec(&format!("{p}.attention.output.LayerNorm.bias"), &[h])?,
+                up: w.linear(&format!("{p}.intermediate.dense.weight"), inter, h)?,
+                up_bias: w.vec(&format!("{p}.intermediate.dense.bias"), &[inter])?,
+                down: w.linear(&format!("{p}.output.dense.weight"), h, inter)?,
+                down_bias: w.vec(&format!("{p}.output.dense.bias"), &[h])?,
+                gamma: w.vec(&format!("{p}.output.LayerNorm.weight"), &[h])?,
+                beta: w.vec(&format!("{p}.output.LayerNorm.bias"), &[h])?,
+            });
+        }
+        let types = w.vec(
+            "embeddings.token_type_embeddings.weight",
+            &[config.type_vocab_size, h],
+        )?;
+        Ok(Self {
+            word: w.vec("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            position: w.vec(
+                "embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings, h],
+            )?,
+            token_type: types.get(..h).map(<[f32]>::to_vec).unwrap_or_default(),
+            emb_gamma: w.vec("embeddings.LayerNorm.weight", &[h])?,
+            emb_beta: w.vec("embeddings.LayerNorm.bias", &[h])?,
+            layers,
+            hidden: h,
+            heads,
+            vocab: config.vocab_size,
+            max_positions: config.max_position_embeddings,
+            eps: config.layer_norm_eps as f32,
+            act,
+            device,
+            cpu: Cpu::detect(),
+        })
+    }
+
+    pub(super) fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    pub(super) fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// The mean of the last layer's token states of each sequence (every token is real: no
+    /// padding), L2-normalised: sentence-transformers' pooling for these models.
+    pub(super) fn embed(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, BertError> {
+        let h = self.hidden;
+        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
+        let total: usize = lengths.iter().sum();
+        if total == 0 {
+            return Ok(sequences.iter().map(|_| vec![0.0; h]).collect());
+        }
+        let mut x = self.embeddings(sequences)?;
+        for layer in &self.layers {
+            let qkv = self.matmul(&x, total, &layer.qkv)?;
+            let context = self.attention(&qkv, &layer.qkv_bias, &lengths);
+            let attended = self.matmul(&context, total, &layer.attn_out)?;
+            kernels::add_bias_residual_norm(
+                self.cpu,
+                &attended,
+                &layer.attn_out_bias,
+                &mut x,
+                Norm {
+                    gamma: &layer.attn_gamma,
+                    beta: &layer.attn_beta,
+                    eps: self.eps,
+                },
+            );
+            let mut up = self.matmul(&x, total, &layer.up)?;
+            match self.act {
+                Activation::Gelu => kernels::bias_gelu(self.cpu, &mut up, &layer.up_bias),
+                Activation::GeluTanh => kernels::bias_gelu_tanh(self.cpu, &mut up, &layer.up_bias),
+                Activation::Relu => kernels::bias_relu(self.cpu, &mut up, &layer.up_bias),
+            }
+            let down = self.matmul(&up, total, &layer.down)?;
+            kernels::add_bias_residual_norm(
+                self.cpu,
+                &down,
+                &layer.down_bias,
+                &mut x,
+                Norm {
+                    gamma: &layer.gamma,
+                    beta: &layer.beta,
+                    eps: self.eps,
+                },
+            );
+        }
+        let mut out = Vec::with_capacity(sequences.len());
+        let mut rows = x.chunks_exact(h);
+        for &n in &lengths {
+            let mut mean = vec![0.0f32; h];
+            for row in rows.by_ref().take(n) {
+                for (m, v) in mean.iter_mut().zip(row) {
+                    *m += v;
+                }
+            }
+            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            for m in &mut mean {
+                *m /= norm;
+            }
+            out.push(mean);
+        }
+        Ok(out)
+    }
+
+    /// Word + position + token-type embeddings of every token, layer-normalised.
+    fn embeddings(&self, sequences: &[Vec<u32>]) -> Result<Vec<f32>, BertError> {
+        let h = self.hidden;
+        let mut x = Vec::with_capacity(sequences.iter().map(Vec::len).sum::<usize>() * h);
+        for seq in sequences {
+            if seq.len() > self.max_positions {
+                return Err(BertError::Shape(format!(
+                    "{} tokens, more than the model's {} positions",
+                    seq.len(),
+                    self.max_positions
+                )));
+            }
+            for (pos, &id) in seq.iter().enumerate() {
+                let id = id as usize;
+                let word = self.word.get(id * h..(id + 1) * h).ok_or_else(|| {
+                    BertError::Shape(format!(
+                        "token id {id} is outside the vocabulary of {}: the tokenizer does not match the weights",
+                        self.vocab
+                    ))
+                })?;
+                let position = &self.position[pos * h..(pos + 1) * h];
+                x.extend(
+                    word.iter()
+                        .zip(position)
+                        .zip(&self.token_type)
+                        .map(|((w, p), t)| w + p + t),
+                );
+            }
+        }
+        let norm = Norm {
+            gamma: &self.emb_gamma,
+            beta: &self.emb_beta,
+            eps: self.eps,
+        };
+        kernels::layer_norm(self.cpu, &mut x, norm);
+        Ok(x)
+    }
+
+    /// `x [rows, k] · w [k, n]`.
+    fn matmul(&self, x: &[f32], rows: usize, w: &Tensor) -> Result<Vec<f32>, BertError> {
+        let k = x.len() / rows;
+        let x = Tensor::from_slice(x, (rows, k), &self.device)?;
+        Ok(x.matmul(w)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// Multi-head self-attention of each sequence over its own tokens, from the fused
+    /// projection `qkv` (`[tokens, 3·hidden]`, biases not yet added); the heads' outputs side by
+    /// side, `[tokens, hidden]`.
+    fn attention(&self, qkv: &[f32], bias: &[f32], lengths: &[usize]) -> Vec<f32> {
+        let (h, heads) = (self.hidden, self.heads);
+        let d = h / heads;
+        let mut context = vec![0.0f32; qkv.len() / 3];
+        let mut first = 0;
+        for &n in lengths {
+            let rows = &qkv[first * 3 * h..(first + n) * 3 * h];
+            let mut q = vec![0.0f32; heads * n * d];
+            let mut kt = vec![0.0f32; heads * d * n];
+            let mut v = vec![0.0f32; heads * n * d];
+            for (i, row) in rows.chunks_exact(3 * h).enumerate() {
+                for hd in 0..heads {
+                    for j in 0..d {
+                        let c = hd * d + j;
+                        q[(hd * n + i) * d + j] = row[c] + bias[c];
+                        kt[(hd * d + j) * n + i] = row[h + c] + bias[h + c];
+                        v[(hd * n + i) * d + j] = row[2 * h + c] + bias[2 * h + c];
+                    }
+                }
+            }
+            let layout = Heads {
+                q: &q,
+                kt: &kt,
+                v: &v,
+                heads,
+                n,
+                d,
+            };
+            kernels::attention(self.cpu, &layout, &mut context[first * h..(first + n) * h]);
+            first += n;
+        }
+        context
+    }
+}
