@@ -178,3 +178,56 @@ fn embeddings_match_a_reference_implementation() {
         }
     }
 }
+
+/// A model directory that does not match our forward pass is refused at load, saying why:
+/// a configuration whose sizes disagree with the weights (hidden size, layers, vocabulary), an
+/// unsupported activation or position scheme, truncated or foreign weights.
+#[test]
+fn mismatched_or_damaged_model_directories_are_refused_clearly() {
+    let src = encoder_dir();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let variant = |edit: &dyn Fn(&mut serde_json::Value), weights: Option<&[u8]>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config.clone();
+        edit(&mut c);
+        std::fs::write(dir.path().join("config.json"), c.to_string()).unwrap();
+        std::fs::copy(
+            src.join("tokenizer.json"),
+            dir.path().join("tokenizer.json"),
+        )
+        .unwrap();
+        match weights {
+            Some(bytes) => std::fs::write(dir.path().join("model.safetensors"), bytes).unwrap(),
+            None => std::os::unix::fs::symlink(
+                src.join("model.safetensors"),
+                dir.path().join("model.safetensors"),
+            )
+            .unwrap(),
+        }
+        SentenceEncoder::load(dir.path()).unwrap_err().to_string()
+    };
+    let e = variant(&|c| c["hidden_size"] = 192.into(), None);
+    assert!(
+        e.contains("shape") && e.contains("config.json implies"),
+        "{e}"
+    );
+    let e = variant(&|c| c["hidden_size"] = 100.into(), None);
+    assert!(e.contains("not a multiple of num_attention_heads"), "{e}");
+    let e = variant(&|c| c["hidden_act"] = "swish".into(), None);
+    assert!(e.contains("hidden_act swish is not supported"), "{e}");
+    let e = variant(
+        &|c| c["position_embedding_type"] = "relative_key".into(),
+        None,
+    );
+    assert!(e.contains("absolute only"), "{e}");
+    let e = variant(&|c| c["num_hidden_layers"] = 7.into(), None);
+    assert!(e.contains("encoder.layer.6"), "{e}");
+    let e = variant(&|c| c["vocab_size"] = 1000.into(), None);
+    assert!(e.contains("word_embeddings"), "{e}");
+    let weights = std::fs::read(src.join("model.safetensors")).unwrap();
+    let e = variant(&|_| {}, Some(&weights[..weights.len() / 2]));
+    assert!(e.contains("model.safetensors"), "{e}");
+    let e = variant(&|_| {}, Some(b"not safetensors at all"));
+    assert!(e.contains("model.safetensors"), "{e}");
+}

@@ -111,10 +111,10 @@ impl Weights {
             .tensors
             .get(name)
             .or_else(|| self.tensors.get(&format!("bert.{name}")))
-            .ok_or_else(|| BertError::Shape(format!("model.safetensors has no tensor {name}")))?;
+            .ok_or_else(|| BertError::Shape(format!("model.safetensors: no tensor {name}")))?;
         if t.dims() != shape {
             return Err(BertError::Shape(format!(
-                "tensor {name} has shape {:?}, the configuration implies {shape:?}",
+                "model.safetensors: tensor {name} has shape {:?}, config.json implies {shape:?}",
                 t.dims()
             )));
         }
@@ -156,9 +156,9 @@ impl Bert {
             }
         };
         let device = Device::Cpu;
-        let w = Weights {
-            tensors: candle_core::safetensors::load_buffer(safetensors, &device)?,
-        };
+        let tensors = candle_core::safetensors::load_buffer(safetensors, &device)
+            .map_err(|e| BertError::Shape(format!("model.safetensors: {e}")))?;
+        let w = Weights { tensors };
         let inter = config.intermediate_size;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {

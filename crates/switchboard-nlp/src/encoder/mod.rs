@@ -137,7 +137,7 @@ mod imp {
             let config: BertConfig =
                 serde_json::from_str(&config_raw).map_err(|e| err("config.json")(e.to_string()))?;
             let model = Bert::load(&config, &weights)
-                .map_err(|e| err("model.safetensors")(e.to_string()))?;
+                .map_err(|e| NlpError::Model(format!("sentence encoder: {e}")))?;
             let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
                 .map_err(|e| err("tokenizer.json")(e.to_string()))?;
             // No padding: the forward pass stacks texts of any length.
