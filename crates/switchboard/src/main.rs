@@ -390,14 +390,13 @@ impl Out {
 }
 
 /// candle asks for its thread count on every matrix product, and while `RAYON_NUM_THREADS` is
-/// unset that means `available_parallelism` (reading the cgroup files) each time: about 50 µs a
-/// product, a fifth of a short text's sentence-encoder pass. Setting the variable to the count
-/// rayon would choose anyway, once, before any other thread exists, turns that into a lookup.
-/// An operator's own value is kept.
+/// unset it works it out again each time (reading the CPU lists): about 50 µs a product, a fifth
+/// of a short text's sentence-encoder pass. Setting the variable once to candle's own default,
+/// before any other thread exists, turns that into a lookup. An operator's value is kept.
 #[cfg(feature = "encoder")]
 fn fix_encoder_thread_count() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = switchboard_nlp::encoder::default_threads();
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
 }

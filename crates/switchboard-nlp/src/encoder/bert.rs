@@ -30,7 +30,17 @@ pub(super) struct BertConfig {
     pub hidden_act: String,
     #[serde(default = "default_position")]
     pub position_embedding_type: String,
+    /// `bert` (RoBERTa-style models share the tensor names but number positions differently).
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
 }
+
+fn default_model_type() -> String {
+    "bert".into()
+}
+
+/// More layers than any BERT published; a larger value is a damaged or hostile file.
+const MAX_LAYERS: usize = 64;
 
 fn default_type_vocab() -> usize {
     2
@@ -58,8 +68,9 @@ enum Activation {
 /// Why a model directory cannot be used, or a forward pass failed.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum BertError {
+    /// A configuration, weights or input this forward pass cannot use.
     #[error("{0}")]
-    Shape(String),
+    Invalid(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
@@ -111,9 +122,9 @@ impl Weights {
             .tensors
             .get(name)
             .or_else(|| self.tensors.get(&format!("bert.{name}")))
-            .ok_or_else(|| BertError::Shape(format!("model.safetensors: no tensor {name}")))?;
+            .ok_or_else(|| BertError::Invalid(format!("model.safetensors: no tensor {name}")))?;
         if t.dims() != shape {
-            return Err(BertError::Shape(format!(
+            return Err(BertError::Invalid(format!(
                 "model.safetensors: tensor {name} has shape {:?}, config.json implies {shape:?}",
                 t.dims()
             )));
@@ -134,13 +145,35 @@ impl Weights {
 impl Bert {
     pub(super) fn load(config: &BertConfig, safetensors: &[u8]) -> Result<Self, BertError> {
         let (h, heads) = (config.hidden_size, config.num_attention_heads);
-        if h == 0 || heads == 0 || h % heads != 0 || config.num_hidden_layers == 0 {
-            return Err(BertError::Shape(format!(
-                "config.json: hidden_size {h} is not a multiple of num_attention_heads {heads}"
-            )));
+        let invalid = |what: String| Err(BertError::Invalid(format!("config.json: {what}")));
+        if config.model_type != "bert" {
+            return invalid(format!(
+                "model_type {} is not supported (bert only)",
+                config.model_type
+            ));
+        }
+        if h == 0 || heads == 0 || h % heads != 0 {
+            return invalid(format!(
+                "hidden_size {h} is not a positive multiple of num_attention_heads {heads}"
+            ));
+        }
+        if config.num_hidden_layers == 0 || config.num_hidden_layers > MAX_LAYERS {
+            return invalid(format!(
+                "num_hidden_layers {} is not between 1 and {MAX_LAYERS}",
+                config.num_hidden_layers
+            ));
+        }
+        if config.intermediate_size == 0 || config.type_vocab_size == 0 {
+            return invalid("intermediate_size and type_vocab_size must be positive".into());
+        }
+        if config.max_position_embeddings < 2 {
+            return invalid(format!(
+                "max_position_embeddings {} leaves no room for a text",
+                config.max_position_embeddings
+            ));
         }
         if config.position_embedding_type != "absolute" {
-            return Err(BertError::Shape(format!(
+            return Err(BertError::Invalid(format!(
                 "config.json: position_embedding_type {} is not supported (absolute only)",
                 config.position_embedding_type
             )));
@@ -150,17 +183,17 @@ impl Bert {
             "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
             "relu" => Activation::Relu,
             other => {
-                return Err(BertError::Shape(format!(
+                return Err(BertError::Invalid(format!(
                     "config.json: hidden_act {other} is not supported"
                 )))
             }
         };
         let device = Device::Cpu;
         let tensors = candle_core::safetensors::load_buffer(safetensors, &device)
-            .map_err(|e| BertError::Shape(format!("model.safetensors: {e}")))?;
+            .map_err(|e| BertError::Invalid(format!("model.safetensors: {e}")))?;
         let w = Weights { tensors };
         let inter = config.intermediate_size;
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        let mut layers = Vec::new();
         for l in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{l}");
             let q = w.linear(&format!("{p}.attention.self.query.weight"), h, h)?;
@@ -194,7 +227,8 @@ impl Bert {
                 "embeddings.position_embeddings.weight",
                 &[config.max_position_embeddings, h],
             )?,
-            token_type: types.get(..h).map(<[f32]>::to_vec).unwrap_or_default(),
+            // type_vocab_size ≥ 1 and the shape were checked: row 0 exists.
+            token_type: types[..h].to_vec(),
             emb_gamma: w.vec("embeddings.LayerNorm.weight", &[h])?,
             emb_beta: w.vec("embeddings.LayerNorm.bias", &[h])?,
             layers,
@@ -218,7 +252,9 @@ impl Bert {
     }
 
     /// The mean of the last layer's token states of each sequence (every token is real: no
-    /// padding), L2-normalised: sentence-transformers' pooling for these models.
+    /// padding), L2-normalised: sentence-transformers' pooling for these models. A sequence
+    /// without tokens (only from a tokenizer that adds no [CLS]/[SEP]) gives zeros: no
+    /// direction at all, so it adds nothing to a classifier's scores.
     pub(super) fn embed(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, BertError> {
         let h = self.hidden;
         let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
@@ -285,7 +321,7 @@ impl Bert {
         let mut x = Vec::with_capacity(sequences.iter().map(Vec::len).sum::<usize>() * h);
         for seq in sequences {
             if seq.len() > self.max_positions {
-                return Err(BertError::Shape(format!(
+                return Err(BertError::Invalid(format!(
                     "{} tokens, more than the model's {} positions",
                     seq.len(),
                     self.max_positions
@@ -294,7 +330,7 @@ impl Bert {
             for (pos, &id) in seq.iter().enumerate() {
                 let id = id as usize;
                 let word = self.word.get(id * h..(id + 1) * h).ok_or_else(|| {
-                    BertError::Shape(format!(
+                    BertError::Invalid(format!(
                         "token id {id} is outside the vocabulary of {}: the tokenizer does not match the weights",
                         self.vocab
                     ))
@@ -333,6 +369,10 @@ impl Bert {
         let mut context = vec![0.0f32; qkv.len() / 3];
         let mut first = 0;
         for &n in lengths {
+            if n == 0 {
+                // A tokenizer without [CLS]/[SEP] gives an empty text no tokens.
+                continue;
+            }
             let rows = &qkv[first * 3 * h..(first + n) * 3 * h];
             let mut q = vec![0.0f32; heads * n * d];
             let mut kt = vec![0.0f32; heads * d * n];
@@ -359,5 +399,167 @@ impl Bert {
             first += n;
         }
         context
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: usize = 8;
+    const VOCAB: usize = 10;
+
+    fn config(act: &str) -> BertConfig {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": VOCAB, "hidden_size": H, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 16,
+            "max_position_embeddings": 6, "hidden_act": act
+        }))
+        .unwrap()
+    }
+
+    /// A tiny BERT with deterministic pseudo-random weights, as safetensors bytes.
+    fn weights(config: &BertConfig) -> Vec<u8> {
+        let mut seed = 7u64;
+        let mut tensor = |shape: &[usize]| {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
+                })
+                .collect();
+            Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+        };
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        let mut map = std::collections::HashMap::new();
+        map.insert(
+            "embeddings.word_embeddings.weight".to_string(),
+            tensor(&[VOCAB, h]),
+        );
+        map.insert(
+            "embeddings.position_embeddings.weight".into(),
+            tensor(&[6, h]),
+        );
+        map.insert(
+            "embeddings.token_type_embeddings.weight".into(),
+            tensor(&[2, h]),
+        );
+        map.insert("embeddings.LayerNorm.weight".into(), tensor(&[h]));
+        map.insert("embeddings.LayerNorm.bias".into(), tensor(&[h]));
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            for name in ["query", "key", "value"] {
+                map.insert(format!("{p}.attention.self.{name}.weight"), tensor(&[h, h]));
+                map.insert(format!("{p}.attention.self.{name}.bias"), tensor(&[h]));
+            }
+            map.insert(
+                format!("{p}.attention.output.dense.weight"),
+                tensor(&[h, h]),
+            );
+            map.insert(format!("{p}.attention.output.dense.bias"), tensor(&[h]));
+            map.insert(
+                format!("{p}.attention.output.LayerNorm.weight"),
+                tensor(&[h]),
+            );
+            map.insert(format!("{p}.attention.output.LayerNorm.bias"), tensor(&[h]));
+            map.insert(format!("{p}.intermediate.dense.weight"), tensor(&[i, h]));
+            map.insert(format!("{p}.intermediate.dense.bias"), tensor(&[i]));
+            map.insert(format!("{p}.output.dense.weight"), tensor(&[h, i]));
+            map.insert(format!("{p}.output.dense.bias"), tensor(&[h]));
+            map.insert(format!("{p}.output.LayerNorm.weight"), tensor(&[h]));
+            map.insert(format!("{p}.output.LayerNorm.bias"), tensor(&[h]));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        candle_core::safetensors::save(&map, &path).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    fn model(act: &str) -> Bert {
+        let c = config(act);
+        Bert::load(&c, &weights(&c)).unwrap()
+    }
+
+    #[test]
+    fn a_batch_gives_what_each_text_gives_alone() {
+        let bert = model("gelu");
+        let texts = vec![vec![1, 4, 2], vec![1, 5, 6, 7, 2], vec![1, 2]];
+        let batch = bert.embed(&texts).unwrap();
+        for (text, together) in texts.iter().zip(&batch) {
+            let alone = bert.embed(std::slice::from_ref(text)).unwrap().remove(0);
+            let norm: f32 = alone.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+            for (a, b) in alone.iter().zip(together) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+        assert_ne!(batch[0], batch[1]);
+    }
+
+    #[test]
+    fn every_activation_runs_and_they_differ() {
+        let text = [vec![1, 3, 8, 2]];
+        let gelu = model("gelu").embed(&text).unwrap();
+        let tanh = model("gelu_new").embed(&text).unwrap();
+        let relu = model("relu").embed(&text).unwrap();
+        for v in [&gelu[0], &tanh[0], &relu[0]] {
+            assert!(v.iter().all(|x| x.is_finite()));
+        }
+        // The tanh approximation is close to the exact GELU; ReLU is another function.
+        let diff = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max)
+        };
+        assert!(diff(&gelu[0], &tanh[0]) < 1e-2);
+        assert!(diff(&gelu[0], &relu[0]) > 1e-3);
+    }
+
+    #[test]
+    fn empty_sequences_and_bad_ids_do_not_panic() {
+        let bert = model("gelu");
+        let out = bert.embed(&[vec![], vec![1, 2], vec![]]).unwrap();
+        assert!(out[0].iter().all(|&v| v == 0.0) && out[2].iter().all(|&v| v == 0.0));
+        assert!((out[1].iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5);
+        assert_eq!(bert.embed(&[]).unwrap().len(), 0);
+        let e = bert
+            .embed(&[vec![1, VOCAB as u32, 2]])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("outside the vocabulary"), "{e}");
+        let e = bert.embed(&[vec![1; 7]]).unwrap_err().to_string();
+        assert!(e.contains("positions"), "{e}");
+    }
+
+    #[test]
+    fn hostile_configurations_are_refused_before_any_allocation() {
+        let good = config("gelu");
+        let bytes = weights(&good);
+        let refused = |edit: &dyn Fn(&mut BertConfig)| {
+            let mut c = good.clone();
+            edit(&mut c);
+            match Bert::load(&c, &bytes) {
+                Err(e) => e.to_string(),
+                Ok(_) => String::from("loaded"),
+            }
+        };
+        assert!(refused(&|c| c.num_hidden_layers = usize::MAX).contains("num_hidden_layers"));
+        assert!(refused(&|c| c.num_hidden_layers = 0).contains("num_hidden_layers"));
+        assert!(refused(&|c| c.num_attention_heads = 3).contains("multiple"));
+        assert!(refused(&|c| c.intermediate_size = 0).contains("intermediate_size"));
+        assert!(refused(&|c| c.type_vocab_size = 0).contains("type_vocab_size"));
+        assert!(refused(&|c| c.max_position_embeddings = 1).contains("max_position_embeddings"));
+        assert!(refused(&|c| c.model_type = "roberta".into()).contains("bert only"));
+        assert!(refused(&|c| c.hidden_act = "swish".into()).contains("hidden_act"));
+        assert!(refused(&|c| c.intermediate_size = 32).contains("shape"));
+        let junk = match Bert::load(&good, b"junk") {
+            Err(e) => e.to_string(),
+            Ok(_) => String::from("loaded"),
+        };
+        assert!(junk.contains("model.safetensors"), "{junk}");
     }
 }

@@ -1,14 +1,15 @@
-//! The element-wise parts of the BERT forward pass, fused into single passes over rows so that
-//! no intermediate tensor is allocated: layer normalisation with a residual, bias + GELU, and a
-//! scaled softmax. Written as plain loops without branches in the hot path so the compiler
-//! vectorises them; `exp` and `erf` are polynomial approximations accurate to a few units in
-//! the last place of an `f32`, far below what changes an embedding.
+//! The element-wise parts of the BERT forward pass and its attention, fused into single passes
+//! over rows so that no intermediate tensor is allocated: layer normalisation with a residual,
+//! bias + activation, softmax and the per-head products. Written as plain loops without
+//! branches in the hot path so the compiler vectorises them; `exp` (relative error < 5e-7) and
+//! `erf` (absolute error < 5e-7) are polynomial approximations, far below what changes an
+//! embedding.
 
 /// `e^x` for `f32`, relative error below 5e-7 over the range where the result is a normal
 /// number; inputs are clamped to [-87.3, 88], so tiny results bottom out near 1e-38 and large
 /// ones stay finite.
 #[inline(always)]
-pub(super) fn exp(x: f32) -> f32 {
+fn exp(x: f32) -> f32 {
     // Adding and removing 1.5·2^23 rounds to the nearest integer, and leaves that integer in
     // the low bits of the sum: no library call and no float-to-int conversion (Rust's
     // saturating cast is scalar code), so loops over this function vectorise.
@@ -30,10 +31,10 @@ pub(super) fn exp(x: f32) -> f32 {
     p * f32::from_bits(k_bits.wrapping_add(127) << 23)
 }
 
-/// The error function, absolute error below 5e-7 in `f32` (Abramowitz & Stegun 7.1.26 refined with
-/// the odd symmetry; the same formula for every input, so loops over it vectorise).
+/// The error function, absolute error below 5e-7 in `f32` (Abramowitz & Stegun 7.1.26 for
+/// |x|, the sign restored; the same formula for every input, so loops over it vectorise).
 #[inline(always)]
-pub(super) fn erf(x: f32) -> f32 {
+fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let poly = t
@@ -45,7 +46,7 @@ pub(super) fn erf(x: f32) -> f32 {
 
 /// GELU as BERT defines it: `x · Φ(x)` with the exact normal CDF (through `erf`).
 #[inline(always)]
-pub(super) fn gelu(x: f32) -> f32 {
+fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 

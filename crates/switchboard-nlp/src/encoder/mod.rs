@@ -1,7 +1,8 @@
 //! Sentence embeddings from a local sentence-transformers BERT directory (`config.json`,
 //! `tokenizer.json`, `model.safetensors`; e.g. all-MiniLM-L6-v2): our BERT forward pass
 //! ([`bert`], candle for the matrix products) over the WordPiece tokens (tokenizers), mean-pooled
-//! over the tokens and L2-normalised, as sentence-transformers does for that model. Never a download: the directory is configuration.
+//! over the tokens and L2-normalised, as sentence-transformers does for that model. Never a
+//! download: the directory is configuration.
 //!
 //! Built only with the `encoder` feature; without it [`SentenceEncoder::load`] explains how to
 //! get it.
@@ -95,6 +96,15 @@ impl SentenceEncoder {
             Err(NlpError::Model("built without the sentence encoder".into()))
         }
     }
+}
+
+/// How many threads the encoder's matrix products use by default (candle's choice: the
+/// physical cores this process may run on, or `RAYON_NUM_THREADS`). candle works this out again
+/// on every product unless `RAYON_NUM_THREADS` is set, so a program should set that variable to
+/// this value at start, while it has a single thread (the `switchboard` binary does).
+#[cfg(feature = "encoder")]
+pub fn default_threads() -> usize {
+    candle_core::utils::get_num_threads()
 }
 
 fn hex(bytes: &[u8]) -> String {
