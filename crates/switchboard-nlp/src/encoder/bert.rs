@@ -8,7 +8,7 @@
 //! per text, so no time goes to padding and no mask is needed. Weights are transposed once at
 //! load, so no product repacks a weight matrix on every call.
 
-use super::kernels::{self, Cpu, Heads, Norm};
+use super::kernels::{self, Activation, Cpu, Heads, Norm};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -53,16 +53,6 @@ fn default_act() -> String {
 }
 fn default_position() -> String {
     "absolute".into()
-}
-
-/// The feed-forward activation named by `hidden_act`.
-#[derive(Debug, Clone, Copy)]
-enum Activation {
-    /// `gelu`: the exact GELU.
-    Gelu,
-    /// `gelu_new` / `gelu_pytorch_tanh`: GELU's tanh approximation.
-    GeluTanh,
-    Relu,
 }
 
 /// Why a model directory cannot be used, or a forward pass failed.
@@ -279,11 +269,7 @@ impl Bert {
                 },
             );
             let mut up = self.matmul(&x, total, &layer.up)?;
-            match self.act {
-                Activation::Gelu => kernels::bias_gelu(self.cpu, &mut up, &layer.up_bias),
-                Activation::GeluTanh => kernels::bias_gelu_tanh(self.cpu, &mut up, &layer.up_bias),
-                Activation::Relu => kernels::bias_relu(self.cpu, &mut up, &layer.up_bias),
-            }
+            kernels::bias_activation(self.cpu, &mut up, &layer.up_bias, self.act);
             let down = self.matmul(&up, total, &layer.down)?;
             kernels::add_bias_residual_norm(
                 self.cpu,

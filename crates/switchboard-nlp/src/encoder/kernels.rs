@@ -111,24 +111,29 @@ fn bias_map(rows: &mut [f32], bias: &[f32], act: impl Fn(f32) -> f32) {
     }
 }
 
-kernel!(
-    /// `rows[i] = gelu(rows[i] + bias[i mod width])`, in place.
-    bias_gelu / BiasGelu(rows: &'a mut [f32], bias: &'a [f32]) => bias_gelu_body
-);
-
-#[inline(always)]
-fn bias_gelu_body(rows: &mut [f32], bias: &[f32]) {
-    bias_map(rows, bias, gelu);
+/// The feed-forward activation named by `hidden_act` in `config.json`.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Activation {
+    /// `gelu`: the exact GELU.
+    Gelu,
+    /// `gelu_new` / `gelu_pytorch_tanh`: GELU's tanh approximation.
+    GeluTanh,
+    Relu,
 }
 
 kernel!(
-    /// The same with GELU's tanh approximation, for models trained with it (`gelu_new`).
-    bias_gelu_tanh / BiasGeluTanh(rows: &'a mut [f32], bias: &'a [f32]) => bias_gelu_tanh_body
+    /// `rows[i] = act(rows[i] + bias[i mod width])`, in place.
+    bias_activation / BiasActivation(rows: &'a mut [f32], bias: &'a [f32], act: Activation)
+        => bias_activation_body
 );
 
 #[inline(always)]
-fn bias_gelu_tanh_body(rows: &mut [f32], bias: &[f32]) {
-    bias_map(rows, bias, gelu_tanh);
+fn bias_activation_body(rows: &mut [f32], bias: &[f32], act: Activation) {
+    match act {
+        Activation::Gelu => bias_map(rows, bias, gelu),
+        Activation::GeluTanh => bias_map(rows, bias, gelu_tanh),
+        Activation::Relu => bias_map(rows, bias, relu),
+    }
 }
 
 /// GELU's tanh approximation: `x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
@@ -137,16 +142,6 @@ fn gelu_tanh(x: f32) -> f32 {
     let u = 0.797_884_6 * (x + 0.044_715 * x * x * x);
     // tanh(u) = 1 - 2 / (e^{2u} + 1)
     0.5 * x * (2.0 - 2.0 / (exp(2.0 * u) + 1.0))
-}
-
-kernel!(
-    /// `rows[i] = max(0, rows[i] + bias[i mod width])`.
-    bias_relu / BiasRelu(rows: &'a mut [f32], bias: &'a [f32]) => bias_relu_body
-);
-
-#[inline(always)]
-fn bias_relu_body(rows: &mut [f32], bias: &[f32]) {
-    bias_map(rows, bias, relu);
 }
 
 #[inline(always)]
