@@ -2,7 +2,7 @@
 //! data (so confidences mean something), and an out-of-scope threshold chosen on held-out data.
 
 use crate::dataset::{Example, OOS};
-use crate::encoder::SentenceEncoder;
+use crate::encoder::{SentenceEncoder, TuneOptions};
 use crate::features::{SparseVec, Vocabulary};
 use crate::svm::{self, LinearModel, SplitMix, SvmParams};
 use crate::NlpError;
@@ -14,9 +14,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"SBINTENT";
-/// Version 1: sparse features only. Version 2 adds sentence-encoder features.
+/// Version 1: sparse features only. Version 2 adds sentence-encoder features; version 3 also
+/// the encoder's fine-tuned last layers.
 const FORMAT_VERSION: u32 = 1;
 const FORMAT_VERSION_DENSE: u32 = 2;
+const FORMAT_VERSION_TUNED: u32 = 3;
 
 /// Scales of the embedding block tried against the TF-IDF blocks (each of unit length).
 const DENSE_WEIGHTS: [f32; 2] = [1.0, 2.0];
@@ -34,6 +36,9 @@ pub struct TrainOptions {
     pub min_df: u32,
     /// Share of the training data held out for calibration when no validation data is given.
     pub holdout: f64,
+    /// Fine-tuning of the sentence encoder's last layers on the training data, when training
+    /// with an encoder (`layers: 0` keeps the encoder as published).
+    pub tune: TuneOptions,
 }
 
 impl Default for TrainOptions {
@@ -43,6 +48,7 @@ impl Default for TrainOptions {
             c_grid: vec![0.5, 1.0, 2.0],
             min_df: 1,
             holdout: 0.1,
+            tune: TuneOptions::default(),
         }
     }
 }
@@ -85,6 +91,9 @@ impl PartialEq for Dense {
         self.dims == other.dims
             && self.weight == other.weight
             && self.encoder_sha256 == other.encoder_sha256
+            && self.encoder.tuned_layers() == other.encoder.tuned_layers()
+            && (self.encoder.tuned_layers() == 0
+                || self.encoder.tuned_bytes() == other.encoder.tuned_bytes())
     }
 }
 
@@ -181,6 +190,34 @@ impl IntentModel {
                 labels.len()
             )));
         }
+        let (fit_part, tune_part): (Vec<&Example>, Vec<&Example>) = match validation {
+            Some(v) => (train.iter().collect(), v.iter().collect()),
+            None => holdout_split(train, options.holdout, options.svm.seed),
+        };
+        // The encoder is fine-tuned on all the training texts, the held-out tenth included when
+        // there is no validation data: C and the embedding's scale are then chosen on texts
+        // it has seen, but tuning on the fitted part only measured worse on BANKING77 (93.05%
+        // against 93.20%: less to learn from weighs more than that bias).
+        let encoder = match encoder {
+            Some(enc) if options.tune.layers > 0 => {
+                let texts: Vec<&str> = train.iter().map(|e| e.text.as_str()).collect();
+                let classes: Vec<usize> = train
+                    .iter()
+                    .map(|e| labels.binary_search(&e.label).unwrap_or_default())
+                    .collect();
+                let tune = TuneOptions {
+                    seed: options.svm.seed,
+                    ..options.tune
+                };
+                Some(Arc::new(enc.fine_tuned(
+                    &texts,
+                    &classes,
+                    labels.len(),
+                    &tune,
+                )?))
+            }
+            other => other,
+        };
         let embeddings = match &encoder {
             Some(enc) => {
                 let mut texts: Vec<&str> = train
@@ -198,10 +235,6 @@ impl IntentModel {
                     .collect::<Embeddings>()
             }
             None => Embeddings::new(),
-        };
-        let (fit_part, tune_part): (Vec<&Example>, Vec<&Example>) = match validation {
-            Some(v) => (train.iter().collect(), v.iter().collect()),
-            None => holdout_split(train, options.holdout, options.svm.seed),
         };
         let mut best: Option<(f64, Self, SvmParams)> = None;
         let grid = if options.c_grid.is_empty() {
@@ -503,10 +536,10 @@ impl IntentModel {
         let payload = self.payload()?;
         let mut out = Vec::with_capacity(payload.len() + 52);
         out.extend_from_slice(MAGIC);
-        let version = if self.dense.is_some() {
-            FORMAT_VERSION_DENSE
-        } else {
-            FORMAT_VERSION
+        let version = match &self.dense {
+            Some(d) if d.encoder.tuned_layers() > 0 => FORMAT_VERSION_TUNED,
+            Some(_) => FORMAT_VERSION_DENSE,
+            None => FORMAT_VERSION,
         };
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
@@ -521,6 +554,11 @@ impl IntentModel {
     }
 
     fn payload(&self) -> Result<Vec<u8>, NlpError> {
+        let tuned = self
+            .dense
+            .as_ref()
+            .filter(|d| d.encoder.tuned_layers() > 0)
+            .map(|d| d.encoder.tuned_bytes());
         let header = serde_json::json!({
             "labels": self.labels,
             "oos_label": self.oos_label,
@@ -535,6 +573,8 @@ impl IntentModel {
             "dense_weight": self.dense.as_ref().map(|d| d.weight),
             "encoder_sha256": self.dense.as_ref().map(|d| d.encoder_sha256.clone()),
             "encoder_dir": self.dense.as_ref().map(|d| d.encoder_dir.clone()),
+            "tuned_layers": self.dense.as_ref().map(|d| d.encoder.tuned_layers()),
+            "tuned_bytes": tuned.as_ref().map(Vec::len),
         })
         .to_string();
         let mut p = Vec::new();
@@ -556,6 +596,9 @@ impl IntentModel {
             .chain(&self.linear.weights)
         {
             p.extend_from_slice(&v.to_le_bytes());
+        }
+        if let Some(t) = tuned {
+            p.extend_from_slice(&t);
         }
         Ok(p)
     }
@@ -583,9 +626,9 @@ impl IntentModel {
             return Err(bad("not a Switchboard intent model"));
         }
         let version = u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
-        if version != FORMAT_VERSION && version != FORMAT_VERSION_DENSE {
+        if !(FORMAT_VERSION..=FORMAT_VERSION_TUNED).contains(&version) {
             return Err(NlpError::Model(format!(
-                "intent model format {version} is not supported (this build reads {FORMAT_VERSION} and {FORMAT_VERSION_DENSE})"
+                "intent model format {version} is not supported (this build reads {FORMAT_VERSION} to {FORMAT_VERSION_TUNED})"
             )));
         }
         let mut len8 = [0u8; 8];
@@ -614,7 +657,7 @@ impl IntentModel {
         let sparse = words
             .checked_add(chars)
             .ok_or_else(|| bad("model sizes do not match its header"))?;
-        let dense_dims = if version == FORMAT_VERSION_DENSE {
+        let dense_dims = if version >= FORMAT_VERSION_DENSE {
             let d = count("dense_dims")?;
             if d == 0 || d > 8192 {
                 return Err(bad("model sizes do not match its header"));
@@ -626,12 +669,18 @@ impl IntentModel {
         let features = sparse
             .checked_add(dense_dims)
             .ok_or_else(|| bad("model sizes do not match its header"))?;
+        let tuned_bytes = if version == FORMAT_VERSION_TUNED {
+            count("tuned_bytes")?
+        } else {
+            0
+        };
         let classes = labels.len();
         let expected = sparse
             .checked_mul(8)
             .and_then(|a| a.checked_add(sparse.checked_mul(4)?))
             .and_then(|a| a.checked_add(classes.checked_mul(4)?))
-            .and_then(|a| a.checked_add(features.checked_mul(classes)?.checked_mul(4)?));
+            .and_then(|a| a.checked_add(features.checked_mul(classes)?.checked_mul(4)?))
+            .and_then(|a| a.checked_add(tuned_bytes));
         if classes < 2 || expected != Some(r.buf.len()) {
             return Err(bad("model sizes do not match its header"));
         }
@@ -640,6 +689,7 @@ impl IntentModel {
         let idf = r.f32s(sparse)?;
         let bias = r.f32s(classes)?;
         let weights = r.f32s(features * classes)?;
+        let tuned = r.take(tuned_bytes)?;
         let float = |k: &str| header[k].as_f64().map(|v| v as f32);
         // A forged file can carry a valid checksum; numbers that are not finite would turn every
         // prediction into NaN.
@@ -669,6 +719,11 @@ impl IntentModel {
                     enc.id().dir.display()
                 )));
             }
+            let enc = if tuned.is_empty() {
+                enc
+            } else {
+                Arc::new(enc.with_tuned_bytes(tuned)?)
+            };
             Some(Dense {
                 dims: dense_dims,
                 weight: float("dense_weight").ok_or_else(|| bad("model lacks dense_weight"))?,

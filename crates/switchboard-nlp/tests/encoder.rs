@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchboard_nlp::dataset::Example;
-use switchboard_nlp::encoder::SentenceEncoder;
+use switchboard_nlp::encoder::{SentenceEncoder, TuneOptions};
 use switchboard_nlp::intent::{IntentModel, TrainOptions};
 
 fn encoder_dir() -> PathBuf {
@@ -108,6 +108,18 @@ fn encoder_features_help_and_survive_a_save_and_reload() {
     let enc = encoder();
     let dense = IntentModel::train_with(&train, None, &options, Some(enc.clone())).unwrap();
     assert!(dense.uses_encoder() && !sparse.uses_encoder());
+    // By default the encoder's last two layers are fine-tuned on the training texts.
+    let tuned = |m: &IntentModel| m.dense.as_ref().map(|d| d.encoder.tuned_layers());
+    assert_eq!(tuned(&dense), Some(2));
+    let frozen_options = TrainOptions {
+        tune: TuneOptions {
+            layers: 0,
+            ..TuneOptions::default()
+        },
+        ..TrainOptions::default()
+    };
+    let frozen = IntentModel::train_with(&train, None, &frozen_options, Some(enc.clone())).unwrap();
+    assert_eq!(tuned(&frozen), Some(0));
     let (a_sparse, a_dense) = (accuracy(&sparse, &test), accuracy(&dense, &test));
     assert!(
         a_dense > a_sparse + 0.05,
@@ -119,7 +131,14 @@ fn encoder_features_help_and_survive_a_save_and_reload() {
     dense.save(&path).unwrap();
     // Loads its encoder from the recorded directory, or from one given.
     let reloaded = IntentModel::load(&path).unwrap();
+    assert_eq!(tuned(&reloaded), Some(2));
     assert_eq!(accuracy(&reloaded, &test), a_dense);
+    // A model over the encoder as published saves and reloads too.
+    frozen.save(&path).unwrap();
+    let reloaded_frozen = IntentModel::load(&path).unwrap();
+    assert_eq!(tuned(&reloaded_frozen), Some(0));
+    assert_eq!(accuracy(&reloaded_frozen, &test), accuracy(&frozen, &test));
+    dense.save(&path).unwrap();
     let raw = std::fs::read(&path).unwrap();
     let shared = IntentModel::from_bytes_with(&raw, |_| Ok(enc.clone())).unwrap();
     let p = shared.try_predict("my card has not come yet").unwrap();

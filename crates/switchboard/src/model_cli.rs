@@ -32,6 +32,9 @@ pub struct TrainRequest<'a> {
     pub min_df: u32,
     /// A sentence-transformers directory whose embeddings join the features.
     pub encoder: Option<&'a Path>,
+    /// How many of the encoder's last layers are fine-tuned (0: none).
+    pub tune_layers: usize,
+    pub tune_epochs: usize,
 }
 
 /// Trains and saves a model; `clinc` data trains on `train` + `oos_train` and tunes on `val` +
@@ -46,6 +49,8 @@ pub fn train(req: TrainRequest<'_>) -> anyhow::Result<Value> {
         c_grid,
         min_df,
         encoder,
+        tune_layers,
+        tune_epochs,
     } = req;
     let lists = dataset::load(data, format, columns)?;
     let pick = |names: &[&str]| -> Vec<Example> {
@@ -69,6 +74,8 @@ pub fn train(req: TrainRequest<'_>) -> anyhow::Result<Value> {
     options.svm.seed = seed;
     options.c_grid = c_grid.to_vec();
     options.min_df = min_df;
+    options.tune.layers = tune_layers;
+    options.tune.epochs = tune_epochs;
     let encoder = match encoder {
         Some(dir) => Some(Arc::new(SentenceEncoder::load(dir).with_context(|| {
             format!("loading the sentence encoder in {}", dir.display())
@@ -86,7 +93,7 @@ pub fn train(req: TrainRequest<'_>) -> anyhow::Result<Value> {
         "classes": model.labels.len(),
         "examples": train.len(),
         "features": model.linear.features,
-        "encoder": model.dense.as_ref().map(|d| json!({"dims": d.dims, "weight": d.weight, "sha256": d.encoder_sha256})),
+        "encoder": model.dense.as_ref().map(|d| json!({"dims": d.dims, "weight": d.weight, "sha256": d.encoder_sha256, "tuned_layers": d.encoder.tuned_layers()})),
         "threshold": model.threshold,
         "c": model.c,
         "temperature": model.temperature,

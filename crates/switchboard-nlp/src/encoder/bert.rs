@@ -65,20 +65,22 @@ pub(super) enum BertError {
     Candle(#[from] candle_core::Error),
 }
 
-struct Layer {
+/// One transformer layer's weights, linear weights transposed to `[in, out]`.
+#[derive(Clone)]
+pub(super) struct Layer {
     /// `[hidden, 3·hidden]`: query, key and value projections side by side.
-    qkv: Tensor,
-    qkv_bias: Vec<f32>,
-    attn_out: Tensor,
-    attn_out_bias: Vec<f32>,
-    attn_gamma: Vec<f32>,
-    attn_beta: Vec<f32>,
-    up: Tensor,
-    up_bias: Vec<f32>,
-    down: Tensor,
-    down_bias: Vec<f32>,
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
+    pub qkv: Tensor,
+    pub qkv_bias: Vec<f32>,
+    pub attn_out: Tensor,
+    pub attn_out_bias: Vec<f32>,
+    pub attn_gamma: Vec<f32>,
+    pub attn_beta: Vec<f32>,
+    pub up: Tensor,
+    pub up_bias: Vec<f32>,
+    pub down: Tensor,
+    pub down_bias: Vec<f32>,
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
 }
 
 /// A loaded BERT encoder.
@@ -241,41 +243,104 @@ impl Bert {
         self.max_positions
     }
 
+    pub(super) fn heads(&self) -> usize {
+        self.heads
+    }
+
+    pub(super) fn eps(&self) -> f32 {
+        self.eps
+    }
+
+    pub(super) fn activation(&self) -> Activation {
+        self.act
+    }
+
+    pub(super) fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The token states after the first `depth` layers, every sequence's rows stacked.
+    pub(super) fn states(
+        &self,
+        sequences: &[Vec<u32>],
+        depth: usize,
+    ) -> Result<Vec<f32>, BertError> {
+        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
+        if lengths.iter().sum::<usize>() == 0 {
+            return Ok(Vec::new());
+        }
+        let mut x = self.embeddings(sequences)?;
+        let depth = depth.min(self.layers.len());
+        self.run_layers(&mut x, &lengths, &self.layers[..depth])?;
+        Ok(x)
+    }
+
     /// The mean of the last layer's token states of each sequence (every token is real: no
     /// padding), L2-normalised: sentence-transformers' pooling for these models. A sequence
     /// without tokens (only from a tokenizer that adds no [CLS]/[SEP]) gives zeros: no
     /// direction at all, so it adds nothing to a classifier's scores.
+    #[cfg(test)]
     pub(super) fn embed(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, BertError> {
+        self.embed_with(sequences, &[])
+    }
+
+    /// As [`Bert::embed`], with `top` (fine-tuned for a task) in place of as many of the last
+    /// layers.
+    pub(super) fn embed_with(
+        &self,
+        sequences: &[Vec<u32>],
+        top: &[Layer],
+    ) -> Result<Vec<Vec<f32>>, BertError> {
         let h = self.hidden;
         let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
         let total: usize = lengths.iter().sum();
         if total == 0 {
             return Ok(sequences.iter().map(|_| vec![0.0; h]).collect());
         }
+        let kept = self.layers.len().checked_sub(top.len()).ok_or_else(|| {
+            BertError::Invalid(format!(
+                "{} tuned layers for a model of {}",
+                top.len(),
+                self.layers.len()
+            ))
+        })?;
         let mut x = self.embeddings(sequences)?;
-        for layer in &self.layers {
-            let qkv = self.matmul(&x, total, &layer.qkv)?;
-            let context = self.attention(&qkv, &layer.qkv_bias, &lengths);
+        self.run_layers(&mut x, &lengths, &self.layers[..kept])?;
+        self.run_layers(&mut x, &lengths, top)?;
+        Ok(pool(&x, &lengths, h))
+    }
+
+    /// Runs `layers` over the stacked token states `x` of sequences of `lengths` tokens.
+    fn run_layers(
+        &self,
+        x: &mut [f32],
+        lengths: &[usize],
+        layers: &[Layer],
+    ) -> Result<(), BertError> {
+        let total: usize = lengths.iter().sum();
+        for layer in layers {
+            let qkv = self.matmul(x, total, &layer.qkv)?;
+            let context = self.attention(&qkv, &layer.qkv_bias, lengths);
             let attended = self.matmul(&context, total, &layer.attn_out)?;
             kernels::add_bias_residual_norm(
                 self.cpu,
                 &attended,
                 &layer.attn_out_bias,
-                &mut x,
+                x,
                 Norm {
                     gamma: &layer.attn_gamma,
                     beta: &layer.attn_beta,
                     eps: self.eps,
                 },
             );
-            let mut up = self.matmul(&x, total, &layer.up)?;
+            let mut up = self.matmul(x, total, &layer.up)?;
             kernels::bias_activation(self.cpu, &mut up, &layer.up_bias, self.act);
             let down = self.matmul(&up, total, &layer.down)?;
             kernels::add_bias_residual_norm(
                 self.cpu,
                 &down,
                 &layer.down_bias,
-                &mut x,
+                x,
                 Norm {
                     gamma: &layer.gamma,
                     beta: &layer.beta,
@@ -283,22 +348,7 @@ impl Bert {
                 },
             );
         }
-        let mut out = Vec::with_capacity(sequences.len());
-        let mut rows = x.chunks_exact(h);
-        for &n in &lengths {
-            let mut mean = vec![0.0f32; h];
-            for row in rows.by_ref().take(n) {
-                for (m, v) in mean.iter_mut().zip(row) {
-                    *m += v;
-                }
-            }
-            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            for m in &mut mean {
-                *m /= norm;
-            }
-            out.push(mean);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// Word + position + token-type embeddings of every token, layer-normalised.
@@ -388,12 +438,32 @@ impl Bert {
     }
 }
 
+/// The mean of each sequence's token states (`lengths[i]` rows of width `h`), L2-normalised.
+fn pool(x: &[f32], lengths: &[usize], h: usize) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(lengths.len());
+    let mut rows = x.chunks_exact(h);
+    for &n in lengths {
+        let mut mean = vec![0.0f32; h];
+        for row in rows.by_ref().take(n) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        for m in &mut mean {
+            *m /= norm;
+        }
+        out.push(mean);
+    }
+    out
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const H: usize = 8;
-    const VOCAB: usize = 10;
+    pub(in crate::encoder) const VOCAB: usize = 10;
 
     fn config(act: &str) -> BertConfig {
         serde_json::from_value(serde_json::json!({
@@ -464,7 +534,8 @@ mod tests {
         std::fs::read(path).unwrap()
     }
 
-    fn model(act: &str) -> Bert {
+    /// A tiny BERT (hidden 8, two layers, two heads, ten tokens, six positions).
+    pub(in crate::encoder) fn model(act: &str) -> Bert {
         let c = config(act);
         Bert::load(&c, &weights(&c)).unwrap()
     }

@@ -26,6 +26,32 @@ pub struct EncoderId {
     pub dims: usize,
 }
 
+/// How [`SentenceEncoder::fine_tuned`] trains the encoder's last layers for a task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TuneOptions {
+    /// How many of the last layers move (0: none; the encoder stays as it is).
+    pub layers: usize,
+    pub epochs: usize,
+    /// Peak learning rate of the layers (the classification head learns 100 times faster).
+    pub learning_rate: f64,
+    pub batch: usize,
+    pub seed: u64,
+}
+
+impl Default for TuneOptions {
+    /// Two layers, three epochs: on BANKING77 (80/20 split of its training file) this lifts
+    /// the intent model's accuracy by about 0.7 points (BENCHMARKS.md).
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            epochs: 3,
+            learning_rate: 1e-4,
+            batch: 32,
+            seed: 0,
+        }
+    }
+}
+
 /// A loaded sentence encoder.
 #[derive(Debug)]
 pub struct SentenceEncoder {
@@ -56,6 +82,71 @@ impl SentenceEncoder {
 
     pub fn dims(&self) -> usize {
         self.id.dims
+    }
+
+    /// How many of the last layers are fine-tuned ones (0 for the encoder as published).
+    pub fn tuned_layers(&self) -> usize {
+        #[cfg(feature = "encoder")]
+        {
+            self.inner.top.len()
+        }
+        #[cfg(not(feature = "encoder"))]
+        {
+            0
+        }
+    }
+
+    /// A copy of this encoder whose last `opts.layers` layers are trained so that its
+    /// embeddings of `texts` separate `labels` (class indices below `classes`). The copy shares
+    /// this encoder's frozen weights.
+    pub fn fine_tuned(
+        &self,
+        texts: &[&str],
+        labels: &[usize],
+        classes: usize,
+        opts: &TuneOptions,
+    ) -> Result<SentenceEncoder, NlpError> {
+        #[cfg(feature = "encoder")]
+        {
+            Ok(Self {
+                id: self.id.clone(),
+                inner: self.inner.fine_tuned(texts, labels, classes, opts)?,
+            })
+        }
+        #[cfg(not(feature = "encoder"))]
+        {
+            let _ = (texts, labels, classes, opts);
+            Err(NlpError::Model("built without the sentence encoder".into()))
+        }
+    }
+
+    /// The fine-tuned layers' weights, for a model file; empty for an encoder as published.
+    pub fn tuned_bytes(&self) -> Vec<u8> {
+        #[cfg(feature = "encoder")]
+        {
+            tune::layers_to_bytes(&self.inner.top)
+        }
+        #[cfg(not(feature = "encoder"))]
+        {
+            Vec::new()
+        }
+    }
+
+    /// This encoder with the fine-tuned layers of [`SentenceEncoder::tuned_bytes`] in place of
+    /// its last ones; refuses bytes that do not fit this encoder's shapes.
+    pub fn with_tuned_bytes(&self, bytes: &[u8]) -> Result<SentenceEncoder, NlpError> {
+        #[cfg(feature = "encoder")]
+        {
+            Ok(Self {
+                id: self.id.clone(),
+                inner: self.inner.with_top(bytes)?,
+            })
+        }
+        #[cfg(not(feature = "encoder"))]
+        {
+            let _ = bytes;
+            Err(NlpError::Model("built without the sentence encoder".into()))
+        }
     }
 
     #[cfg(not(feature = "encoder"))]
@@ -115,18 +206,23 @@ fn hex(bytes: &[u8]) -> String {
 mod bert;
 #[cfg(feature = "encoder")]
 mod kernels;
+#[cfg(feature = "encoder")]
+mod tune;
 
 #[cfg(feature = "encoder")]
 mod imp {
-    use super::bert::{Bert, BertConfig};
-    use super::MAX_TOKENS;
+    use super::bert::{Bert, BertConfig, Layer};
+    use super::{tune, TuneOptions, MAX_TOKENS};
     use crate::NlpError;
     use std::path::Path;
+    use std::sync::Arc;
     use tokenizers::{Tokenizer, TruncationParams};
 
     pub(super) struct Inner {
-        model: Bert,
-        tokenizer: Tokenizer,
+        model: Arc<Bert>,
+        tokenizer: Arc<Tokenizer>,
+        /// Fine-tuned layers run in place of the model's last ones.
+        pub(super) top: Vec<Layer>,
         pub(super) dims: usize,
     }
 
@@ -160,21 +256,57 @@ mod imp {
                 .map_err(|e| err("tokenizer")(e.to_string()))?;
             Ok(Self {
                 dims: model.hidden(),
-                model,
-                tokenizer,
+                model: Arc::new(model),
+                tokenizer: Arc::new(tokenizer),
+                top: Vec::new(),
             })
         }
 
-        /// Mean-pooled, L2-normalised embeddings of one batch.
-        pub(super) fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NlpError> {
+        fn tokens(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, NlpError> {
             let encodings = self
                 .tokenizer
                 .encode_batch(texts.to_vec(), true)
                 .map_err(|e| err("tokenizer")(e.to_string()))?;
-            let ids: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
+            Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+        }
+
+        /// Mean-pooled, L2-normalised embeddings of one batch.
+        pub(super) fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NlpError> {
+            let ids = self.tokens(texts)?;
             self.model
-                .embed(&ids)
+                .embed_with(&ids, &self.top)
                 .map_err(|e| NlpError::Model(format!("sentence encoder: {e}")))
+        }
+
+        fn with_layers(&self, top: Vec<Layer>) -> Self {
+            Self {
+                model: self.model.clone(),
+                tokenizer: self.tokenizer.clone(),
+                top,
+                dims: self.dims,
+            }
+        }
+
+        pub(super) fn fine_tuned(
+            &self,
+            texts: &[&str],
+            labels: &[usize],
+            classes: usize,
+            opts: &TuneOptions,
+        ) -> Result<Self, NlpError> {
+            if opts.layers == 0 {
+                return Ok(self.with_layers(Vec::new()));
+            }
+            let ids = self.tokens(texts)?;
+            let top = tune::fine_tune(&self.model, &ids, labels, classes, opts)
+                .map_err(|e| NlpError::Model(format!("fine-tuning the sentence encoder: {e}")))?;
+            Ok(self.with_layers(top))
+        }
+
+        pub(super) fn with_top(&self, bytes: &[u8]) -> Result<Self, NlpError> {
+            let top = tune::layers_from_bytes(&self.model, bytes)
+                .map_err(|e| NlpError::Model(format!("fine-tuned encoder layers: {e}")))?;
+            Ok(self.with_layers(top))
         }
     }
 }
