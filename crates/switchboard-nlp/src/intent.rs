@@ -93,7 +93,7 @@ impl PartialEq for Dense {
             && self.encoder_sha256 == other.encoder_sha256
             && self.encoder.tuned_layers() == other.encoder.tuned_layers()
             && (self.encoder.tuned_layers() == 0
-                || self.encoder.tuned_bytes() == other.encoder.tuned_bytes())
+                || self.encoder.tuned_bytes().ok() == other.encoder.tuned_bytes().ok())
     }
 }
 
@@ -558,7 +558,8 @@ impl IntentModel {
             .dense
             .as_ref()
             .filter(|d| d.encoder.tuned_layers() > 0)
-            .map(|d| d.encoder.tuned_bytes());
+            .map(|d| d.encoder.tuned_bytes())
+            .transpose()?;
         let header = serde_json::json!({
             "labels": self.labels,
             "oos_label": self.oos_label,
@@ -669,10 +670,14 @@ impl IntentModel {
         let features = sparse
             .checked_add(dense_dims)
             .ok_or_else(|| bad("model sizes do not match its header"))?;
-        let tuned_bytes = if version == FORMAT_VERSION_TUNED {
-            count("tuned_bytes")?
+        let (tuned_layers, tuned_bytes) = if version == FORMAT_VERSION_TUNED {
+            let (layers, bytes) = (count("tuned_layers")?, count("tuned_bytes")?);
+            if layers == 0 || bytes == 0 {
+                return Err(bad("model sizes do not match its header"));
+            }
+            (layers, bytes)
         } else {
-            0
+            (0, 0)
         };
         let classes = labels.len();
         let expected = sparse
@@ -713,6 +718,11 @@ impl IntentModel {
                 .unwrap_or_default()
                 .to_owned();
             let enc = encoder(Path::new(&dir))?;
+            if enc.tuned_layers() > 0 {
+                return Err(bad(
+                    "the sentence encoder given has fine-tuned layers: models need it as published",
+                ));
+            }
             if enc.id().sha256 != sha || enc.dims() != dense_dims {
                 return Err(NlpError::Model(format!(
                     "the sentence encoder in {} is not the one this model was trained with",
@@ -724,6 +734,9 @@ impl IntentModel {
             } else {
                 Arc::new(enc.with_tuned_bytes(tuned)?)
             };
+            if enc.tuned_layers() != tuned_layers {
+                return Err(bad("model sizes do not match its header"));
+            }
             Some(Dense {
                 dims: dense_dims,
                 weight: float("dense_weight").ok_or_else(|| bad("model lacks dense_weight"))?,
@@ -892,6 +905,35 @@ mod tests {
         future[8] = 9;
         assert!(err(&future).contains("format 9"));
         assert!(err(&[]).contains("not a Switchboard"));
+    }
+
+    /// A version-3 file (fine-tuned encoder layers) whose header claims no tuned layers is
+    /// refused even with a valid checksum, before any encoder is loaded.
+    #[test]
+    fn forged_tuned_headers_are_refused() {
+        let model = IntentModel::train(&small_set(), None, &options()).unwrap();
+        let payload = model.payload().unwrap();
+        let header_len = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
+        let mut header: serde_json::Value =
+            serde_json::from_slice(&payload[4..4 + header_len]).unwrap();
+        for (layers, bytes) in [(0, 100), (2, 0)] {
+            header["dense_dims"] = 384.into();
+            header["tuned_layers"] = layers.into();
+            header["tuned_bytes"] = bytes.into();
+            let text = header.to_string();
+            let mut forged = (text.len() as u32).to_le_bytes().to_vec();
+            forged.extend_from_slice(text.as_bytes());
+            forged.extend_from_slice(&payload[4 + header_len..]);
+            let mut file = MAGIC.to_vec();
+            file.extend_from_slice(&FORMAT_VERSION_TUNED.to_le_bytes());
+            file.extend_from_slice(&(forged.len() as u64).to_le_bytes());
+            file.extend_from_slice(&forged);
+            file.extend_from_slice(&Sha256::digest(&forged));
+            let e = IntentModel::from_bytes_with(&file, |_| panic!("no encoder is needed"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("do not match its header"), "{e}");
+        }
     }
 
     #[test]

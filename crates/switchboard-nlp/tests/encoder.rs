@@ -138,6 +138,13 @@ fn encoder_features_help_and_survive_a_save_and_reload() {
     let reloaded_frozen = IntentModel::load(&path).unwrap();
     assert_eq!(tuned(&reloaded_frozen), Some(0));
     assert_eq!(accuracy(&reloaded_frozen, &test), accuracy(&frozen, &test));
+    // A caller sharing encoders must give the published one, not another model's tuned copy.
+    let tuned_encoder = dense.dense.as_ref().unwrap().encoder.clone();
+    let frozen_raw = std::fs::read(&path).unwrap();
+    let e = IntentModel::from_bytes_with(&frozen_raw, |_| Ok(tuned_encoder.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("as published"), "{e}");
     dense.save(&path).unwrap();
     let raw = std::fs::read(&path).unwrap();
     let shared = IntentModel::from_bytes_with(&raw, |_| Ok(enc.clone())).unwrap();

@@ -20,6 +20,8 @@ const WEIGHT_DECAY: f64 = 0.01;
 const HEAD_RATE: f64 = 100.0;
 /// Added to the attention scores of padding positions.
 const MASKED: f32 = -1e4;
+const MAX_BATCH: usize = 4096;
+const MAX_EPOCHS: usize = 1000;
 
 /// Trains the last `opts.layers` layers of `bert` so that the mean-pooled embeddings of
 /// `sequences` separate `labels` (class indices below `classes`); returns the new layers.
@@ -39,6 +41,15 @@ pub(super) fn fine_tune(
     }
     if sequences.len() != labels.len() || labels.iter().any(|&l| l >= classes) {
         return Err(BertError::Invalid("labels do not match the texts".into()));
+    }
+    let usable = (1..=MAX_BATCH).contains(&opts.batch)
+        && (1..=MAX_EPOCHS).contains(&opts.epochs)
+        && opts.learning_rate.is_finite()
+        && opts.learning_rate > 0.0;
+    if !usable {
+        return Err(BertError::Invalid(format!(
+            "batch must be 1 to {MAX_BATCH}, epochs 1 to {MAX_EPOCHS} and the learning rate positive"
+        )));
     }
     let frozen = depth - opts.layers;
     let h = bert.hidden();
@@ -67,7 +78,7 @@ pub(super) fn fine_tune(
     let params = net.params();
     let mut adam = AdamW::new(&params)?;
     let mut rng = SplitMix(opts.seed ^ 0x5eed_7c0d);
-    let batch = opts.batch.max(1);
+    let batch = opts.batch;
     let steps = opts.epochs * sequences.len().div_ceil(batch);
     let warmup = (steps / 10).max(1);
     let mut step = 0usize;
@@ -446,17 +457,14 @@ fn layer_arrays(l: &Layer) -> Result<[Vec<f32>; 12], BertError> {
 
 /// Fine-tuned layers as bytes: their count (u32, little-endian), then every array of every
 /// layer as little-endian f32, in [`Layer`]'s order. Shapes are those of the layers replaced.
-pub(super) fn layers_to_bytes(layers: &[Layer]) -> Vec<u8> {
+pub(super) fn layers_to_bytes(layers: &[Layer]) -> Result<Vec<u8>, BertError> {
     let mut out = (layers.len() as u32).to_le_bytes().to_vec();
     for l in layers {
-        // Tensors built by this module are f32 and contiguous: reading them back cannot fail.
-        if let Ok(arrays) = layer_arrays(l) {
-            for a in arrays {
-                out.extend(a.iter().flat_map(|v| v.to_le_bytes()));
-            }
+        for a in layer_arrays(l)? {
+            out.extend(a.iter().flat_map(|v| v.to_le_bytes()));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Reads [`layers_to_bytes`]' output for `bert`, which must have the shapes it was written
@@ -608,9 +616,15 @@ mod tests {
         let after = gap(&bert.embed_with(&seqs, &top).unwrap());
         assert!(after > before + 0.01, "{before} -> {after}");
         let again = fine_tune(&bert, &seqs, &labels, 2, &opts).unwrap();
-        assert_eq!(layers_to_bytes(&top), layers_to_bytes(&again));
+        assert_eq!(
+            layers_to_bytes(&top).unwrap(),
+            layers_to_bytes(&again).unwrap()
+        );
         let other = fine_tune(&bert, &seqs, &labels, 2, &TuneOptions { seed: 6, ..opts }).unwrap();
-        assert_ne!(layers_to_bytes(&top), layers_to_bytes(&other));
+        assert_ne!(
+            layers_to_bytes(&top).unwrap(),
+            layers_to_bytes(&other).unwrap()
+        );
     }
 
     /// candle's gradients of our loss against central differences, for two entries of every
@@ -681,15 +695,34 @@ mod tests {
         assert!(err(3, &labels, 2).contains("cannot tune"));
         assert!(err(1, &labels[..2], 2).contains("labels"));
         assert!(err(1, &labels, 1).contains("labels"));
+        let bad_opts = |o: TuneOptions| {
+            fine_tune(&bert, &seqs, &labels, 2, &o)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let one = TuneOptions { layers: 1, ..opts };
+        assert!(bad_opts(TuneOptions { batch: 0, ..one }).contains("batch"));
+        assert!(bad_opts(TuneOptions {
+            batch: usize::MAX,
+            ..one
+        })
+        .contains("batch"));
+        assert!(bad_opts(TuneOptions { epochs: 0, ..one }).contains("epochs"));
+        assert!(bad_opts(TuneOptions {
+            learning_rate: f64::NAN,
+            ..one
+        })
+        .contains("learning rate"));
     }
 
     #[test]
     fn tuned_layers_round_trip_and_damaged_bytes_are_refused() {
         let bert = model("gelu");
         let top = bert.layers()[1..].to_vec();
-        let bytes = layers_to_bytes(&top);
+        let bytes = layers_to_bytes(&top).unwrap();
         let back = layers_from_bytes(&bert, &bytes).unwrap();
-        assert_eq!(layers_to_bytes(&back), bytes);
+        assert_eq!(layers_to_bytes(&back).unwrap(), bytes);
         let refused = |b: &[u8]| {
             layers_from_bytes(&bert, b)
                 .err()
