@@ -463,7 +463,7 @@ pub(super) mod tests {
     use super::*;
 
     const H: usize = 8;
-    pub(in crate::encoder) const VOCAB: usize = 10;
+    const VOCAB: usize = 10;
 
     fn config(act: &str) -> BertConfig {
         serde_json::from_value(serde_json::json!({

@@ -105,7 +105,11 @@ pub(super) fn fine_tune(
         }
         tracing::debug!(epoch, loss = total, "fine-tuning the encoder");
     }
-    net.layers.iter().map(LayerVars::to_layer).collect()
+    net.layers
+        .iter()
+        .zip(&bert.layers()[frozen..])
+        .map(|(vars, like)| vars.to_layer(like))
+        .collect()
 }
 
 /// The unit-length mean embedding of each class under the current weights: the head starts
@@ -231,22 +235,14 @@ impl LayerVars {
         ]
     }
 
-    fn to_layer(&self) -> Result<Layer, BertError> {
-        let matrix = |v: &Var| -> Result<Tensor, BertError> { Ok(v.as_tensor().detach().copy()?) };
-        Ok(Layer {
-            qkv: matrix(&self.qkv)?,
-            qkv_bias: values(&self.qkv_bias)?,
-            attn_out: matrix(&self.attn_out)?,
-            attn_out_bias: values(&self.attn_out_bias)?,
-            attn_gamma: values(&self.attn_gamma)?,
-            attn_beta: values(&self.attn_beta)?,
-            up: matrix(&self.up)?,
-            up_bias: values(&self.up_bias)?,
-            down: matrix(&self.down)?,
-            down_bias: values(&self.down_bias)?,
-            gamma: values(&self.gamma)?,
-            beta: values(&self.beta)?,
-        })
+    /// The trained values as a layer shaped like `like` (the layer it replaces).
+    fn to_layer(&self, like: &Layer) -> Result<Layer, BertError> {
+        let arrays: Vec<Vec<f32>> = self
+            .all()
+            .into_iter()
+            .map(values)
+            .collect::<Result<_, _>>()?;
+        layer_from_arrays(arrays, like)
     }
 }
 
@@ -435,7 +431,7 @@ impl SplitMix {
     }
 }
 
-/// The tensors of a layer, in [`Layer`]'s order: (name, values).
+/// The arrays of a layer, in [`Layer`]'s order, matrices flattened.
 fn layer_arrays(l: &Layer) -> Result<[Vec<f32>; 12], BertError> {
     let flat =
         |t: &Tensor| -> Result<Vec<f32>, BertError> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
@@ -453,6 +449,32 @@ fn layer_arrays(l: &Layer) -> Result<[Vec<f32>; 12], BertError> {
         l.gamma.clone(),
         l.beta.clone(),
     ])
+}
+
+/// The inverse of [`layer_arrays`]: a layer from its twelve arrays, matrices shaped like
+/// `like`'s.
+fn layer_from_arrays(arrays: Vec<Vec<f32>>, like: &Layer) -> Result<Layer, BertError> {
+    let [qkv, qkv_bias, attn_out, attn_out_bias, attn_gamma, attn_beta, up, up_bias, down, down_bias, gamma, beta]: [Vec<f32>; 12] =
+        arrays
+            .try_into()
+            .map_err(|_| BertError::Invalid("a layer has twelve arrays".into()))?;
+    let matrix = |values: Vec<f32>, like: &Tensor| -> Result<Tensor, BertError> {
+        Ok(Tensor::from_vec(values, like.dims(), &Device::Cpu)?)
+    };
+    Ok(Layer {
+        qkv: matrix(qkv, &like.qkv)?,
+        qkv_bias,
+        attn_out: matrix(attn_out, &like.attn_out)?,
+        attn_out_bias,
+        attn_gamma,
+        attn_beta,
+        up: matrix(up, &like.up)?,
+        up_bias,
+        down: matrix(down, &like.down)?,
+        down_bias,
+        gamma,
+        beta,
+    })
 }
 
 /// Fine-tuned layers as bytes: their count (u32, little-endian), then every array of every
@@ -498,25 +520,7 @@ pub(super) fn layers_from_bytes(bert: &Bert, bytes: &[u8]) -> Result<Vec<Layer>,
             }
             arrays.push(values);
         }
-        let matrix = |values: Vec<f32>, like: &Tensor| -> Result<Tensor, BertError> {
-            Ok(Tensor::from_vec(values, like.dims(), &Device::Cpu)?)
-        };
-        let mut a = arrays.into_iter();
-        let mut next = || a.next().ok_or_else(|| bad("truncated"));
-        out.push(Layer {
-            qkv: matrix(next()?, &base.qkv)?,
-            qkv_bias: next()?,
-            attn_out: matrix(next()?, &base.attn_out)?,
-            attn_out_bias: next()?,
-            attn_gamma: next()?,
-            attn_beta: next()?,
-            up: matrix(next()?, &base.up)?,
-            up_bias: next()?,
-            down: matrix(next()?, &base.down)?,
-            down_bias: next()?,
-            gamma: next()?,
-            beta: next()?,
-        });
+        out.push(layer_from_arrays(arrays, base)?);
     }
     if !rest.is_empty() {
         return Err(bad("trailing bytes"));
