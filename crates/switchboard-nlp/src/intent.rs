@@ -567,8 +567,8 @@ impl IntentModel {
             "threshold": self.threshold,
             "c": self.c,
             "trained_examples": self.trained_examples,
-            "word_features": self.vocabulary.word_ids.len(),
-            "char_features": self.vocabulary.char_ids.len(),
+            "word_features": self.vocabulary.word_ids().len(),
+            "char_features": self.vocabulary.char_ids().len(),
             "features": "word 1-2 grams, char_wb 2-5 grams, sublinear tf-idf, l2 per block",
             "dense_dims": self.dense.as_ref().map(|d| d.dims),
             "dense_weight": self.dense.as_ref().map(|d| d.weight),
@@ -583,15 +583,15 @@ impl IntentModel {
         p.extend_from_slice(header.as_bytes());
         for id in self
             .vocabulary
-            .word_ids
+            .word_ids()
             .iter()
-            .chain(&self.vocabulary.char_ids)
+            .chain(self.vocabulary.char_ids())
         {
             p.extend_from_slice(&id.to_le_bytes());
         }
         for v in self
             .vocabulary
-            .idf
+            .idf()
             .iter()
             .chain(&self.linear.bias)
             .chain(&self.linear.weights)
@@ -692,13 +692,16 @@ impl IntentModel {
         let word_ids = r.u64s(words)?;
         let char_ids = r.u64s(chars)?;
         let idf = r.f32s(sparse)?;
+        let vocabulary = Vocabulary::from_parts(word_ids, char_ids, idf)
+            .ok_or_else(|| bad("model features are not in order"))?;
         let bias = r.f32s(classes)?;
         let weights = r.f32s(features * classes)?;
         let tuned = r.take(tuned_bytes)?;
         let float = |k: &str| header[k].as_f64().map(|v| v as f32);
         // A forged file can carry a valid checksum; numbers that are not finite would turn every
         // prediction into NaN.
-        if !idf
+        if !vocabulary
+            .idf()
             .iter()
             .chain(&bias)
             .chain(&weights)
@@ -751,11 +754,7 @@ impl IntentModel {
             dense,
             oos_label: header["oos_label"].as_str().map(str::to_owned),
             labels,
-            vocabulary: Vocabulary {
-                word_ids,
-                char_ids,
-                idf,
-            },
+            vocabulary,
             linear: LinearModel {
                 classes,
                 features,
@@ -933,6 +932,43 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("do not match its header"), "{e}");
+        }
+    }
+
+    /// Feature ids out of order cannot come from our writer: refused even with a valid checksum
+    /// (the model would silently mis-number its features).
+    #[test]
+    fn forged_feature_order_is_refused() {
+        let model = IntentModel::train(&small_set(), None, &options()).unwrap();
+        let mut payload = model.payload().unwrap();
+        let header_len = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
+        // The first two word ids, swapped.
+        let ids = 4 + header_len;
+        let (first, second) = (
+            payload[ids..ids + 8].to_vec(),
+            payload[ids + 8..ids + 16].to_vec(),
+        );
+        payload[ids..ids + 8].copy_from_slice(&second);
+        payload[ids + 8..ids + 16].copy_from_slice(&first);
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(&payload);
+        file.extend_from_slice(&Sha256::digest(&payload));
+        let e = IntentModel::from_bytes_with(&file, |_| panic!("no encoder is needed"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not in order"), "{e}");
+        // The same payload in its order loads and predicts as the trained model does.
+        let payload = model.payload().unwrap();
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(&payload);
+        file.extend_from_slice(&Sha256::digest(&payload));
+        let back = IntentModel::from_bytes(&file).unwrap();
+        for text in ["my card did not arrive yet", "refund please", ""] {
+            assert_eq!(back.predict(text), model.predict(text));
         }
     }
 
