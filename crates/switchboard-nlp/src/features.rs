@@ -5,7 +5,6 @@
 
 use crate::text;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// Word n-gram lengths.
 pub const WORD_NGRAMS: std::ops::RangeInclusive<usize> = 1..=2;
@@ -100,36 +99,28 @@ fn counts<T: Ord + Copy>(mut ids: Vec<T>) -> Vec<(T, u32)> {
 }
 
 /// The features a model knows: sorted ids of each block and their inverse document frequencies.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Vocabulary {
     word_ids: Vec<u64>,
     char_ids: Vec<u64>,
     /// `idf[i]` for feature `i`: word features first, then character features.
     idf: Vec<f32>,
-    /// Feature index of every id, both blocks (ids are namespaced, so they never collide):
-    /// a text has a few hundred n-grams, and a hash lookup each is several times faster than
-    /// a binary search through tens of thousands of ids.
-    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    /// Feature number of every id of each block (words, characters): a text has a few
+    /// hundred n-grams, and a hash lookup each is several times faster than a binary search
+    /// through tens of thousands of ids. The hash is seeded at random per process, so a crafted
+    /// model file cannot choose ids that collide and make building the table quadratic.
+    index: [IdIndex; 2],
 }
 
-/// Hashes an n-gram id, which is already a 64-bit hash: one multiply spreads its bits over
-/// the table's bucket and control bits.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
+/// Feature numbers by n-gram id.
+type IdIndex = HashMap<u64, u32, foldhash::fast::RandomState>;
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = (id ^ (id >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+impl std::fmt::Debug for Vocabulary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vocabulary")
+            .field("word_features", &self.word_ids.len())
+            .field("char_features", &self.char_ids.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -181,11 +172,14 @@ impl Vocabulary {
     }
 
     fn indexed(word_ids: Vec<u64>, char_ids: Vec<u64>, idf: Vec<f32>) -> Self {
-        let mut index = HashMap::with_capacity_and_hasher(idf.len(), Default::default());
-        for (i, id) in word_ids.iter().chain(&char_ids).enumerate() {
-            // At most u32::MAX features (checked by `from_parts`; `fit` sees far fewer).
-            index.insert(*id, i as u32);
-        }
+        // Feature numbers fit in u32: checked by `from_parts`; `fit` sees far fewer.
+        let numbered = |ids: &[u64], first: usize| -> IdIndex {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| (*id, (first + i) as u32))
+                .collect()
+        };
+        let index = [numbered(&word_ids, 0), numbered(&char_ids, word_ids.len())];
         Self {
             word_ids,
             char_ids,
@@ -222,27 +216,23 @@ impl Vocabulary {
     pub fn vectorize(&self, raw: &str) -> SparseVec {
         let (w, c) = ngrams(raw);
         let mut out = SparseVec::default();
-        let words = self.word_ids.len() as u32;
-        self.block(&mut out, w, 0..words);
-        self.block(&mut out, c, words..words + self.char_ids.len() as u32);
+        self.block(&mut out, &self.index[0], w);
+        self.block(&mut out, &self.index[1], c);
         out
     }
 
-    /// Appends one block's features (numbers in `block`): the known n-grams'
-    /// `(1 + ln tf) · idf`, scaled to unit length.
-    fn block(&self, out: &mut SparseVec, ngrams: Vec<u64>, block: std::ops::Range<u32>) {
+    /// Appends one block's features: the known n-grams' `(1 + ln tf) · idf`, scaled to unit
+    /// length. Counting feature numbers sorts them, and numbers follow the sorted ids, so the
+    /// block comes out in order, after the blocks before it.
+    fn block(&self, out: &mut SparseVec, index: &IdIndex, ngrams: Vec<u64>) {
         let start = out.indices.len();
-        let mut known: Vec<u32> = ngrams
+        let known: Vec<u32> = ngrams
             .iter()
-            .filter_map(|id| self.index.get(id).copied())
-            .filter(|i| block.contains(i))
+            .filter_map(|id| index.get(id).copied())
             .collect();
-        // Feature numbers follow the sorted ids, so sorting them sorts the block, and the
-        // character block's numbers all come after the word block's.
-        known.sort_unstable();
-        for (index, tf) in counts(known) {
-            let weight = (1.0 + (tf as f32).ln()) * self.idf[index as usize];
-            out.indices.push(index);
+        for (number, tf) in counts(known) {
+            let weight = (1.0 + (tf as f32).ln()) * self.idf[number as usize];
+            out.indices.push(number);
             out.values.push(weight);
         }
         let norm: f32 = out.values[start..]
@@ -261,6 +251,7 @@ impl Vocabulary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn vectors_are_sorted_unit_blocks_and_unknown_words_are_ignored() {
@@ -283,6 +274,64 @@ mod tests {
         assert!((block_norm(true) - 1.0).abs() < 1e-5);
         assert!(vocab.vectorize("").is_empty());
         assert!(vocab.vectorize("qqqq xxxx").is_empty());
+    }
+
+    /// The TF-IDF vector as the vocabulary defines it, computed the plain way: each block's
+    /// n-grams counted, looked up by binary search in its sorted ids, weighted, unit length.
+    fn reference(vocab: &Vocabulary, raw: &str) -> SparseVec {
+        let (w, c) = ngrams(raw);
+        let mut out = SparseVec::default();
+        let blocks = [
+            (vocab.word_ids(), 0, w),
+            (vocab.char_ids(), vocab.word_ids().len(), c),
+        ];
+        for (ids, offset, grams) in blocks {
+            let start = out.indices.len();
+            for (id, tf) in counts(grams) {
+                if let Ok(pos) = ids.binary_search(&id) {
+                    out.indices.push((offset + pos) as u32);
+                    out.values
+                        .push((1.0 + (tf as f32).ln()) * vocab.idf()[offset + pos]);
+                }
+            }
+            let norm = out.values[start..]
+                .iter()
+                .map(|v| v * v)
+                .sum::<f32>()
+                .sqrt();
+            if norm > 0.0 {
+                for v in &mut out.values[start..] {
+                    *v /= norm;
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Texts mixing known words, unknown ones, repeats, punctuation and other scripts
+        /// vectorize exactly as the plain definition says.
+        #[test]
+        fn vectors_match_the_plain_definition(
+            words in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "card", "arrived", "refund", "my", "top", "up", "failed", "has", "not",
+                    ])
+                    .prop_map(str::to_owned),
+                    "[a-zé€ü!?.,0-9 ]{0,8}",
+                    "\\PC{0,4}",
+                ],
+                0..20,
+            )
+        ) {
+            let vocab = Vocabulary::fit(
+                ["card has not arrived", "my card arrived", "top up failed", "refund my top up"],
+                1,
+            );
+            let text = words.join(" ");
+            proptest::prop_assert_eq!(vocab.vectorize(&text), reference(&vocab, &text));
+        }
     }
 
     #[test]
