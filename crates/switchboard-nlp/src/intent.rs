@@ -533,18 +533,12 @@ impl IntentModel {
     /// Writes the model: magic, format version, payload length, payload, SHA-256 of the
     /// payload. All numbers little-endian.
     pub fn save(&self, path: &Path) -> Result<(), NlpError> {
-        let payload = self.payload()?;
-        let mut out = Vec::with_capacity(payload.len() + 52);
-        out.extend_from_slice(MAGIC);
         let version = match &self.dense {
             Some(d) if d.encoder.tuned_layers() > 0 => FORMAT_VERSION_TUNED,
             Some(_) => FORMAT_VERSION_DENSE,
             None => FORMAT_VERSION,
         };
-        out.extend_from_slice(&version.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&Sha256::digest(&payload));
+        let out = framed(version, &self.payload()?);
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&out)?;
@@ -831,6 +825,18 @@ fn holdout_split(examples: &[Example], share: f64, seed: u64) -> (Vec<&Example>,
     (fit, tune)
 }
 
+/// A model file around `payload`: magic, format `version`, payload length, payload, SHA-256
+/// of the payload.
+fn framed(version: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 52);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&Sha256::digest(payload));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -923,11 +929,7 @@ mod tests {
             let mut forged = (text.len() as u32).to_le_bytes().to_vec();
             forged.extend_from_slice(text.as_bytes());
             forged.extend_from_slice(&payload[4 + header_len..]);
-            let mut file = MAGIC.to_vec();
-            file.extend_from_slice(&FORMAT_VERSION_TUNED.to_le_bytes());
-            file.extend_from_slice(&(forged.len() as u64).to_le_bytes());
-            file.extend_from_slice(&forged);
-            file.extend_from_slice(&Sha256::digest(&forged));
+            let file = framed(FORMAT_VERSION_TUNED, &forged);
             let e = IntentModel::from_bytes_with(&file, |_| panic!("no encoder is needed"))
                 .unwrap_err()
                 .to_string();
@@ -950,23 +952,15 @@ mod tests {
         );
         payload[ids..ids + 8].copy_from_slice(&second);
         payload[ids + 8..ids + 16].copy_from_slice(&first);
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        file.extend_from_slice(&payload);
-        file.extend_from_slice(&Sha256::digest(&payload));
-        let e = IntentModel::from_bytes_with(&file, |_| panic!("no encoder is needed"))
-            .unwrap_err()
-            .to_string();
+        let e = IntentModel::from_bytes_with(&framed(FORMAT_VERSION, &payload), |_| {
+            panic!("no encoder is needed")
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not in order"), "{e}");
         // The same payload in its order loads and predicts as the trained model does.
-        let payload = model.payload().unwrap();
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        file.extend_from_slice(&payload);
-        file.extend_from_slice(&Sha256::digest(&payload));
-        let back = IntentModel::from_bytes(&file).unwrap();
+        let back =
+            IntentModel::from_bytes(&framed(FORMAT_VERSION, &model.payload().unwrap())).unwrap();
         for text in ["my card did not arrive yet", "refund please", ""] {
             assert_eq!(back.predict(text), model.predict(text));
         }
